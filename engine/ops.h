@@ -1,0 +1,134 @@
+// The engine's ops. Every op runs forward on CPU kernels and, when recording, adds a node whose
+// backward rule is written with these same ops (see engine/ops/*.cpp, one place per op).
+// Errors are std::invalid_argument naming the op, shapes and dtypes involved.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "engine/random.h"
+#include "engine/tensor.h"
+
+namespace metaloss {
+
+// ---- elementwise, broadcasting (NumPy rules); both operands must share a dtype ------------
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor pow(const Tensor& a, const Tensor& b);
+Tensor minimum(const Tensor& a, const Tensor& b);  // ties: gradient split equally, as PyTorch
+Tensor maximum(const Tensor& a, const Tensor& b);
+Tensor add(const Tensor& a, double s);
+Tensor mul(const Tensor& a, double s);
+Tensor pow(const Tensor& a, double exponent);
+Tensor rsub(double s, const Tensor& a);  // s - a
+Tensor rdiv(double s, const Tensor& a);  // s / a
+
+Tensor neg(const Tensor& x);
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor sqrt(const Tensor& x);
+Tensor rsqrt(const Tensor& x);
+Tensor abs(const Tensor& x);    // d/dx at 0 is 0
+Tensor sign(const Tensor& x);   // gradient 0
+Tensor square(const Tensor& x);
+Tensor tanh(const Tensor& x);
+Tensor sigmoid(const Tensor& x);
+Tensor relu(const Tensor& x);   // d/dx at 0 is 0
+Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
+Tensor softplus(const Tensor& x, double beta = 1, double threshold = 20);
+Tensor clamp(const Tensor& x, double lo, double hi);  // gradient passes on [lo, hi]
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+
+// Comparisons give bool tensors (no gradient).
+Tensor eq(const Tensor& a, const Tensor& b);
+Tensor ne(const Tensor& a, const Tensor& b);
+Tensor lt(const Tensor& a, const Tensor& b);
+Tensor le(const Tensor& a, const Tensor& b);
+Tensor gt(const Tensor& a, const Tensor& b);
+Tensor ge(const Tensor& a, const Tensor& b);
+Tensor eq(const Tensor& a, double s);
+Tensor lt(const Tensor& a, double s);
+Tensor le(const Tensor& a, double s);
+Tensor gt(const Tensor& a, double s);
+Tensor ge(const Tensor& a, double s);
+
+inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+inline Tensor operator-(const Tensor& a) { return neg(a); }
+inline Tensor operator+(const Tensor& a, double s) { return add(a, s); }
+inline Tensor operator+(double s, const Tensor& a) { return add(a, s); }
+inline Tensor operator-(const Tensor& a, double s) { return add(a, -s); }
+inline Tensor operator-(double s, const Tensor& a) { return rsub(s, a); }
+inline Tensor operator*(const Tensor& a, double s) { return mul(a, s); }
+inline Tensor operator*(double s, const Tensor& a) { return mul(a, s); }
+inline Tensor operator/(const Tensor& a, double s) { return mul(a, 1.0 / s); }
+inline Tensor operator/(double s, const Tensor& a) { return rdiv(s, a); }
+
+// ---- reductions --------------------------------------------------------------------------
+// `dims` empty means all dims.
+Tensor sum(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);
+Tensor mean(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);
+Tensor amax(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);  // ties share
+Tensor amin(const Tensor& x, const std::vector<int64_t>& dims = {}, bool keepdim = false);
+Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false);
+Tensor softmax(const Tensor& x, int64_t dim);
+Tensor log_softmax(const Tensor& x, int64_t dim);
+// Sums a broadcast gradient back down to `shape` (the adjoint of expand).
+Tensor sum_to(const Tensor& x, const Shape& shape);
+
+// ---- linear algebra ----------------------------------------------------------------------
+// matmul: 1-d and 2-d operands as NumPy; >= 3-d is batched with broadcast batch dims.
+Tensor matmul(const Tensor& a, const Tensor& b);
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());  // x W^T + b
+
+// ---- shape and views (share storage with their input) --------------------------------------
+Tensor reshape(const Tensor& x, const std::vector<int64_t>& shape);  // one -1 allowed; copies if needed
+Tensor permute(const Tensor& x, const std::vector<int64_t>& dims);
+Tensor transpose(const Tensor& x, int64_t d0, int64_t d1);
+Tensor expand(const Tensor& x, const Shape& shape);
+Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t step = 1);
+Tensor squeeze(const Tensor& x, int64_t dim);
+Tensor squeeze(const Tensor& x);
+Tensor unsqueeze(const Tensor& x, int64_t dim);
+Tensor flatten(const Tensor& x, int64_t start_dim = 0, int64_t end_dim = -1);
+Tensor contiguous(const Tensor& x);
+Tensor cast(const Tensor& x, DType dtype);  // differentiable between float types
+Tensor cat(const std::vector<Tensor>& xs, int64_t dim);
+Tensor stack(const std::vector<Tensor>& xs, int64_t dim);
+// Adjoint of slice: zeros of `shape` with x written into the slice.
+Tensor slice_backward(const Tensor& x, const Shape& shape, int64_t dim, int64_t start, int64_t end, int64_t step);
+
+// ---- indexing ----------------------------------------------------------------------------
+Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);
+Tensor scatter_add(const Tensor& base, int64_t dim, const Tensor& index, const Tensor& src);
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
+Tensor index_add(const Tensor& base, int64_t dim, const Tensor& index, const Tensor& src);
+Tensor one_hot(const Tensor& labels, int64_t num_classes, DType dtype = DType::Float32);
+
+// ---- convolution, pooling, normalisation ---------------------------------------------------
+struct Pair2 {
+  int64_t h, w;
+  Pair2(int64_t v) : h(v), w(v) {}  // NOLINT: implicit on purpose, conv2d(x, w, b, 2, 1)
+  Pair2(int64_t h_, int64_t w_) : h(h_), w(w_) {}
+};
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), Pair2 stride = 1,
+              Pair2 padding = 0, Pair2 dilation = 1, int64_t groups = 1);
+// Columns [n, c*kh*kw, oh*ow] of images [n, c, h, w]; col2im is its adjoint.
+Tensor im2col(const Tensor& x, Pair2 kernel, Pair2 stride, Pair2 padding, Pair2 dilation);
+Tensor col2im(const Tensor& cols, const Shape& image_shape, Pair2 kernel, Pair2 stride, Pair2 padding,
+              Pair2 dilation);
+Tensor max_pool2d(const Tensor& x, Pair2 kernel, Pair2 stride = 0, Pair2 padding = 0);  // stride 0: = kernel
+Tensor avg_pool2d(const Tensor& x, Pair2 kernel, Pair2 stride = 0, Pair2 padding = 0);
+Tensor adaptive_avg_pool2d(const Tensor& x, Pair2 output_size);
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                  const Tensor& bias, bool training, double momentum = 0.1, double eps = 1e-5);
+Tensor dropout(const Tensor& x, double p, bool training, Generator& gen = default_generator());
+
+// ---- losses (composites of the ops above) -------------------------------------------------
+Tensor cross_entropy(const Tensor& logits, const Tensor& labels);  // mean over the batch
+Tensor mse_loss(const Tensor& pred, const Tensor& target);
+
+}  // namespace metaloss

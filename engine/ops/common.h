@@ -1,0 +1,57 @@
+// Helpers shared by the op definitions (not part of the public API).
+#pragma once
+#include <stdexcept>
+#include <string>
+
+#include "engine/autograd.h"
+#include "engine/ops.h"
+#include "kernels/cpu/kernels.h"
+
+namespace metaloss::detail {
+
+[[noreturn]] inline void fail(const char* op, const std::string& what) {
+  throw std::invalid_argument(std::string(op) + ": " + what);
+}
+inline void check_defined(const Tensor& t, const char* op, const char* arg = "input") {
+  if (!t.defined()) fail(op, std::string(arg) + " is an undefined tensor");
+}
+inline void check_float(const Tensor& t, const char* op) {
+  check_defined(t, op);
+  if (!is_floating(t.dtype())) fail(op, "expected a float32 or float64 tensor, got " + t.desc());
+}
+inline void check_same_dtype(const Tensor& a, const Tensor& b, const char* op) {
+  check_defined(a, op, "first operand");
+  check_defined(b, op, "second operand");
+  if (a.dtype() != b.dtype())
+    fail(op, std::string("dtype mismatch: ") + a.desc() + " and " + b.desc() + " (convert one with .to())");
+}
+inline void check_index(const Tensor& t, const char* op) {
+  check_defined(t, op, "index");
+  if (t.dtype() != DType::Int64) fail(op, "index must be int64, got " + t.desc());
+}
+
+// x's view broadcast (right-aligned, zero strides) to `shape`.
+inline kernels::View broadcast_view(const Tensor& x, const Shape& shape) {
+  kernels::View v;
+  v.data = x.raw_data();
+  v.dtype = x.dtype();
+  v.ndim = shape.size();
+  const int off = shape.size() - x.dim();
+  for (int i = 0; i < shape.size(); ++i) {
+    v.shape[i] = shape[i];
+    v.strides[i] = (i < off || x.shape()[i - off] == 1) ? 0 : x.strides()[i - off];
+  }
+  return v;
+}
+
+inline Tensor zeros_like(const Tensor& x) { return Tensor::zeros(x.shape(), x.dtype()); }
+inline Tensor ones_like(const Tensor& x) { return Tensor::ones(x.shape(), x.dtype()); }
+// A bool mask as 0/1 in dtype t (a constant: no gradient flows through comparisons).
+inline Tensor mask_as(const Tensor& mask, DType t) { return cast(mask, t); }
+
+// Normalised, sorted, unique reduction dims ("all" when empty).
+std::vector<int> reduction_dims(const Tensor& x, const std::vector<int64_t>& dims, const char* op);
+// x's shape with the reduced dims set to 1 (keepdim) or removed.
+Shape reduced_shape(const Shape& s, const std::vector<int>& dims, bool keepdim);
+
+}  // namespace metaloss::detail

@@ -1,0 +1,144 @@
+// Convolution (im2col + GEMM, composed from differentiable ops) and 2-d pooling.
+#include "engine/ops/common.h"
+
+namespace metaloss {
+using namespace detail;
+
+namespace {
+kernels::Conv2dGeom conv_geom(const Shape& x, Pair2 k, Pair2 s, Pair2 p, Pair2 d, const char* op) {
+  if (x.size() != 4) fail(op, "expected a 4-d input [n, c, h, w], got shape " + x.str());
+  if (k.h <= 0 || k.w <= 0 || s.h <= 0 || s.w <= 0 || d.h <= 0 || d.w <= 0 || p.h < 0 || p.w < 0)
+    fail(op, "kernel, stride and dilation must be positive and padding non-negative");
+  kernels::Conv2dGeom g{x[0], x[1], x[2], x[3], k.h, k.w, s.h, s.w, p.h, p.w, d.h, d.w, 0, 0};
+  g.oh = (g.h + 2 * p.h - d.h * (k.h - 1) - 1) / s.h + 1;
+  g.ow = (g.w + 2 * p.w - d.w * (k.w - 1) - 1) / s.w + 1;
+  if (g.oh <= 0 || g.ow <= 0)
+    fail(op, "input " + x.str() + " is too small for kernel " + std::to_string(k.h) + "x" + std::to_string(k.w) +
+                 " with padding " + std::to_string(p.h) + "x" + std::to_string(p.w));
+  return g;
+}
+}  // namespace
+
+Tensor im2col(const Tensor& x_in, Pair2 k, Pair2 s, Pair2 p, Pair2 d) {
+  check_float(x_in, "im2col");
+  const auto g = conv_geom(x_in.shape(), k, s, p, d, "im2col");
+  Tensor x = x_in.is_contiguous() ? x_in : contiguous(x_in.detach());
+  Tensor cols = Tensor::empty(Shape{g.n, g.c * g.kh * g.kw, g.oh * g.ow}, x.dtype());
+  kernels::im2col(x.dtype(), g, x.raw_data(), cols.raw_data());
+  if (should_record(x_in))
+    record("im2col", {x_in}, cols, {}, [shape = x_in.shape(), k, s, p, d](Node&, const Tensor& gr) -> Grads {
+      return {col2im(gr, shape, k, s, p, d)};
+    });
+  return cols;
+}
+
+Tensor col2im(const Tensor& cols_in, const Shape& image, Pair2 k, Pair2 s, Pair2 p, Pair2 d) {
+  check_float(cols_in, "col2im");
+  const auto g = conv_geom(image, k, s, p, d, "col2im");
+  const Shape want{g.n, g.c * g.kh * g.kw, g.oh * g.ow};
+  if (cols_in.shape() != want) fail("col2im", "columns " + cols_in.desc() + " do not match " + want.str());
+  Tensor cols = cols_in.is_contiguous() ? cols_in : contiguous(cols_in.detach());
+  Tensor x = Tensor::empty(image, cols.dtype());
+  kernels::col2im(cols.dtype(), g, cols.raw_data(), x.raw_data());
+  if (should_record(cols_in))
+    record("col2im", {cols_in}, x, {}, [k, s, p, d](Node&, const Tensor& gr) -> Grads {
+      return {im2col(gr, k, s, p, d)};
+    });
+  return x;
+}
+
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, Pair2 stride, Pair2 padding, Pair2 dilation,
+              int64_t groups) {
+  check_same_dtype(x, w, "conv2d");
+  if (w.dim() != 4) fail("conv2d", "weight must be 4-d [out, in/groups, kh, kw], got " + w.desc());
+  if (x.dim() != 4) fail("conv2d", "input must be 4-d [n, c, h, w], got " + x.desc());
+  const int64_t c = x.shape()[1], o = w.shape()[0];
+  if (groups < 1 || c % groups || o % groups)
+    fail("conv2d", "groups " + std::to_string(groups) + " must divide in channels " + std::to_string(c) +
+                       " and out channels " + std::to_string(o));
+  if (w.shape()[1] * groups != c)
+    fail("conv2d", "input " + x.desc() + " has " + std::to_string(c) + " channels but weight " + w.desc() +
+                       " expects " + std::to_string(w.shape()[1] * groups) + " (groups " + std::to_string(groups) + ")");
+  const Pair2 k{w.shape()[2], w.shape()[3]};
+  const auto g = conv_geom(x.shape(), k, stride, padding, dilation, "conv2d");
+  Tensor cols = im2col(x, k, stride, padding, dilation);  // [n, c*kh*kw, L]
+  Tensor y;
+  if (groups == 1) {
+    y = matmul(reshape(w, {o, -1}), cols);  // [n, o, L]
+  } else {
+    Tensor cg = reshape(cols, {g.n, groups, -1, g.oh * g.ow});
+    Tensor wg = reshape(w, {groups, o / groups, -1});
+    y = matmul(wg, cg);  // [n, groups, o/groups, L]
+  }
+  y = reshape(y, {g.n, o, g.oh, g.ow});
+  if (bias.defined()) {
+    if (bias.dim() != 1 || bias.shape()[0] != o)
+      fail("conv2d", "bias " + bias.desc() + " does not match " + std::to_string(o) + " out channels");
+    y = add(y, reshape(bias, {1, o, 1, 1}));
+  }
+  return y;
+}
+
+namespace {
+kernels::Pool2dGeom pool_geom(const Tensor& x, Pair2 k, Pair2 s, Pair2 p, const char* op) {
+  check_float(x, op);
+  if (x.dim() != 4) fail(op, "expected a 4-d input [n, c, h, w], got " + x.desc());
+  if (s.h == 0 && s.w == 0) s = k;
+  if (k.h <= 0 || k.w <= 0 || s.h <= 0 || s.w <= 0 || p.h < 0 || p.w < 0)
+    fail(op, "kernel and stride must be positive and padding non-negative");
+  if (p.h * 2 > k.h || p.w * 2 > k.w) fail(op, "padding must be at most half the kernel size");
+  kernels::Pool2dGeom g{x.shape()[0] * x.shape()[1], x.shape()[2], x.shape()[3], k.h, k.w, s.h, s.w, p.h, p.w, 0, 0};
+  g.oh = (g.h + 2 * p.h - k.h) / s.h + 1;
+  g.ow = (g.w + 2 * p.w - k.w) / s.w + 1;
+  if (g.oh <= 0 || g.ow <= 0) fail(op, "input " + x.desc() + " is smaller than the pooling window");
+  return g;
+}
+}  // namespace
+
+// max_pool2d = gather of the arg-max positions: its backward is gather's (a scatter-add), whose
+// own backward is a gather again, so every order is covered.
+Tensor max_pool2d(const Tensor& x, Pair2 k, Pair2 s, Pair2 p) {
+  const auto g = pool_geom(x, k, s, p, "max_pool2d");
+  Tensor xc = x.is_contiguous() ? x : contiguous(x.detach());
+  Tensor idx = Tensor::empty(Shape{x.shape()[0], x.shape()[1], g.oh * g.ow}, DType::Int64);
+  kernels::max_pool2d_indices(x.dtype(), g, xc.raw_data(), idx.data<int64_t>());
+  Tensor flat = reshape(x, {x.shape()[0], x.shape()[1], g.h * g.w});
+  return reshape(gather(flat, 2, idx), {x.shape()[0], x.shape()[1], g.oh, g.ow});
+}
+
+namespace {
+// A linear pooling op and its adjoint, each the other's backward rule.
+Tensor avg_pool_pair(const Tensor& in, const kernels::Pool2dGeom& g, const Shape& out_shape, bool adaptive,
+                     bool backward) {
+  Tensor src = in.is_contiguous() ? in : contiguous(in.detach());
+  Tensor out = Tensor::empty(out_shape, in.dtype());
+  if (adaptive)
+    (backward ? kernels::adaptive_avg_pool2d_backward : kernels::adaptive_avg_pool2d)(in.dtype(), g, src.raw_data(),
+                                                                                      out.raw_data());
+  else
+    (backward ? kernels::avg_pool2d_backward : kernels::avg_pool2d)(in.dtype(), g, src.raw_data(), out.raw_data());
+  if (should_record(in)) {
+    const char* name = adaptive ? (backward ? "adaptive_avg_pool2d_backward" : "adaptive_avg_pool2d")
+                                : (backward ? "avg_pool2d_backward" : "avg_pool2d");
+    record(name, {in}, out, {}, [g, shape = in.shape(), adaptive, backward](Node&, const Tensor& gr) -> Grads {
+      return {avg_pool_pair(gr, g, shape, adaptive, !backward)};
+    });
+  }
+  return out;
+}
+}  // namespace
+
+Tensor avg_pool2d(const Tensor& x, Pair2 k, Pair2 s, Pair2 p) {
+  const auto g = pool_geom(x, k, s, p, "avg_pool2d");
+  return avg_pool_pair(x, g, Shape{x.shape()[0], x.shape()[1], g.oh, g.ow}, false, false);
+}
+
+Tensor adaptive_avg_pool2d(const Tensor& x, Pair2 out) {
+  check_float(x, "adaptive_avg_pool2d");
+  if (x.dim() != 4) fail("adaptive_avg_pool2d", "expected a 4-d input [n, c, h, w], got " + x.desc());
+  if (out.h <= 0 || out.w <= 0) fail("adaptive_avg_pool2d", "output size must be positive");
+  kernels::Pool2dGeom g{x.shape()[0] * x.shape()[1], x.shape()[2], x.shape()[3], 0, 0, 0, 0, 0, 0, out.h, out.w};
+  return avg_pool_pair(x, g, Shape{x.shape()[0], x.shape()[1], out.h, out.w}, true, false);
+}
+
+}  // namespace metaloss

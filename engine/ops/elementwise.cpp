@@ -1,0 +1,322 @@
+// Elementwise ops and their backward rules (each rule uses engine ops only, so it can itself be
+// differentiated when the backward pass runs with create_graph).
+#include "engine/ops/common.h"
+
+namespace metaloss {
+using namespace detail;
+using kernels::BinaryOp;
+using kernels::CompareOp;
+using kernels::UnaryOp;
+
+namespace {
+
+Tensor unary_fwd(UnaryOp k, const Tensor& x, const char* op, double a = 0, double b = 0) {
+  check_float(x, op);
+  Tensor out = Tensor::empty(x.shape(), x.dtype());
+  kernels::unary(k, x.view(), out.view(), a, b);
+  return out;
+}
+
+Tensor binary_fwd(BinaryOp k, const Tensor& a, const Tensor& b, const char* op) {
+  check_same_dtype(a, b, op);
+  const Shape s = a.shape() == b.shape() ? a.shape() : broadcast_shapes(a.shape(), b.shape(), op);
+  Tensor out = Tensor::empty(s, a.dtype());
+  kernels::binary(k, broadcast_view(a, s), broadcast_view(b, s), out.view());
+  return out;
+}
+
+// Gradient of a broadcast binary op for input i: reduce g back to that input's shape.
+inline Tensor to_input(const Node& n, size_t i, const Tensor& g, const Shape& s) {
+  return n.needs_grad(i) ? sum_to(g, s) : Tensor();
+}
+
+Tensor compare_fwd(CompareOp k, const Tensor& a, const Tensor& b, const char* op) {
+  check_same_dtype(a, b, op);
+  const Shape s = broadcast_shapes(a.shape(), b.shape(), op);
+  Tensor out = Tensor::empty(s, DType::Bool);
+  kernels::compare(k, broadcast_view(a, s), broadcast_view(b, s), out.view());
+  return out;
+}
+Tensor compare_scalar_fwd(CompareOp k, const Tensor& a, double v, const char* op) {
+  check_defined(a, op);
+  Tensor out = Tensor::empty(a.shape(), DType::Bool);
+  kernels::compare_scalar(k, a.view(), v, out.view());
+  return out;
+}
+
+}  // namespace
+
+// ---- binary --------------------------------------------------------------------------------
+Tensor add(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_fwd(BinaryOp::Add, a, b, "add");
+  if (should_record(a, b))
+    record("add", {a, b}, out, {}, [sa = a.shape(), sb = b.shape()](Node& n, const Tensor& g) -> Grads {
+      return {to_input(n, 0, g, sa), to_input(n, 1, g, sb)};
+    });
+  return out;
+}
+
+Tensor sub(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_fwd(BinaryOp::Sub, a, b, "sub");
+  if (should_record(a, b))
+    record("sub", {a, b}, out, {}, [sa = a.shape(), sb = b.shape()](Node& n, const Tensor& g) -> Grads {
+      return {to_input(n, 0, g, sa), n.needs_grad(1) ? neg(sum_to(g, sb)) : Tensor()};
+    });
+  return out;
+}
+
+Tensor mul(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_fwd(BinaryOp::Mul, a, b, "mul");
+  if (should_record(a, b))
+    record("mul", {a, b}, out, {a, b}, [sa = a.shape(), sb = b.shape()](Node& n, const Tensor& g) -> Grads {
+      Tensor ga, gb;
+      if (n.needs_grad(0)) ga = sum_to(mul(g, n.saved_tensor(1)), sa);
+      if (n.needs_grad(1)) gb = sum_to(mul(g, n.saved_tensor(0)), sb);
+      return {ga, gb};
+    });
+  return out;
+}
+
+Tensor div(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_fwd(BinaryOp::Div, a, b, "div");
+  if (should_record(a, b))
+    record("div", {a, b}, out, {b, out}, [sa = a.shape(), sb = b.shape()](Node& n, const Tensor& g) -> Grads {
+      Tensor b = n.saved_tensor(0), ga, gb;
+      if (n.needs_grad(0)) ga = sum_to(div(g, b), sa);
+      if (n.needs_grad(1)) gb = sum_to(neg(div(mul(g, n.saved_tensor(1)), b)), sb);  // -g a / b^2
+      return {ga, gb};
+    });
+  return out;
+}
+
+Tensor pow(const Tensor& a, const Tensor& b) {
+  Tensor out = binary_fwd(BinaryOp::Pow, a, b, "pow");
+  if (should_record(a, b))
+    record("pow", {a, b}, out, {a, b, out}, [sa = a.shape(), sb = b.shape()](Node& n, const Tensor& g) -> Grads {
+      Tensor a = n.saved_tensor(0), b = n.saved_tensor(1), ga, gb;
+      if (n.needs_grad(0)) ga = sum_to(mul(g, mul(b, pow(a, add(b, -1.0)))), sa);
+      if (n.needs_grad(1)) {
+        // d/db a^b = a^b log a; defined as 0 where a == 0 and b >= 0 (as PyTorch).
+        Tensor zero_base = mul(eq(a, 0.0), ge(b, 0.0));
+        Tensor y = n.saved_tensor(2);
+        gb = sum_to(mul(g, where(zero_base, zeros_like(y), mul(y, log(a)))), sb);
+      }
+      return {ga, gb};
+    });
+  return out;
+}
+
+namespace {
+// maximum/minimum: the gradient goes to the selected operand; on ties it is split equally.
+Tensor min_max(const Tensor& a, const Tensor& b, bool is_max) {
+  const char* name = is_max ? "maximum" : "minimum";
+  Tensor out = binary_fwd(is_max ? BinaryOp::Max : BinaryOp::Min, a, b, name);
+  if (should_record(a, b))
+    record(name, {a, b}, out, {a, b},
+           [sa = a.shape(), sb = b.shape(), is_max](Node& n, const Tensor& g) -> Grads {
+             Tensor a = n.saved_tensor(0), b = n.saved_tensor(1);
+             Tensor wa = add(mask_as(is_max ? gt(a, b) : lt(a, b), a.dtype()), mul(mask_as(eq(a, b), a.dtype()), 0.5));
+             Tensor ga, gb;
+             if (n.needs_grad(0)) ga = sum_to(mul(g, wa), sa);
+             if (n.needs_grad(1)) gb = sum_to(mul(g, rsub(1.0, wa)), sb);
+             return {ga, gb};
+           });
+  return out;
+}
+}  // namespace
+Tensor maximum(const Tensor& a, const Tensor& b) { return min_max(a, b, true); }
+Tensor minimum(const Tensor& a, const Tensor& b) { return min_max(a, b, false); }
+
+// ---- tensor-scalar ----------------------------------------------------------------------------
+Tensor add(const Tensor& a, double s) {
+  Tensor out = unary_fwd(UnaryOp::AddScalar, a, "add", s);
+  if (should_record(a)) record("add_scalar", {a}, out, {}, [](Node&, const Tensor& g) -> Grads { return {g}; });
+  return out;
+}
+Tensor mul(const Tensor& a, double s) {
+  Tensor out = unary_fwd(UnaryOp::MulScalar, a, "mul", s);
+  if (should_record(a))
+    record("mul_scalar", {a}, out, {}, [s](Node&, const Tensor& g) -> Grads { return {mul(g, s)}; });
+  return out;
+}
+Tensor pow(const Tensor& a, double c) {
+  Tensor out = unary_fwd(UnaryOp::PowScalar, a, "pow", c);
+  if (should_record(a))
+    record("pow_scalar", {a}, out, {a}, [c](Node& n, const Tensor& g) -> Grads {
+      if (c == 0) return {zeros_like(g)};
+      Tensor x = n.saved_tensor(0);
+      return {mul(g, c == 2 ? mul(x, 2.0) : mul(pow(x, c - 1), c))};
+    });
+  return out;
+}
+Tensor rsub(double s, const Tensor& a) {
+  Tensor out = unary_fwd(UnaryOp::RSubScalar, a, "rsub", s);
+  if (should_record(a)) record("rsub_scalar", {a}, out, {}, [](Node&, const Tensor& g) -> Grads { return {neg(g)}; });
+  return out;
+}
+Tensor rdiv(double s, const Tensor& a) {
+  Tensor out = unary_fwd(UnaryOp::RDivScalar, a, "rdiv", s);
+  if (should_record(a))
+    record("rdiv_scalar", {a}, out, {a, out}, [](Node& n, const Tensor& g) -> Grads {
+      return {neg(div(mul(g, n.saved_tensor(1)), n.saved_tensor(0)))};  // -g (s/x) / x
+    });
+  return out;
+}
+
+// ---- unary --------------------------------------------------------------------------------
+Tensor neg(const Tensor& x) {
+  check_defined(x, "neg");
+  Tensor out = Tensor::empty(x.shape(), x.dtype());
+  kernels::unary(UnaryOp::Neg, x.view(), out.view());
+  if (should_record(x)) record("neg", {x}, out, {}, [](Node&, const Tensor& g) -> Grads { return {neg(g)}; });
+  return out;
+}
+Tensor exp(const Tensor& x) {
+  Tensor y = unary_fwd(UnaryOp::Exp, x, "exp");
+  if (should_record(x))
+    record("exp", {x}, y, {y}, [](Node& n, const Tensor& g) -> Grads { return {mul(g, n.saved_tensor(0))}; });
+  return y;
+}
+Tensor log(const Tensor& x) {
+  Tensor y = unary_fwd(UnaryOp::Log, x, "log");
+  if (should_record(x))
+    record("log", {x}, y, {x}, [](Node& n, const Tensor& g) -> Grads { return {div(g, n.saved_tensor(0))}; });
+  return y;
+}
+Tensor sqrt(const Tensor& x) {
+  Tensor y = unary_fwd(UnaryOp::Sqrt, x, "sqrt");
+  if (should_record(x))
+    record("sqrt", {x}, y, {y}, [](Node& n, const Tensor& g) -> Grads {
+      return {div(mul(g, 0.5), n.saved_tensor(0))};
+    });
+  return y;
+}
+Tensor rsqrt(const Tensor& x) {
+  Tensor y = unary_fwd(UnaryOp::Rsqrt, x, "rsqrt");
+  if (should_record(x))
+    record("rsqrt", {x}, y, {y}, [](Node& n, const Tensor& g) -> Grads {
+      Tensor y = n.saved_tensor(0);
+      return {mul(mul(g, pow(y, 3.0)), -0.5)};
+    });
+  return y;
+}
+Tensor abs(const Tensor& x) {
+  check_defined(x, "abs");
+  Tensor y = Tensor::empty(x.shape(), x.dtype());
+  kernels::unary(UnaryOp::Abs, x.view(), y.view());
+  if (should_record(x))
+    record("abs", {x}, y, {x}, [](Node& n, const Tensor& g) -> Grads { return {mul(g, sign(n.saved_tensor(0)))}; });
+  return y;
+}
+Tensor sign(const Tensor& x) {
+  Tensor y = unary_fwd(UnaryOp::Sign, x, "sign");
+  if (should_record(x)) record("sign", {x}, y, {}, [](Node&, const Tensor& g) -> Grads { return {zeros_like(g)}; });
+  return y;
+}
+Tensor square(const Tensor& x) {
+  Tensor y = unary_fwd(UnaryOp::Square, x, "square");
+  if (should_record(x))
+    record("square", {x}, y, {x}, [](Node& n, const Tensor& g) -> Grads {
+      return {mul(g, mul(n.saved_tensor(0), 2.0))};
+    });
+  return y;
+}
+Tensor tanh(const Tensor& x) {
+  Tensor y = unary_fwd(UnaryOp::Tanh, x, "tanh");
+  if (should_record(x))
+    record("tanh", {x}, y, {y}, [](Node& n, const Tensor& g) -> Grads {
+      return {mul(g, rsub(1.0, square(n.saved_tensor(0))))};
+    });
+  return y;
+}
+Tensor sigmoid(const Tensor& x) {
+  Tensor y = unary_fwd(UnaryOp::Sigmoid, x, "sigmoid");
+  if (should_record(x))
+    record("sigmoid", {x}, y, {y}, [](Node& n, const Tensor& g) -> Grads {
+      Tensor y = n.saved_tensor(0);
+      return {mul(g, mul(y, rsub(1.0, y)))};
+    });
+  return y;
+}
+Tensor relu(const Tensor& x) {
+  Tensor y = unary_fwd(UnaryOp::Relu, x, "relu");
+  if (should_record(x))
+    record("relu", {x}, y, {x}, [](Node& n, const Tensor& g) -> Grads {
+      Tensor x = n.saved_tensor(0);
+      return {mul(g, mask_as(gt(x, 0.0), x.dtype()))};
+    });
+  return y;
+}
+Tensor leaky_relu(const Tensor& x, double slope) {
+  Tensor y = unary_fwd(UnaryOp::LeakyRelu, x, "leaky_relu", slope);
+  if (should_record(x))
+    record("leaky_relu", {x}, y, {x}, [slope](Node& n, const Tensor& g) -> Grads {
+      Tensor x = n.saved_tensor(0);
+      return {mul(g, add(mul(mask_as(gt(x, 0.0), x.dtype()), 1.0 - slope), slope))};
+    });
+  return y;
+}
+Tensor softplus(const Tensor& x, double beta, double threshold) {
+  if (beta == 0) fail("softplus", "beta must be non-zero");
+  Tensor y = unary_fwd(UnaryOp::Softplus, x, "softplus", beta, threshold);
+  if (should_record(x))
+    record("softplus", {x}, y, {x}, [beta, threshold](Node& n, const Tensor& g) -> Grads {
+      Tensor x = n.saved_tensor(0);
+      Tensor bx = mul(x, beta);
+      return {mul(g, where(gt(bx, threshold), ones_like(x), sigmoid(bx)))};
+    });
+  return y;
+}
+Tensor clamp(const Tensor& x, double lo, double hi) {
+  if (lo > hi) fail("clamp", "min " + std::to_string(lo) + " exceeds max " + std::to_string(hi));
+  Tensor y = unary_fwd(UnaryOp::Clamp, x, "clamp", lo, hi);
+  if (should_record(x))
+    record("clamp", {x}, y, {x}, [lo, hi](Node& n, const Tensor& g) -> Grads {
+      Tensor x = n.saved_tensor(0);
+      return {mul(g, mask_as(mul(ge(x, lo), le(x, hi)), x.dtype()))};
+    });
+  return y;
+}
+
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  check_defined(cond, "where", "condition");
+  if (cond.dtype() != DType::Bool) fail("where", "condition must be bool, got " + cond.desc());
+  check_same_dtype(a, b, "where");
+  const Shape s = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
+  Tensor out = Tensor::empty(s, a.dtype());
+  kernels::where(broadcast_view(cond, s), broadcast_view(a, s), broadcast_view(b, s), out.view());
+  if (should_record(a, b))
+    record("where", {a, b}, out, {cond}, [sa = a.shape(), sb = b.shape()](Node& n, const Tensor& g) -> Grads {
+      Tensor c = n.saved_tensor(0), z = Tensor::zeros(Shape{}, g.dtype()), ga, gb;
+      if (n.needs_grad(0)) ga = sum_to(where(c, g, z), sa);
+      if (n.needs_grad(1)) gb = sum_to(where(c, z, g), sb);
+      return {ga, gb};
+    });
+  return out;
+}
+
+// ---- comparisons -------------------------------------------------------------------------
+Tensor eq(const Tensor& a, const Tensor& b) { return compare_fwd(CompareOp::Eq, a, b, "eq"); }
+Tensor ne(const Tensor& a, const Tensor& b) { return compare_fwd(CompareOp::Ne, a, b, "ne"); }
+Tensor lt(const Tensor& a, const Tensor& b) { return compare_fwd(CompareOp::Lt, a, b, "lt"); }
+Tensor le(const Tensor& a, const Tensor& b) { return compare_fwd(CompareOp::Le, a, b, "le"); }
+Tensor gt(const Tensor& a, const Tensor& b) { return compare_fwd(CompareOp::Gt, a, b, "gt"); }
+Tensor ge(const Tensor& a, const Tensor& b) { return compare_fwd(CompareOp::Ge, a, b, "ge"); }
+Tensor eq(const Tensor& a, double s) { return compare_scalar_fwd(CompareOp::Eq, a, s, "eq"); }
+Tensor lt(const Tensor& a, double s) { return compare_scalar_fwd(CompareOp::Lt, a, s, "lt"); }
+Tensor le(const Tensor& a, double s) { return compare_scalar_fwd(CompareOp::Le, a, s, "le"); }
+Tensor gt(const Tensor& a, double s) { return compare_scalar_fwd(CompareOp::Gt, a, s, "gt"); }
+Tensor ge(const Tensor& a, double s) { return compare_scalar_fwd(CompareOp::Ge, a, s, "ge"); }
+
+// ---- dtype conversion --------------------------------------------------------------------
+Tensor cast(const Tensor& x, DType dtype) {
+  check_defined(x, "cast");
+  if (x.dtype() == dtype) return x;
+  Tensor out = Tensor::empty(x.shape(), dtype);
+  kernels::copy(x.view(), out.view());
+  if (is_floating(dtype) && should_record(x))
+    record("cast", {x}, out, {}, [from = x.dtype()](Node&, const Tensor& g) -> Grads { return {cast(g, from)}; });
+  return out;
+}
+
+}  // namespace metaloss

@@ -1,0 +1,189 @@
+// im2col / col2im for convolution, and 2-d pooling kernels.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include "kernels/cpu/kernels.h"
+#include "kernels/cpu/strided_loop.h"
+
+namespace metaloss::kernels {
+namespace {
+
+[[noreturn]] void bad_dtype(const char* k, DType t) {
+  throw std::invalid_argument(std::string("kernel ") + k + ": unsupported dtype " + dtype_name(t));
+}
+template <class F>
+void float_dispatch(const char* k, DType t, F&& f) {
+  if (t == DType::Float32) f(float{});
+  else if (t == DType::Float64) f(double{});
+  else bad_dtype(k, t);
+}
+
+// Rows of the column matrix are (channel, ky, kx); columns are output positions.
+template <class T, bool kToCols>
+void im2col_impl(const Conv2dGeom& g, T* img, T* cols) {
+  const int64_t L = g.oh * g.ow, rows = g.c * g.kh * g.kw;
+  if constexpr (kToCols) parallel_for(g.n * rows, L, [&](int64_t b, int64_t e) {
+    for (int64_t nr = b; nr < e; ++nr) {
+      const int64_t n = nr / rows, r = nr % rows;
+      const int64_t c = r / (g.kh * g.kw), ky = (r / g.kw) % g.kh, kx = r % g.kw;
+      T* plane = img + (n * g.c + c) * g.h * g.w;
+      T* col = cols + (n * rows + r) * L;
+      for (int64_t oy = 0; oy < g.oh; ++oy) {
+        const int64_t iy = oy * g.sh - g.ph + ky * g.dh;
+        T* crow = col + oy * g.ow;
+        if (iy < 0 || iy >= g.h) {
+          std::fill(crow, crow + g.ow, T(0));
+          continue;
+        }
+        for (int64_t ox = 0; ox < g.ow; ++ox) {
+          const int64_t ix = ox * g.sw - g.pw + kx * g.dw;
+          crow[ox] = (ix < 0 || ix >= g.w) ? T(0) : plane[iy * g.w + ix];
+        }
+      }
+    }
+  });
+  else {
+    // col2im scatters into shared pixels: parallelise over (image, channel) planes only.
+    parallel_for(g.n * g.c, rows / g.c * L, [&](int64_t b, int64_t e) {
+      for (int64_t nc = b; nc < e; ++nc) {
+        const int64_t n = nc / g.c, c = nc % g.c;
+        T* plane = img + nc * g.h * g.w;
+        std::fill(plane, plane + g.h * g.w, T(0));
+        for (int64_t ky = 0; ky < g.kh; ++ky)
+          for (int64_t kx = 0; kx < g.kw; ++kx) {
+            const T* col = cols + (n * rows + (c * g.kh + ky) * g.kw + kx) * L;
+            for (int64_t oy = 0; oy < g.oh; ++oy) {
+              const int64_t iy = oy * g.sh - g.ph + ky * g.dh;
+              if (iy < 0 || iy >= g.h) continue;
+              for (int64_t ox = 0; ox < g.ow; ++ox) {
+                const int64_t ix = ox * g.sw - g.pw + kx * g.dw;
+                if (ix >= 0 && ix < g.w) plane[iy * g.w + ix] += col[oy * g.ow + ox];
+              }
+            }
+          }
+      }
+    });
+  }
+}
+
+}  // namespace
+
+void im2col(DType t, const Conv2dGeom& g, const void* x, void* cols) {
+  float_dispatch("im2col", t, [&](auto v) {
+    using T = decltype(v);
+    im2col_impl<T, true>(g, const_cast<T*>(static_cast<const T*>(x)), static_cast<T*>(cols));
+  });
+}
+void col2im(DType t, const Conv2dGeom& g, const void* cols, void* x) {
+  float_dispatch("col2im", t, [&](auto v) {
+    using T = decltype(v);
+    im2col_impl<T, false>(g, static_cast<T*>(x), const_cast<T*>(static_cast<const T*>(cols)));
+  });
+}
+
+void max_pool2d_indices(DType t, const Pool2dGeom& g, const void* x, int64_t* idx) {
+  float_dispatch("max_pool2d", t, [&](auto v) {
+    using T = decltype(v);
+    const T* xp = static_cast<const T*>(x);
+    parallel_for(g.planes, g.oh * g.ow * g.kh * g.kw, [&](int64_t b, int64_t e) {
+      for (int64_t p = b; p < e; ++p) {
+        const T* plane = xp + p * g.h * g.w;
+        int64_t* out = idx + p * g.oh * g.ow;
+        for (int64_t oy = 0; oy < g.oh; ++oy)
+          for (int64_t ox = 0; ox < g.ow; ++ox) {
+            T best = -std::numeric_limits<T>::infinity();
+            int64_t arg = -1;
+            for (int64_t ky = 0; ky < g.kh; ++ky) {
+              const int64_t iy = oy * g.sh - g.ph + ky;
+              if (iy < 0 || iy >= g.h) continue;
+              for (int64_t kx = 0; kx < g.kw; ++kx) {
+                const int64_t ix = ox * g.sw - g.pw + kx;
+                if (ix < 0 || ix >= g.w) continue;
+                const T val = plane[iy * g.w + ix];
+                if (arg < 0 || val > best || std::isnan(val)) {  // first maximum wins, NaN propagates
+                  best = val;
+                  arg = iy * g.w + ix;
+                  if (std::isnan(val)) goto done;
+                }
+              }
+            }
+          done:
+            out[oy * g.ow + ox] = arg;
+          }
+      }
+    });
+  });
+}
+
+namespace {
+template <class T, bool kBackward>
+void avg_pool_impl(const Pool2dGeom& g, const T* in, T* out) {
+  const T inv = T(1) / T(g.kh * g.kw);  // count_include_pad = true, as PyTorch's default
+  parallel_for(g.planes, g.oh * g.ow * g.kh * g.kw, [&](int64_t b, int64_t e) {
+    for (int64_t p = b; p < e; ++p) {
+      if constexpr (kBackward) std::fill(out + p * g.h * g.w, out + (p + 1) * g.h * g.w, T(0));
+      for (int64_t oy = 0; oy < g.oh; ++oy)
+        for (int64_t ox = 0; ox < g.ow; ++ox) {
+          const int64_t y0 = std::max<int64_t>(oy * g.sh - g.ph, 0), y1 = std::min(oy * g.sh - g.ph + g.kh, g.h);
+          const int64_t x0 = std::max<int64_t>(ox * g.sw - g.pw, 0), x1 = std::min(ox * g.sw - g.pw + g.kw, g.w);
+          if constexpr (kBackward) {
+            const T gv = in[(p * g.oh + oy) * g.ow + ox] * inv;
+            for (int64_t y = y0; y < y1; ++y)
+              for (int64_t x = x0; x < x1; ++x) out[(p * g.h + y) * g.w + x] += gv;
+          } else {
+            T s = 0;
+            for (int64_t y = y0; y < y1; ++y)
+              for (int64_t x = x0; x < x1; ++x) s += in[(p * g.h + y) * g.w + x];
+            out[(p * g.oh + oy) * g.ow + ox] = s * inv;
+          }
+        }
+    }
+  });
+}
+
+// Adaptive pooling window of output i over an input of n: [floor(i*n/o), ceil((i+1)*n/o)).
+inline int64_t win_start(int64_t i, int64_t n, int64_t o) { return (i * n) / o; }
+inline int64_t win_end(int64_t i, int64_t n, int64_t o) { return ((i + 1) * n + o - 1) / o; }
+
+template <class T, bool kBackward>
+void adaptive_avg_impl(const Pool2dGeom& g, const T* in, T* out) {
+  parallel_for(g.planes, g.h * g.w, [&](int64_t b, int64_t e) {
+    for (int64_t p = b; p < e; ++p) {
+      if constexpr (kBackward) std::fill(out + p * g.h * g.w, out + (p + 1) * g.h * g.w, T(0));
+      for (int64_t oy = 0; oy < g.oh; ++oy)
+        for (int64_t ox = 0; ox < g.ow; ++ox) {
+          const int64_t y0 = win_start(oy, g.h, g.oh), y1 = win_end(oy, g.h, g.oh);
+          const int64_t x0 = win_start(ox, g.w, g.ow), x1 = win_end(ox, g.w, g.ow);
+          const T inv = T(1) / T((y1 - y0) * (x1 - x0));
+          if constexpr (kBackward) {
+            const T gv = in[(p * g.oh + oy) * g.ow + ox] * inv;
+            for (int64_t y = y0; y < y1; ++y)
+              for (int64_t x = x0; x < x1; ++x) out[(p * g.h + y) * g.w + x] += gv;
+          } else {
+            T s = 0;
+            for (int64_t y = y0; y < y1; ++y)
+              for (int64_t x = x0; x < x1; ++x) s += in[(p * g.h + y) * g.w + x];
+            out[(p * g.oh + oy) * g.ow + ox] = s * inv;
+          }
+        }
+    }
+  });
+}
+}  // namespace
+
+#define POOL_ENTRY(name, impl, back)                                                        \
+  void name(DType t, const Pool2dGeom& g, const void* in, void* out) {                      \
+    float_dispatch(#name, t, [&](auto v) {                                                  \
+      using T = decltype(v);                                                                \
+      impl<T, back>(g, static_cast<const T*>(in), static_cast<T*>(out));                    \
+    });                                                                                     \
+  }
+POOL_ENTRY(avg_pool2d, avg_pool_impl, false)
+POOL_ENTRY(avg_pool2d_backward, avg_pool_impl, true)
+POOL_ENTRY(adaptive_avg_pool2d, adaptive_avg_impl, false)
+POOL_ENTRY(adaptive_avg_pool2d_backward, adaptive_avg_impl, true)
+#undef POOL_ENTRY
+
+}  // namespace metaloss::kernels

@@ -1,0 +1,153 @@
+// Reductions (sum/max/min over any set of dims) and softmax along one dim.
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include "kernels/cpu/kernels.h"
+#include "kernels/cpu/strided_loop.h"
+
+namespace metaloss::kernels {
+namespace {
+
+// A coalesced set of dims with one stride each (elements), iterated as offsets.
+struct Space {
+  int nd = 0;
+  int64_t shape[kMaxDims], stride[kMaxDims];
+  int64_t count = 1;
+  void add(int64_t n, int64_t s) {
+    if (n == 1) return;
+    if (nd > 0 && stride[nd - 1] == s * n) {
+      shape[nd - 1] *= n;
+      stride[nd - 1] = s;
+    } else {
+      shape[nd] = n;
+      stride[nd] = s;
+      ++nd;
+    }
+    count *= n;
+  }
+  int64_t offset(int64_t flat) const {
+    int64_t off = 0;
+    for (int d = nd - 1; d >= 0 && flat > 0; --d) {
+      off += (flat % shape[d]) * stride[d];
+      flat /= shape[d];
+    }
+    return off;
+  }
+};
+
+template <class T, class Acc, class Op>
+Acc reduce_space(const T* x, const Space& r, Acc init, Op op) {
+  Acc acc = init;
+  if (r.nd == 0) return op(acc, Acc(x[0]));
+  const int64_t n_in = r.shape[r.nd - 1], s_in = r.stride[r.nd - 1];
+  const int64_t n_out = r.count / n_in;
+  for (int64_t o = 0; o < n_out; ++o) {
+    const T* p = x + r.offset(o * n_in);
+    if (s_in == 1) {
+      for (int64_t i = 0; i < n_in; ++i) acc = op(acc, Acc(p[i]));
+    } else {
+      for (int64_t i = 0; i < n_in; ++i) acc = op(acc, Acc(p[i * s_in]));
+    }
+  }
+  return acc;
+}
+
+template <class T>
+void reduce_typed(ReduceOp op, const View& x, const View& out) {
+  using Acc = std::conditional_t<std::is_floating_point_v<T>, double, T>;
+  // Reduced dims (size 1 in out) form one coalesced space; kept dims are walked by a
+  // multi-index that gives both the x and the out offset.
+  Space red, kx, ko;
+  for (int d = 0; d < x.ndim; ++d) {
+    if (x.shape[d] == 1) continue;
+    if (out.shape[d] == 1) {
+      red.add(x.shape[d], x.strides[d]);
+    } else {
+      kx.shape[kx.nd] = x.shape[d]; kx.stride[kx.nd++] = x.strides[d]; kx.count *= x.shape[d];
+      ko.shape[ko.nd] = x.shape[d]; ko.stride[ko.nd++] = out.strides[d]; ko.count *= x.shape[d];
+    }
+  }
+  const T* xp = x.ptr<T>();
+  T* op_ = out.ptr<T>();
+  auto run = [&](auto init, auto f, auto finish) {
+    const int64_t kept = kx.count;
+    if (kept == 1 && red.count >= kParallelGrain) {  // one big reduction: split it
+      const int64_t nt_max = 64;
+      Acc parts[nt_max];
+      int used = 1;
+#pragma omp parallel
+      {
+        int64_t nt = omp_num_threads_in_region(), t = omp_thread_id();
+        if (nt > nt_max) nt = nt_max;
+#pragma omp single
+        used = int(nt);
+        if (t < nt) {
+          int64_t chunk = (red.count + nt - 1) / nt, b = t * chunk, e = std::min(red.count, b + chunk);
+          Acc acc = init;
+          for (int64_t i = b; i < e; ++i) acc = f(acc, Acc(xp[red.offset(i)]));
+          parts[t] = acc;
+        }
+      }
+      Acc acc = init;
+      for (int t = 0; t < used; ++t) acc = f(acc, parts[t]);
+      op_[0] = finish(acc);
+      return;
+    }
+    parallel_for(kept, red.count, [&](int64_t b, int64_t e) {
+      for (int64_t k = b; k < e; ++k)
+        op_[ko.offset(k)] = finish(reduce_space<T, Acc>(xp + kx.offset(k), red, init, f));
+    });
+  };
+  auto id = [](Acc a) { return T(a); };
+  switch (op) {
+    case ReduceOp::Sum: return run(Acc(0), [](Acc a, Acc b) { return a + b; }, id);
+    case ReduceOp::Max:
+      return run(Acc(std::numeric_limits<T>::lowest()), [](Acc a, Acc b) { return (b > a || b != b) ? b : a; }, id);
+    case ReduceOp::Min:
+      return run(Acc(std::numeric_limits<T>::max()), [](Acc a, Acc b) { return (b < a || b != b) ? b : a; }, id);
+  }
+}
+
+template <class T>
+void softmax_typed(const T* x, T* y, int64_t outer, int64_t dim, int64_t inner, bool log) {
+  parallel_for(outer * inner, dim * 8, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      int64_t o = r / inner, i = r % inner;
+      const T* xp = x + o * dim * inner + i;
+      T* yp = y + o * dim * inner + i;
+      T m = xp[0];
+      for (int64_t d = 1; d < dim; ++d) m = std::max(m, xp[d * inner]);
+      double s = 0;
+      for (int64_t d = 0; d < dim; ++d) s += std::exp(double(xp[d * inner] - m));
+      if (log) {
+        T ls = T(std::log(s));
+        for (int64_t d = 0; d < dim; ++d) yp[d * inner] = xp[d * inner] - m - ls;
+      } else {
+        T inv = T(1.0 / s);
+        for (int64_t d = 0; d < dim; ++d) yp[d * inner] = std::exp(xp[d * inner] - m) * inv;
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void reduce(ReduceOp op, const View& x, const View& out) {
+  switch (x.dtype) {
+    case DType::Float32: return reduce_typed<float>(op, x, out);
+    case DType::Float64: return reduce_typed<double>(op, x, out);
+    case DType::Int64: return reduce_typed<int64_t>(op, x, out);
+    case DType::Bool: throw std::invalid_argument("kernel reduce: unsupported dtype bool");
+  }
+}
+
+void softmax(DType t, const void* x, void* out, int64_t outer, int64_t dim, int64_t inner, bool log) {
+  if (t == DType::Float32)
+    softmax_typed(static_cast<const float*>(x), static_cast<float*>(out), outer, dim, inner, log);
+  else if (t == DType::Float64)
+    softmax_typed(static_cast<const double*>(x), static_cast<double*>(out), outer, dim, inner, log);
+  else
+    throw std::invalid_argument(std::string("kernel softmax: unsupported dtype ") + dtype_name(t));
+}
+
+}  // namespace metaloss::kernels
