@@ -10,9 +10,10 @@ kernels::Conv2dGeom conv_geom(const Shape& x, Pair2 k, Pair2 s, Pair2 p, Pair2 d
   if (k.h <= 0 || k.w <= 0 || s.h <= 0 || s.w <= 0 || d.h <= 0 || d.w <= 0 || p.h < 0 || p.w < 0)
     fail(op, "kernel, stride and dilation must be positive and padding non-negative");
   kernels::Conv2dGeom g{x[0], x[1], x[2], x[3], k.h, k.w, s.h, s.w, p.h, p.w, d.h, d.w, 0, 0};
-  g.oh = (g.h + 2 * p.h - d.h * (k.h - 1) - 1) / s.h + 1;
-  g.ow = (g.w + 2 * p.w - d.w * (k.w - 1) - 1) / s.w + 1;
-  if (g.oh <= 0 || g.ow <= 0)
+  const int64_t span_h = g.h + 2 * p.h - d.h * (k.h - 1) - 1, span_w = g.w + 2 * p.w - d.w * (k.w - 1) - 1;
+  g.oh = span_h / s.h + 1;
+  g.ow = span_w / s.w + 1;
+  if (span_h < 0 || span_w < 0)
     fail(op, "input " + x.str() + " is too small for kernel " + std::to_string(k.h) + "x" + std::to_string(k.w) +
                  " with padding " + std::to_string(p.h) + "x" + std::to_string(p.w));
   return g;
@@ -90,7 +91,7 @@ kernels::Pool2dGeom pool_geom(const Tensor& x, Pair2 k, Pair2 s, Pair2 p, const 
   kernels::Pool2dGeom g{x.shape()[0] * x.shape()[1], x.shape()[2], x.shape()[3], k.h, k.w, s.h, s.w, p.h, p.w, 0, 0};
   g.oh = (g.h + 2 * p.h - k.h) / s.h + 1;
   g.ow = (g.w + 2 * p.w - k.w) / s.w + 1;
-  if (g.oh <= 0 || g.ow <= 0) fail(op, "input " + x.desc() + " is smaller than the pooling window");
+  if (g.h + 2 * p.h < k.h || g.w + 2 * p.w < k.w) fail(op, "input " + x.desc() + " is smaller than the pooling window");
   return g;
 }
 }  // namespace

@@ -1,0 +1,80 @@
+// Bad input gives an exception that names the op, the shapes and the dtypes involved.
+#include <doctest/doctest.h>
+
+#include "engine/metaloss.h"
+
+using namespace metaloss;
+
+TEST_CASE("shape mismatch names the op and both shapes") {
+  Tensor a = Tensor::zeros({2, 3}), b = Tensor::zeros({4});
+  CHECK_THROWS_WITH_AS(add(a, b), doctest::Contains("add: shapes [2, 3] and [4] cannot be broadcast"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(matmul(a, Tensor::zeros({4, 2})), doctest::Contains("matmul: inner dims differ: float32[2, 3] @ float32[4, 2]"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(reshape(a, {4, 2}), doctest::Contains("reshape: shape [4, 2] (8 elements) is invalid for float32[2, 3]"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(conv2d(Tensor::zeros({1, 3, 5, 5}), Tensor::zeros({2, 2, 3, 3})),
+                       doctest::Contains("conv2d: input float32[1, 3, 5, 5] has 3 channels but weight float32[2, 2, 3, 3]"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(cat({a, Tensor::zeros({3, 3})}, 1), doctest::Contains("cat: tensor 1 has shape [3, 3]"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(sum(a, {2}), doctest::Contains("sum: dim 2 out of range for a 2-d tensor"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(max_pool2d(Tensor::zeros({1, 1, 1, 1}), 2), doctest::Contains("max_pool2d"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(linear(a, Tensor::zeros({5, 4})), doctest::Contains("linear: input float32[2, 3]"),
+                       std::invalid_argument);
+}
+
+TEST_CASE("dtype mismatch names the op and both dtypes") {
+  Tensor f = Tensor::zeros({2}), d = Tensor::zeros({2}, DType::Float64);
+  CHECK_THROWS_WITH_AS(mul(f, d), doctest::Contains("mul: dtype mismatch: float32[2] and float64[2]"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(exp(Tensor::zeros({2}, DType::Int64)), doctest::Contains("exp: expected a float32 or float64 tensor, got int64[2]"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(gather(f, 0, f), doctest::Contains("gather: index must be int64, got float32[2]"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(Tensor::zeros({2}, DType::Int64).set_requires_grad(), doctest::Contains("only floating-point"),
+                       std::invalid_argument);
+}
+
+TEST_CASE("index out of range is reported with its position") {
+  Tensor x = Tensor::zeros({3, 4});
+  Tensor i = Tensor::from_vector(std::vector<int64_t>{0, 7}, {1, 2});
+  CHECK_THROWS_WITH_AS(gather(x, 1, i), doctest::Contains("gather: index 7 at position 1 is out of range for dim 1 of size 4"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(one_hot(Tensor::from_vector(std::vector<int64_t>{3}, {1}), 3), doctest::Contains("one_hot: index 3"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(x.at({3, 0}), doctest::Contains("at: index 3 out of range for dim 0"), std::invalid_argument);
+}
+
+TEST_CASE("autodiff misuse") {
+  Tensor x = Tensor::zeros({2}, DType::Float64);
+  Tensor w = Tensor::ones({2}, DType::Float64);
+  w.set_requires_grad(true);
+  Tensor y = sum(mul(w, x));
+  CHECK_THROWS_WITH_AS(grad({y}, {x}), doctest::Contains("grad: input 0 (float64[2]) does not require grad"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(backward({sum(x)}), doctest::Contains("does not require grad and has no grad_fn"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(mul(w, x).backward(), doctest::Contains("is not a scalar"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(grad({y}, {w}, {Tensor::ones({3}, DType::Float64)}),
+                       doctest::Contains("grad_output 0 is float64[3] but output is float64[]"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(mul(w, 2.0).set_requires_grad(), doctest::Contains("only leaves"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(hvp([](const Tensor& z) { return z; }, x, x), doctest::Contains("hvp: f must return a scalar"),
+                       std::invalid_argument);
+}
+
+TEST_CASE("other bad arguments") {
+  CHECK_THROWS_WITH_AS(Tensor::from_vector(std::vector<double>{1, 2, 3}, {2, 2}), doctest::Contains("3 values do not fill shape [2, 2]"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(reshape(Tensor::zeros({6}), {-1, -1}), doctest::Contains("only one dimension can be -1"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(dropout(Tensor::zeros({2}), 1.5, true), doctest::Contains("dropout: probability must be in [0, 1]"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(randint(3, 3, {2}), doctest::Contains("randint: empty range"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(Tensor::zeros({1, 1, 1, 1, 1, 1, 1, 1, 1}), doctest::Contains("maximum of 8 dims"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(batch_norm(Tensor::zeros({1, 3}), Tensor(), Tensor(), Tensor(), Tensor(), true),
+                       doctest::Contains("more than one value per channel"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(permute(Tensor::zeros({2, 3}), {0, 0}), doctest::Contains("permute: dim 0 repeated"),
+                       std::invalid_argument);
+}

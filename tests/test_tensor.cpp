@@ -1,0 +1,141 @@
+// Tensor basics: creation, views and strides, broadcasting, dtypes, printing, RNG, allocator.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <sstream>
+
+#include "engine/metaloss.h"
+#include "kernels/cpu/kernels.h"
+
+using namespace metaloss;
+
+TEST_CASE("creation and element access") {
+  Tensor z = Tensor::zeros({2, 3});
+  CHECK(z.shape() == Shape{2, 3});
+  CHECK(z.numel() == 6);
+  CHECK(z.dtype() == DType::Float32);
+  CHECK(z.is_contiguous());
+  CHECK(Tensor::ones({2}, DType::Float64).at({1}) == 1.0);
+  CHECK(Tensor::full({2, 2}, 3.5).at({1, 0}) == 3.5);
+  Tensor a = Tensor::arange(0, 5, 1, DType::Int64);
+  CHECK(a.to_vector() == std::vector<double>{0, 1, 2, 3, 4});
+  Tensor e = Tensor::eye(3);
+  CHECK(e.at({1, 1}) == 1.0);
+  CHECK(e.at({1, 2}) == 0.0);
+  CHECK(Tensor::scalar(2.5).dim() == 0);
+  CHECK(Tensor::scalar(2.5).item() == 2.5);
+}
+
+TEST_CASE("views share storage; reshape/permute/slice/expand strides") {
+  Tensor x = Tensor::arange(0, 24, 1, DType::Float64);
+  Tensor r = reshape(x, {2, 3, 4});
+  CHECK(r.storage() == x.storage());
+  CHECK(r.strides() == Shape{12, 4, 1});
+  Tensor p = permute(r, {2, 0, 1});
+  CHECK(p.shape() == Shape{4, 2, 3});
+  CHECK(!p.is_contiguous());
+  CHECK(p.at({3, 1, 2}) == r.at({1, 2, 3}));
+  Tensor s = slice(r, 2, 1, 4, 2);  // columns 1 and 3
+  CHECK(s.shape() == Shape{2, 3, 2});
+  CHECK(s.at({1, 2, 1}) == 23.0);
+  Tensor c = contiguous(s);
+  CHECK(c.is_contiguous());
+  CHECK(c.to_vector() == s.to_vector());
+  Tensor e = expand(reshape(Tensor::arange(0, 3, 1, DType::Float64), {3, 1}), Shape{2, 3, 4});
+  CHECK(e.strides()[0] == 0);
+  CHECK(e.at({1, 2, 3}) == 2.0);
+  // Reshape of a transposed tensor cannot be a view: it copies, values stay row-major.
+  Tensor t = transpose(reshape(Tensor::arange(0, 6, 1, DType::Float64), {2, 3}), 0, 1);
+  CHECK(reshape(t, {-1}).to_vector() == std::vector<double>{0, 3, 1, 4, 2, 5});
+  // A view that splits a dim of a non-contiguous tensor stays a view.
+  Tensor sp = reshape(permute(reshape(x, {2, 12}), {1, 0}), {3, 4, 2});
+  CHECK(sp.at({2, 3, 1}) == x.at({23}));
+  CHECK(squeeze(unsqueeze(x, 0), 0).shape() == x.shape());
+  CHECK(flatten(r, 1).shape() == Shape{2, 12});
+}
+
+TEST_CASE("broadcasting follows NumPy rules") {
+  Tensor a = reshape(Tensor::arange(0, 3, 1, DType::Float64), {3, 1});
+  Tensor b = Tensor::arange(0, 4, 1, DType::Float64);
+  Tensor c = add(a, b);
+  CHECK(c.shape() == Shape{3, 4});
+  CHECK(c.at({2, 3}) == 5.0);
+  CHECK(broadcast_shapes(Shape{5, 1, 4}, Shape{3, 1}, "t") == Shape{5, 3, 4});
+  CHECK(mul(Tensor::scalar(2.0, DType::Float64), b).at({3}) == 6.0);
+}
+
+TEST_CASE("dtype conversion and comparisons") {
+  Tensor x = Tensor::from_vector(std::vector<double>{-1.5, 0, 2.7}, {3});
+  CHECK(x.to(DType::Int64).to_vector() == std::vector<double>{-1, 0, 2});
+  CHECK(x.to(DType::Bool).to_vector() == std::vector<double>{1, 0, 1});
+  CHECK(gt(x, 0.0).dtype() == DType::Bool);
+  CHECK(gt(x, 0.0).to_vector() == std::vector<double>{0, 0, 1});
+  CHECK(sum(gt(x, -2.0)).item() == 3.0);
+  CHECK(x.to(DType::Float64).dtype() == DType::Float64);
+}
+
+TEST_CASE("one_hot") {
+  Tensor l = Tensor::from_vector(std::vector<int64_t>{2, 0}, {2});
+  Tensor o = one_hot(l, 3);
+  CHECK(o.to_vector() == std::vector<double>{0, 0, 1, 1, 0, 0});
+}
+
+TEST_CASE("printing") {
+  std::ostringstream os;
+  os << Tensor::from_vector(std::vector<double>{1, 2, 3, 4}, {2, 2}, DType::Float64);
+  CHECK(os.str().find("[[1, 2],") != std::string::npos);
+  CHECK(os.str().find("float64[2, 2]") != std::string::npos);
+  std::ostringstream big;
+  big << Tensor::zeros({2000});
+  CHECK(big.str().find("...") != std::string::npos);
+}
+
+TEST_CASE("seeded Philox generator: reproducible, well distributed") {
+  Generator g1(42), g2(42), g3(43);
+  Tensor a = randn({1000}, DType::Float64, g1), b = randn({1000}, DType::Float64, g2), c = randn({1000}, DType::Float64, g3);
+  CHECK(a.to_vector() == b.to_vector());
+  CHECK(a.to_vector() != c.to_vector());
+  const double m = mean(a).item(), v = mean(square(add(a, -m))).item();
+  CHECK(std::abs(m) < 0.1);
+  CHECK(std::abs(v - 1) < 0.1);
+  Tensor u = rand({10000}, DType::Float32, g1);
+  CHECK(amin(u).item() >= 0.0);
+  CHECK(amax(u).item() < 1.0);
+  CHECK(std::abs(mean(u).item() - 0.5) < 0.02);
+  // Draws advance the stream: the second draw differs from the first.
+  Generator g4(7);
+  CHECK(rand({4}, DType::Float32, g4).to_vector() != rand({4}, DType::Float32, g4).to_vector());
+  // Counter-based: element i of a draw does not depend on how many elements were drawn.
+  Generator g5(9), g6(9);
+  Tensor long_draw = rand({8}, DType::Float64, g5), short_draw = rand({3}, DType::Float64, g6);
+  CHECK(slice(long_draw, 0, 0, 3).to_vector() == short_draw.to_vector());
+  Tensor ri = randint(3, 7, {1000});
+  CHECK(amin(ri).item() >= 3);
+  CHECK(amax(ri).item() <= 6);
+}
+
+TEST_CASE("caching allocator reuses freed blocks") {
+  if (!Allocator::caching_enabled()) {
+    MESSAGE("caching allocator is off in this build (sanitizers): skipped");
+    return;
+  }
+  { Tensor warm = Tensor::empty({1000}); }
+  const auto before = Allocator::stats();
+  for (int i = 0; i < 100; ++i) Tensor t = Tensor::empty({1000});
+  const auto after = Allocator::stats();
+  CHECK(after.requests - before.requests == 100);
+  CHECK(after.system_allocs == before.system_allocs);
+}
+
+TEST_CASE("large tensors take the parallel paths and agree with serial results") {
+  Generator g(5);
+  Tensor x = randn({300, 400}, DType::Float64, g);
+  Tensor y = exp(mul(x, 0.1));  // 120000 elements: over the parallel grain
+  double serial = 0;
+  for (double v : x.to_vector()) serial += std::exp(0.1 * v);
+  CHECK(sum(y).item() == doctest::Approx(serial).epsilon(1e-12));
+  Tensor s0 = sum(x, {0});
+  double col = 0;
+  for (int64_t i = 0; i < 300; ++i) col += x.at({i, 7});
+  CHECK(s0.at({7}) == doctest::Approx(col).epsilon(1e-12));
+}
