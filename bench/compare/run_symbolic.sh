@@ -52,7 +52,8 @@ rows = [  # label, metaloss benchmark, torch key, unit
     ("add, 1-element, recording", "BM_OpDispatch_Add_Tiny/record:1", "add_tiny_record_ns", "ns"),
 ]
 print(f"128x10 float32, 1 thread; median of {reps} timing blocks, wall time per iteration")
-print(f"metaloss: Google Benchmark (library build: {ml_json['context'].get('library_build_type', '?')}); "
+# library_build_type is how Debian built libbenchmark itself, not metaloss (built Release here).
+print(f"metaloss: Google Benchmark (libbenchmark built as {ml_json['context'].get('library_build_type', '?')}); "
       f"PyTorch {th['torch_version']} from /usr/bin/python3, threads={th['torch_threads']}")
 print(f"{'case':36s} {'unit':>4s} {'metaloss':>10s} {'PyTorch':>10s} {'ml/torch':>9s}")
 for label, bm, key, unit in rows:
@@ -60,9 +61,17 @@ for label, bm, key, unit in rows:
     t = th[key]
     print(f"{label:36s} {unit:>4s} {m:10.2f} {t:10.2f} {m / t:9.3f}")
 print()
+# Same float32 inputs and ops; only rounding (libm/vectorised exp, log, tanh; reduction order)
+# may differ, so anything beyond ~1e-5 relative means the two sides compute different things.
+TOL = 1e-5
 print(f"{'checksum (fixed input)':36s} {'metaloss':>16s} {'PyTorch':>16s} {'rel diff':>9s}")
 print(f"{'elementwise ops in expression':36s} {ck['ops']:>16s} {th['ops']:>16d}")
+ok = int(ck["ops"]) == th["ops"] == 40
 for k in ("loss", "grad_sum", "grad_abs_sum"):
     a, b = float(ck[k]), th[k]
-    print(f"{k:36s} {a:16.9g} {b:16.9g} {abs(a - b) / max(abs(b), 1e-30):9.1e}")
+    rel = abs(a - b) / max(abs(b), 1e-30)
+    ok &= rel < TOL
+    print(f"{k:36s} {a:16.9g} {b:16.9g} {rel:9.1e}")
+print(f"checksums {'AGREE' if ok else 'DISAGREE'} (tolerance {TOL:g} relative)")
+sys.exit(0 if ok else 2)
 PYEOF

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian packages metaloss builds against, when missing. Run as root (CI does);
+# as another user it only reports what is missing.
+set -euo pipefail
+pkgs=(build-essential cmake doctest-dev libopenblas-dev zlib1g-dev pkg-config)
+# Extra packages for optional parts, by flag: --bench (Google Benchmark, PyTorch peer), --data.
+for arg in "$@"; do
+  case "$arg" in
+    --bench) pkgs+=(libbenchmark-dev python3-torch python3-numpy) ;;
+    --data) pkgs+=(dataset-fashion-mnist) ;;
+    *) echo "install-deps.sh: unknown option '$arg' (expected --bench or --data)" >&2; exit 2 ;;
+  esac
+done
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+if [[ $(id -u) -ne 0 ]]; then
+  echo "install-deps.sh: missing packages: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})" >&2
+  exit 1
+fi
+echo "install-deps.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
