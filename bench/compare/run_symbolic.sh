@@ -33,7 +33,7 @@ trap 'rm -rf "$TMP"' EXIT
 # Median over REPS repetitions of wall time per iteration (real_time), like the Python side.
 "$BENCH" --benchmark_repetitions="$REPS" --benchmark_report_aggregates_only=true \
   --benchmark_format=json >"$TMP/ml.json"
-"$PY" "$ROOT/bench/compare/symbolic_loss.py" --json >"$TMP/torch.json"
+REPS=$REPS "$PY" "$ROOT/bench/compare/symbolic_loss.py" --json >"$TMP/torch.json"
 
 "$PY" - "$TMP" "$REPS" <<'PYEOF'
 import json, sys

@@ -10,6 +10,7 @@ Output: one 'key value' pair per line, for run_symbolic.sh to parse (--json for 
 """
 import json
 import math
+import os
 import statistics
 import sys
 import time
@@ -17,7 +18,8 @@ import time
 import torch
 
 ROWS, COLS = 128, 10
-BLOCKS, BLOCK_S, WARMUP_S = 7, 0.5, 0.3
+BLOCKS = int(os.environ.get("REPS", 7))  # same variable run_symbolic.sh passes to Google Benchmark
+BLOCK_S, WARMUP_S = 0.5, 0.3
 
 
 def make_inputs():
