@@ -5,6 +5,7 @@
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include "kernels/cpu/fast_math.h"
 #include "kernels/cpu/kernels.h"
 #include "kernels/cpu/strided_loop.h"
 
@@ -38,19 +39,24 @@ void map(F f, const View& out, const auto&... in) {
   throw std::invalid_argument(std::string("kernel ") + what + ": unsupported dtype " + dtype_name(t));
 }
 
+// float32 uses the vectorisable fast:: versions; float64 keeps libm (used as the reference).
+template <class T> T exp_(T v) { if constexpr (std::is_same_v<T, float>) return fast::exp(v); else return std::exp(v); }
+template <class T> T log_(T v) { if constexpr (std::is_same_v<T, float>) return fast::log(v); else return std::log(v); }
+template <class T> T tanh_(T v) { if constexpr (std::is_same_v<T, float>) return fast::tanh(v); else return std::tanh(v); }
+
 template <class T>
 void unary_typed(UnaryOp op, const View& x, const View& o, T a, T b) {
   switch (op) {
     case UnaryOp::Neg: return map<T, T>([](T v) { return -v; }, o, x);
-    case UnaryOp::Exp: return map<T, T>([](T v) { return std::exp(v); }, o, x);
-    case UnaryOp::Log: return map<T, T>([](T v) { return std::log(v); }, o, x);
+    case UnaryOp::Exp: return map<T, T>([](T v) { return exp_(v); }, o, x);
+    case UnaryOp::Log: return map<T, T>([](T v) { return log_(v); }, o, x);
     case UnaryOp::Sqrt: return map<T, T>([](T v) { return std::sqrt(v); }, o, x);
     case UnaryOp::Rsqrt: return map<T, T>([](T v) { return T(1) / std::sqrt(v); }, o, x);
     case UnaryOp::Abs: return map<T, T>([](T v) { return std::abs(v); }, o, x);
     case UnaryOp::Sign: return map<T, T>([](T v) { return T((v > T(0)) - (v < T(0))); }, o, x);
     case UnaryOp::Square: return map<T, T>([](T v) { return v * v; }, o, x);
-    case UnaryOp::Tanh: return map<T, T>([](T v) { return std::tanh(v); }, o, x);
-    case UnaryOp::Sigmoid: return map<T, T>([](T v) { return T(1) / (T(1) + std::exp(-v)); }, o, x);
+    case UnaryOp::Tanh: return map<T, T>([](T v) { return tanh_(v); }, o, x);
+    case UnaryOp::Sigmoid: return map<T, T>([](T v) { return T(1) / (T(1) + exp_(-v)); }, o, x);
     case UnaryOp::Relu: return map<T, T>([](T v) { return v > T(0) ? v : T(0); }, o, x);
     case UnaryOp::LeakyRelu: return map<T, T>([a](T v) { return v > T(0) ? v : v * a; }, o, x);
     case UnaryOp::Softplus:  // log(1 + exp(beta x)) / beta, linear above the threshold (as PyTorch)
