@@ -90,6 +90,7 @@ class Dropout : public Module {
   explicit Dropout(double p, Generator& gen = default_generator()) : p_(p), gen_(&gen) {}
   Tensor forward(const Tensor& x) override { return dropout(x, p_, is_training(), *gen_); }
   std::string describe() const override;
+  void set_p(double p) { p_ = p; }
 
  private:
   double p_;

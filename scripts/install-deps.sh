@@ -2,12 +2,12 @@
 # Installs the Debian packages metaloss builds against, when missing. Run as root (CI does);
 # as another user it only reports what is missing.
 set -euo pipefail
-pkgs=(build-essential cmake doctest-dev libopenblas-dev zlib1g-dev pkg-config)
+pkgs=(build-essential cmake doctest-dev libopenblas-dev zlib1g-dev pkg-config libcli11-dev dataset-fashion-mnist)
 # Extra packages for optional parts, by flag: --bench (Google Benchmark, PyTorch peer), --data.
 for arg in "$@"; do
   case "$arg" in
     --bench) pkgs+=(libbenchmark-dev python3-torch python3-numpy) ;;
-    --data) pkgs+=(dataset-fashion-mnist) ;;
+    --data) pkgs+=(python3-sklearn) ;;
     *) echo "install-deps.sh: unknown option '$arg' (expected --bench or --data)" >&2; exit 2 ;;
   esac
 done

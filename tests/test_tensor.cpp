@@ -74,6 +74,15 @@ TEST_CASE("dtype conversion and comparisons") {
   CHECK(x.to(DType::Float64).dtype() == DType::Float64);
 }
 
+TEST_CASE("argmax takes the first maximum") {
+  Tensor x = Tensor::from_vector(std::vector<double>{1, 3, 3, 0, 5, -1}, {2, 3});
+  CHECK(argmax(x, 1).to_vector() == std::vector<double>{1, 1});
+  CHECK(argmax(x, 0).to_vector() == std::vector<double>{0, 1, 0});
+  CHECK(argmax(x, -1, true).shape() == Shape{2, 1});
+  CHECK(argmax(Tensor::zeros({4}), 0).item() == 0);  // all equal: the first
+  CHECK(argmax(transpose(x, 0, 1), 0).to_vector() == std::vector<double>{1, 1});
+}
+
 TEST_CASE("one_hot") {
   Tensor l = Tensor::from_vector(std::vector<int64_t>{2, 0}, {2});
   Tensor o = one_hot(l, 3);

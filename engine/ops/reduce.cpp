@@ -92,6 +92,22 @@ Tensor extreme(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdi
 Tensor amax(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) { return extreme(x, dims, keepdim, true); }
 Tensor amin(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) { return extreme(x, dims, keepdim, false); }
 
+Tensor argmax(const Tensor& x, int64_t dim_in, bool keepdim) {
+  check_defined(x, "argmax");
+  const int dim = wrap_dim(dim_in, x.dim(), "argmax");
+  const int64_t n = x.dim() ? x.shape()[dim] : 1;
+  if (n == 0) fail("argmax", "cannot take the argmax over an empty dim of " + x.desc());
+  Tensor xc = contiguous(x.detach());
+  int64_t outer = 1, inner = 1;
+  for (int i = 0; i < dim; ++i) outer *= x.shape()[i];
+  for (int i = dim + 1; i < x.dim(); ++i) inner *= x.shape()[i];
+  Shape keep = x.shape();
+  if (x.dim()) keep[dim] = 1;
+  Tensor out = Tensor::empty(keep, DType::Int64);
+  kernels::argmax(x.dtype(), xc.raw_data(), out.data<int64_t>(), outer, n, inner);
+  return keepdim || x.dim() == 0 ? out : squeeze(out, dim);
+}
+
 // log(sum(exp(x - m))) + m with m = amax(x) held constant: the result does not depend on m, so
 // treating it as a constant is exact, and keeps exp() from overflowing.
 Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {

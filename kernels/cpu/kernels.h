@@ -38,6 +38,10 @@ void fill(const View& out, double value);
 // Reduction of x into out: out has x's ndim, with size 1 on each reduced dim.
 void reduce(ReduceOp op, const View& x, const View& out);
 
+// Index of the first maximum along the middle dim of a contiguous [outer, dim, inner] tensor
+// (NaN counts as the maximum, as in PyTorch); out is int64 [outer, inner].
+void argmax(DType t, const void* x, int64_t* out, int64_t outer, int64_t dim, int64_t inner);
+
 // Softmax / log-softmax of a contiguous tensor seen as [outer, dim, inner].
 void softmax(DType t, const void* x, void* out, int64_t outer, int64_t dim, int64_t inner, bool log);
 

@@ -2,6 +2,7 @@
 #include <cmath>
 #include <limits>
 #include <stdexcept>
+#include <vector>
 #include "kernels/cpu/kernels.h"
 #include "kernels/cpu/strided_loop.h"
 
@@ -72,24 +73,17 @@ void reduce_typed(ReduceOp op, const View& x, const View& out) {
   auto run = [&](auto init, auto f, auto finish) {
     const int64_t kept = kx.count;
     if (kept == 1 && red.count >= kParallelGrain) {  // one big reduction: split it
-      const int64_t nt_max = 64;
-      Acc parts[nt_max];
-      int used = 1;
-#pragma omp parallel
-      {
-        int64_t nt = omp_num_threads_in_region(), t = omp_thread_id();
-        if (nt > nt_max) nt = nt_max;
-#pragma omp single
-        used = int(nt);
-        if (t < nt) {
-          int64_t chunk = (red.count + nt - 1) / nt, b = t * chunk, e = std::min(red.count, b + chunk);
-          Acc acc = init;
-          for (int64_t i = b; i < e; ++i) acc = f(acc, Acc(xp[red.offset(i)]));
-          parts[t] = acc;
-        }
-      }
+      const int tasks = std::max(1, pool_threads());
+      std::vector<Acc> parts(size_t(tasks), init);
+      const int64_t chunk = (red.count + tasks - 1) / tasks;
+      parallel_run(tasks, [&](int t) {
+        const int64_t b = t * chunk, e = std::min(red.count, b + chunk);
+        Acc acc = init;
+        for (int64_t i = b; i < e; ++i) acc = f(acc, Acc(xp[red.offset(i)]));
+        parts[size_t(t)] = acc;
+      });
       Acc acc = init;
-      for (int t = 0; t < used; ++t) acc = f(acc, parts[t]);
+      for (Acc p : parts) acc = f(acc, p);
       op_[0] = finish(acc);
       return;
     }
@@ -139,6 +133,24 @@ void reduce(ReduceOp op, const View& x, const View& out) {
     case DType::Int64: return reduce_typed<int64_t>(op, x, out);
     case DType::Bool: throw std::invalid_argument("kernel reduce: unsupported dtype bool");
   }
+}
+
+void argmax(DType t, const void* x, int64_t* out, int64_t outer, int64_t dim, int64_t inner) {
+  dispatch_dtype(t, [&](auto tag) {
+    using T = decltype(tag);
+    const T* xp = static_cast<const T*>(x);
+    parallel_for(outer * inner, dim, [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) {
+        const T* p = xp + (r / inner) * dim * inner + r % inner;
+        int64_t best = 0;
+        for (int64_t d = 1; d < dim; ++d) {
+          const T v = p[d * inner], m = p[best * inner];
+          if (v > m || (v != v && m == m)) best = d;
+        }
+        out[r] = best;
+      }
+    });
+  });
 }
 
 void softmax(DType t, const void* x, void* out, int64_t outer, int64_t dim, int64_t inner, bool log) {

@@ -2,11 +2,34 @@
 // Dimensions are coalesced first so that contiguous operands become one flat inner loop; the
 // inner callback sees byte pointers and byte strides and can test for the contiguous case.
 #pragma once
+#include <algorithm>
 #include <array>
+#include <functional>
 #include <cstdint>
 #include "kernels/cpu/view.h"
 
 namespace metaloss::kernels {
+
+// The thread pool (kernels/cpu/parallel.cpp): task(i) for i in [0, n_tasks), caller included.
+void parallel_run(int n_tasks, const std::function<void(int)>& task);
+int pool_threads();
+
+// Runs f(begin, end) over [0, n) in contiguous chunks, one per thread, when n * cost_per_item
+// is worth a parallel region; otherwise f(0, n) on the calling thread.
+template <class F>
+void parallel_for(int64_t n, int64_t cost_per_item, F&& f) {
+  const int threads = pool_threads();
+  if (threads < 2 || n < 2 || n * cost_per_item < kParallelGrain) {
+    f(int64_t(0), n);
+    return;
+  }
+  const int tasks = int(std::min<int64_t>(threads, n));
+  const int64_t chunk = (n + tasks - 1) / tasks;
+  parallel_run(tasks, [&](int t) {
+    const int64_t b = t * chunk, e = std::min(n, b + chunk);
+    if (b < e) f(b, e);
+  });
+}
 
 template <int N>
 struct Loop {
@@ -71,23 +94,19 @@ struct Loop {
       }
     };
     if (n_outer * n_inner >= kParallelGrain && n_outer > 1) {
-#pragma omp parallel for schedule(static)
-      for (int64_t o = 0; o < n_outer; ++o) {
+      parallel_for(n_outer, n_inner, [&](int64_t b, int64_t e) {
         char* p[N];
-        outer_ptrs(o, p);
-        inner(p, n_inner, istr);
-      }
-    } else if (n_outer == 1 && n_inner >= kParallelGrain) {
-#pragma omp parallel
-      {
-        int64_t nt = omp_threads(), t = omp_thread();
-        int64_t chunk = (n_inner + nt - 1) / nt, b = t * chunk, e = b + chunk < n_inner ? b + chunk : n_inner;
-        if (b < e) {
-          char* p[N];
-          for (int k = 0; k < N; ++k) p[k] = base[k] + b * istr[k];
-          inner(p, e - b, istr);
+        for (int64_t o = b; o < e; ++o) {
+          outer_ptrs(o, p);
+          inner(p, n_inner, istr);
         }
-      }
+      });
+    } else if (n_outer == 1 && n_inner >= kParallelGrain) {
+      parallel_for(n_inner, 1, [&](int64_t b, int64_t e) {
+        char* p[N];
+        for (int k = 0; k < N; ++k) p[k] = base[k] + b * istr[k];
+        inner(p, e - b, istr);
+      });
     } else {
       int64_t idx[kMaxDims] = {};
       char* p[N];
@@ -104,28 +123,6 @@ struct Loop {
     }
   }
 
-  static int omp_threads();
-  static int omp_thread();
 };
-
-int omp_num_threads_in_region();
-int omp_thread_id();
-template <int N> int Loop<N>::omp_threads() { return omp_num_threads_in_region(); }
-template <int N> int Loop<N>::omp_thread() { return omp_thread_id(); }
-
-// Runs f(begin, end) over [0, n), in parallel when n * cost_per_item is large.
-template <class F>
-void parallel_for(int64_t n, int64_t cost_per_item, F&& f) {
-  if (n * cost_per_item < kParallelGrain || n < 2) {
-    f(int64_t(0), n);
-    return;
-  }
-#pragma omp parallel
-  {
-    int64_t nt = omp_num_threads_in_region(), t = omp_thread_id();
-    int64_t chunk = (n + nt - 1) / nt, b = t * chunk, e = b + chunk < n ? b + chunk : n;
-    if (b < e) f(b, e);
-  }
-}
 
 }  // namespace metaloss::kernels

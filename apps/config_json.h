@@ -1,0 +1,13 @@
+// `--config FILE.json`: a flat JSON object whose keys are long option names of the command
+// ({"model": "lenet5", "lr": 0.01, "nesterov": true}). It becomes "--key value" arguments placed
+// before the command line's own, so options given on the command line win.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace metaloss::app {
+
+// Throws std::runtime_error naming the file, the byte offset and what was expected.
+std::vector<std::string> config_to_args(const std::string& path);
+
+}  // namespace metaloss::app

@@ -1,0 +1,237 @@
+// The metaloss command line.
+//   metaloss models                 the model zoo with parameter counts
+//   metaloss models show NAME       every parameter's name and shape
+//   metaloss train [options]        train a zoo model with a fixed loss (see --help)
+// Exit codes: 0 success, 1 a failure while running (bad file, divergence), 2 bad usage.
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+
+#include "apps/config_json.h"
+#include "kernels/cpu/view.h"
+#include "meta/train.h"
+#include "models/safetensors.h"
+#include "models/zoo.h"
+
+using namespace metaloss;
+
+namespace {
+
+struct TrainArgs {
+  std::string dataset = "fashion-mnist", data_dir, model = "lenet5", loss = "ce", optimizer = "sgd";
+  double lr = 0.01, momentum = 0.0, weight_decay = 0.0, val_fraction = 0.1;
+  bool nesterov = false;
+  int64_t batch_size = 128, steps = 0, epochs = 0, log_every = 100;
+  uint64_t seed = 0;
+  int threads = 0;
+  std::string init, save, metrics, shuffle = "on", augment = "off", normalize = "on", dropout = "on", config;
+};
+
+// Independent, reproducible streams from one recorded seed (splitmix64 of seed and a stream id).
+Generator stream(uint64_t seed, uint64_t id) {
+  uint64_t z = seed + 0x9E3779B97F4A7C15ull * (id + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return Generator(z ^ (z >> 31));
+}
+
+data::TrainTest load_dataset(const TrainArgs& a) {
+  if (a.dataset == "fashion-mnist") return a.data_dir.empty() ? data::load_fashion_mnist() : data::load_fashion_mnist(a.data_dir);
+  if (a.dataset == "mnist" || a.dataset == "idx") {
+    if (a.data_dir.empty()) throw std::invalid_argument("--dataset " + a.dataset + " needs --data-dir with the IDX files");
+    return data::load_idx_dataset(a.data_dir);
+  }
+  if (a.dataset == "cifar10" || a.dataset == "cifar100") {
+    if (a.data_dir.empty()) throw std::invalid_argument("--dataset " + a.dataset + " needs --data-dir with the binary files");
+    return a.dataset == "cifar10" ? data::load_cifar10(a.data_dir) : data::load_cifar100(a.data_dir);
+  }
+  throw std::invalid_argument("unknown dataset '" + a.dataset + "'");
+}
+
+int run_train(const TrainArgs& a) {
+  if (a.threads > 0) kernels::set_num_threads(a.threads);
+  if ((a.steps > 0) == (a.epochs > 0) && !(a.steps == 0 && a.epochs == 0))
+    throw std::invalid_argument("give either --steps or --epochs, not both");
+  const ModelSpec& spec = model_spec(a.model);
+
+  Generator init_gen = stream(a.seed, 0), split_gen = stream(a.seed, 1), train_gen = stream(a.seed, 2);
+  data::TrainTest tt = load_dataset(a);
+  data::Splits splits = a.val_fraction > 0 ? data::stratified_split(tt, split_gen, a.val_fraction)
+                                           : data::Splits{tt.train, data::Dataset{}, tt.test};
+  Shape example;
+  for (int i = 1; i < splits.train.inputs.dim(); ++i) example.push_back(splits.train.inputs.size(i));
+  if (example != spec.input)
+    throw std::invalid_argument("model '" + spec.name + "' takes inputs " + spec.input.str() + " but dataset '" +
+                                a.dataset + "' has " + example.str());
+  if (a.normalize == "on") data::normalize(splits);
+
+  auto model = make_model(a.model, splits.train.num_classes, init_gen);
+  if (!a.init.empty()) model->load_state_dict(load_safetensors(a.init).tensors);
+  if (a.dropout == "off") disable_dropout(*model);
+
+  std::unique_ptr<Optimizer> opt;
+  if (a.optimizer == "sgd") {
+    opt = std::make_unique<SGD>(model->parameters(), SGDOptions{a.lr, a.momentum, 0.0, a.weight_decay, a.nesterov});
+  } else {
+    AdamOptions o;
+    o.lr = a.lr;
+    o.weight_decay = a.weight_decay;
+    o.decoupled_weight_decay = a.optimizer == "adamw";
+    opt = std::make_unique<Adam>(model->parameters(), o);
+  }
+  std::unique_ptr<MetricsWriter> metrics;
+  if (!a.metrics.empty()) {
+    metrics = std::make_unique<MetricsWriter>(a.metrics);
+    metrics->write({{"seed", double(a.seed)}, {"train_size", double(splits.train.size())}},
+                   {{"event", "start"}, {"model", a.model}, {"dataset", a.dataset}, {"loss", a.loss}, {"optimizer", a.optimizer}});
+  }
+  std::fprintf(stderr, "metaloss train: %s (%lld parameters) on %s: %lld train / %lld valid / %lld test, seed %llu\n",
+               a.model.c_str(), (long long)model->num_parameters(), a.dataset.c_str(), (long long)splits.train.size(),
+               (long long)splits.valid.size(), (long long)splits.test.size(), (unsigned long long)a.seed);
+
+  TrainOptions to;
+  to.steps = a.steps;
+  to.epochs = a.epochs;
+  to.batch_size = a.batch_size;
+  to.shuffle = a.shuffle == "on";
+  to.augment = a.augment == "on";
+  to.loss = a.loss;
+  to.log_every = a.log_every;
+  TrainReport rep = train_supervised(*model, *opt, splits.train, to, train_gen, metrics.get());
+
+  if (!a.save.empty()) {
+    save_safetensors(a.save, model->state_dict(),
+                     {{"model", a.model}, {"dataset", a.dataset}, {"seed", std::to_string(a.seed)},
+                      {"steps", std::to_string(rep.steps)}});
+    std::fprintf(stderr, "saved %s\n", a.save.c_str());
+  }
+  const double val_acc = splits.valid.size() ? evaluate_accuracy(*model, splits.valid) : NAN;
+  const double test_acc = evaluate_accuracy(*model, splits.test);
+  if (metrics)
+    metrics->write({{"steps", double(rep.steps)}, {"seconds", rep.seconds}, {"valid_accuracy", val_acc},
+                    {"test_accuracy", test_acc}, {"test_error", 1 - test_acc}},
+                   {{"event", "end"}});
+  if (rep.steps > 0)
+    std::printf("trained %lld steps in %.1f s (%.1f steps/s), final batch loss %.4f\n", (long long)rep.steps, rep.seconds,
+                rep.seconds > 0 ? double(rep.steps) / rep.seconds : 0.0, rep.last_loss);
+  if (splits.valid.size()) std::printf("validation accuracy %.4f\n", val_acc);
+  std::printf("test accuracy %.4f, test error %.2f%%\n", test_acc, 100 * (1 - test_acc));
+  return 0;
+}
+
+int run_models(const std::string& show) {
+  Generator gen(0);
+  if (!show.empty()) {
+    const ModelSpec& spec = model_spec(show);
+    auto m = spec.make(spec.default_classes, gen);
+    std::printf("%s: %s\ninput %s, %lld parameters\n\n%s\n", spec.name.c_str(), spec.description.c_str(),
+                spec.input.str().c_str(), (long long)m->num_parameters(), summary(*m).c_str());
+    for (auto& [name, t] : m->state_dict())
+      std::printf("  %-32s %-16s %s\n", name.c_str(), t.shape().str().c_str(), dtype_name(t.dtype()));
+    return 0;
+  }
+  std::printf("%-10s %14s  %-14s %s\n", "model", "parameters", "input", "description");
+  for (const auto& spec : model_zoo()) {
+    auto m = spec.make(spec.default_classes, gen);
+    std::printf("%-10s %14lld  %-14s %s\n", spec.name.c_str(), (long long)m->num_parameters(), spec.input.str().c_str(),
+                spec.description.c_str());
+  }
+  return 0;
+}
+
+// The command line with the contents of --config FILE spliced in after the subcommand name.
+std::vector<std::string> expand_config(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string file;
+    size_t drop = 0;
+    if (args[i] == "--config" && i + 1 < args.size()) {
+      file = args[i + 1];
+      drop = 2;
+    } else if (args[i].rfind("--config=", 0) == 0) {
+      file = args[i].substr(9);
+      drop = 1;
+    }
+    if (file.empty()) continue;
+    auto extra = app::config_to_args(file);
+    args.erase(args.begin() + long(i), args.begin() + long(i + drop));
+    auto sub = std::find(args.begin(), args.end(), "train");
+    args.insert(sub == args.end() ? args.begin() : sub + 1, extra.begin(), extra.end());
+    break;
+  }
+  return args;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"metaloss: meta-learning loss functions for deep neural networks"};
+  app.require_subcommand(1);
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // CLI beats --config
+
+  std::string show;
+  auto* models = app.add_subcommand("models", "List the model zoo, or `models show NAME` for one model's parameters");
+  auto* models_show = models->add_subcommand("show", "Print every parameter's name and shape");
+  models_show->add_option("name", show, "model name")->required();
+
+  TrainArgs a;
+  auto* train = app.add_subcommand("train", "Train a zoo model with a fixed loss and report test accuracy");
+  auto on_off = CLI::IsMember({"on", "off"});
+  train->add_option("--dataset", a.dataset, "fashion-mnist (Debian's package, default), mnist/idx, cifar10, cifar100")
+      ->check(CLI::IsMember({"fashion-mnist", "mnist", "idx", "cifar10", "cifar100"}))->capture_default_str();
+  train->add_option("--data-dir", a.data_dir, "folder with the dataset files (default for fashion-mnist: /usr/share/datasets/fashion-mnist)");
+  train->add_option("--model", a.model, "zoo model (see `metaloss models`)")->capture_default_str();
+  train->add_option("--loss", a.loss, "ce or mse")->check(CLI::IsMember({"ce", "mse"}))->capture_default_str();
+  train->add_option("--optimizer", a.optimizer, "sgd, adam or adamw")->check(CLI::IsMember({"sgd", "adam", "adamw"}))->capture_default_str();
+  train->add_option("--lr", a.lr, "learning rate")->check(CLI::NonNegativeNumber)->capture_default_str();
+  train->add_option("--momentum", a.momentum, "SGD momentum")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  train->add_flag("--nesterov", a.nesterov, "Nesterov momentum (SGD)");
+  train->add_option("--weight-decay", a.weight_decay, "L2 weight decay (decoupled for adamw)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  train->add_option("--batch-size", a.batch_size, "examples per step")->check(CLI::PositiveNumber)->capture_default_str();
+  train->add_option("--steps", a.steps, "optimizer steps")->check(CLI::NonNegativeNumber);
+  train->add_option("--epochs", a.epochs, "passes over the training split (instead of --steps)")->check(CLI::NonNegativeNumber);
+  train->add_option("--seed", a.seed, "seed for initialisation, split, order and augmentation")->capture_default_str();
+  train->add_option("--threads", a.threads, "CPU threads (default: all cores)")->check(CLI::PositiveNumber);
+  train->add_option("--init", a.init, "load initial parameters from a safetensors file")->check(CLI::ExistingFile);
+  train->add_option("--save", a.save, "save the trained parameters to a safetensors file");
+  train->add_option("--shuffle", a.shuffle, "reshuffle every epoch (off: file order)")->check(on_off)->capture_default_str();
+  train->add_option("--augment", a.augment, "random crop + flip (images)")->check(on_off)->capture_default_str();
+  train->add_option("--normalize", a.normalize, "standardise inputs with training-split statistics")->check(on_off)->capture_default_str();
+  train->add_option("--dropout", a.dropout, "off sets every dropout probability to 0")->check(on_off)->capture_default_str();
+  train->add_option("--val-fraction", a.val_fraction, "stratified validation split taken from the training set")
+      ->check(CLI::Range(0.0, 0.9))->capture_default_str();
+  train->add_option("--metrics", a.metrics, "append JSON-lines metrics to this file");
+  train->add_option("--log-every", a.log_every, "steps between log lines / metrics")->check(CLI::PositiveNumber)->capture_default_str();
+  train->add_option("--config", a.config, "JSON file of options (command-line options win)");
+
+  std::vector<std::string> args;
+  try {
+    args = expand_config(argc, argv);
+    std::reverse(args.begin(), args.end());  // CLI11 takes a vector in reverse order
+    app.parse(args);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "metaloss: %s\nRun `metaloss --help` or `metaloss %s --help` for usage.\n", e.what(),
+                 app.get_subcommands().empty() ? "train" : app.get_subcommands()[0]->get_name().c_str());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "metaloss: %s\n", e.what());
+    return 2;
+  }
+  try {
+    if (*models) return run_models(models_show->parsed() ? show : "");
+    if (*train) return run_train(a);
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "metaloss: %s\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "metaloss: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

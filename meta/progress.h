@@ -1,0 +1,45 @@
+// Progress reporting for long runs: a live bar on a terminal (step, loss, steps/s, ETA), plain
+// log lines otherwise (files, CI), and JSON-lines metrics to a file.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <string>
+
+namespace metaloss {
+
+class Progress {
+ public:
+  // `total` steps; `log_every` steps between plain log lines when not on a terminal.
+  Progress(std::string label, int64_t total, int64_t log_every = 100, std::FILE* out = stderr);
+  ~Progress();
+  void update(int64_t step, double loss);  // step counts from 1
+  void finish();
+  static bool is_terminal(std::FILE* f);
+
+ private:
+  std::string label_;
+  int64_t total_, log_every_;
+  std::FILE* out_;
+  bool tty_, finished_ = false;
+  std::chrono::steady_clock::time_point start_, last_draw_;
+};
+
+// Appends one JSON object per line; numbers and strings only. Flushed per line so a killed run
+// keeps every line it wrote.
+class MetricsWriter {
+ public:
+  explicit MetricsWriter(const std::string& path);  // throws naming the path if it cannot be opened
+  void write(const std::map<std::string, double>& numbers, const std::map<std::string, std::string>& strings = {});
+
+ private:
+  std::ofstream out_;
+  std::string path_;
+};
+
+std::string json_escape(const std::string& s);
+std::string format_duration(double seconds);  // "1:05:03" / "2:07"
+
+}  // namespace metaloss

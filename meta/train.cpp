@@ -1,0 +1,112 @@
+#include "meta/train.h"
+
+#include <chrono>
+#include <cmath>
+#include <stdexcept>
+
+#include "models/layers.h"
+
+namespace metaloss {
+
+Tensor supervised_loss(const std::string& name, const Tensor& out, const Tensor& targets, int64_t num_classes) {
+  if (name == "ce") {
+    if (num_classes <= 0) throw std::invalid_argument("loss 'ce' needs a classification dataset");
+    return cross_entropy(out, targets);
+  }
+  if (name == "mse") {
+    if (num_classes > 0) return mse_loss(softmax(out, 1), one_hot(targets, num_classes, out.dtype()));
+    return mse_loss(out, reshape(targets, out.shape().vec()));
+  }
+  throw std::invalid_argument("unknown loss '" + name + "' (known: ce, mse)");
+}
+
+TrainReport train_supervised(Module& model, Optimizer& opt, const data::Dataset& train, const TrainOptions& o,
+                             Generator& gen, MetricsWriter* metrics) {
+  if (o.batch_size <= 0) throw std::invalid_argument("batch size must be positive, got " + std::to_string(o.batch_size));
+  if (train.size() == 0) throw std::invalid_argument("training set '" + train.name + "' is empty");
+  data::BatchSampler sampler(train, data::SamplerOptions{o.batch_size, o.shuffle, false});
+  const int64_t per_epoch = sampler.num_batches();
+  const int64_t total = o.epochs > 0 ? o.epochs * per_epoch : o.steps;
+  TrainReport r;
+  if (total <= 0) return r;
+  const bool images = train.inputs.dim() == 4;
+  model.train();
+  Progress progress("train", total, o.log_every, stderr);
+  const auto t0 = std::chrono::steady_clock::now();
+  double interval_loss = 0;
+  int64_t interval_n = 0;
+  for (int64_t step = 0; step < total; ++step) {
+    const int64_t b = step % per_epoch;
+    if (b == 0) sampler.start_epoch(gen);
+    data::Batch batch = sampler.batch(b);
+    Tensor x = (o.augment && images) ? data::random_crop_flip(batch.inputs, gen) : batch.inputs;
+    Tensor loss = supervised_loss(o.loss, model.forward(x), batch.targets, train.num_classes);
+    const double lv = loss.item();
+    if (!std::isfinite(lv))
+      throw std::runtime_error("training diverged: the " + o.loss + " loss is " + std::to_string(lv) + " at step " +
+                               std::to_string(step + 1) + " of " + std::to_string(total) +
+                               " (try a smaller learning rate)");
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+    r.steps = step + 1;
+    r.last_loss = lv;
+    interval_loss += lv;
+    ++interval_n;
+    if (o.progress) progress.update(step + 1, lv);
+    if (metrics && ((step + 1) % o.log_every == 0 || step + 1 == total)) {
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      metrics->write({{"step", double(step + 1)},
+                      {"epoch", double(step + 1) / double(per_epoch)},
+                      {"loss", interval_loss / double(interval_n)},
+                      {"lr", opt.lr()},
+                      {"seconds", secs}});
+      interval_loss = 0;
+      interval_n = 0;
+    }
+  }
+  if (o.progress) progress.finish();
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+namespace {
+template <class F>
+void for_batches(Module& model, const data::Dataset& d, int64_t batch, F f) {
+  if (batch <= 0) throw std::invalid_argument("evaluation batch size must be positive");
+  const bool was_training = model.is_training();
+  model.eval();
+  NoGrad ng;
+  for (int64_t start = 0; start < d.size(); start += batch) {
+    const int64_t end = std::min(d.size(), start + batch);
+    f(model.forward(slice(d.inputs, 0, start, end)), slice(d.targets, 0, start, end), end - start);
+  }
+  model.train(was_training);
+}
+}  // namespace
+
+double evaluate_accuracy(Module& model, const data::Dataset& d, int64_t batch) {
+  if (!d.is_classification()) throw std::invalid_argument("accuracy needs a classification dataset, '" + d.name + "' is not");
+  if (d.size() == 0) return 0;
+  double correct = 0;
+  for_batches(model, d, batch, [&](const Tensor& out, const Tensor& y, int64_t) {
+    correct += sum(eq(argmax(out, 1), y)).item();  // the first maximum is the prediction
+  });
+  return correct / double(d.size());
+}
+
+double evaluate_loss(Module& model, const data::Dataset& d, const std::string& loss, int64_t batch) {
+  if (d.size() == 0) return 0;
+  double total = 0;
+  for_batches(model, d, batch, [&](const Tensor& out, const Tensor& y, int64_t n) {
+    total += supervised_loss(loss, out, y, d.num_classes).item() * double(n);
+  });
+  return total / double(d.size());
+}
+
+void disable_dropout(Module& m) {
+  if (auto* d = dynamic_cast<Dropout*>(&m)) d->set_p(0);
+  for (auto& [name, child] : m.children()) disable_dropout(*child);
+}
+
+}  // namespace metaloss

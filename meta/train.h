@@ -1,0 +1,48 @@
+// Supervised training of a model on an in-memory dataset: the loop behind `metaloss train`.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "meta/data/data.h"
+#include "meta/progress.h"
+#include "models/module.h"
+#include "models/optim.h"
+
+namespace metaloss {
+
+struct TrainOptions {
+  int64_t steps = 0;   // total optimizer steps (used when epochs == 0)
+  int64_t epochs = 0;  // whole passes over the training split (overrides steps)
+  int64_t batch_size = 128;
+  bool shuffle = true;
+  bool augment = false;       // random crop (pad 4) + horizontal flip, images only
+  std::string loss = "ce";    // ce | mse (classification: MSE of softmax vs one-hot)
+  int64_t log_every = 100;
+  int64_t eval_batch = 1000;  // batch size for evaluation passes
+  bool progress = true;       // progress bar / log lines on stderr
+};
+
+struct TrainReport {
+  int64_t steps = 0;
+  double last_loss = 0;
+  double seconds = 0;
+};
+
+// The loss named by `name` for a model output and targets ("ce", "mse"); throws on other names.
+Tensor supervised_loss(const std::string& name, const Tensor& output, const Tensor& targets, int64_t num_classes);
+
+// Trains in place. Every random choice (order, augmentation) comes from gen. Throws
+// std::runtime_error naming the step if the loss becomes NaN or infinite. `metrics` (optional)
+// receives one line per log interval.
+TrainReport train_supervised(Module& model, Optimizer& opt, const data::Dataset& train, const TrainOptions& o,
+                             Generator& gen, MetricsWriter* metrics = nullptr);
+
+// Classification accuracy (fraction correct) in eval mode, no graph recorded.
+double evaluate_accuracy(Module& model, const data::Dataset& d, int64_t batch = 1000);
+// Mean loss in eval mode (regression or classification), no graph recorded.
+double evaluate_loss(Module& model, const data::Dataset& d, const std::string& loss, int64_t batch = 1000);
+
+// Sets the drop probability of every Dropout in the model to 0 (for step-by-step comparisons).
+void disable_dropout(Module& m);
+
+}  // namespace metaloss
