@@ -74,6 +74,20 @@ TEST_CASE("dtype conversion and comparisons") {
   CHECK(x.to(DType::Float64).dtype() == DType::Float64);
 }
 
+TEST_CASE("empty tensors (a dim of size 0) work in every kernel path") {
+  Tensor z = Tensor::zeros({0, 3});
+  CHECK(z.numel() == 0);
+  CHECK(z.to_vector().empty());
+  Tensor e = Tensor::ones({2, 0});
+  CHECK(add(e, 1.0).shape() == Shape{2, 0});
+  CHECK(e.to(DType::Float64).numel() == 0);
+  CHECK(sum(e).item() == 0);
+  CHECK(sum(e, {1}).to_vector() == std::vector<double>{0, 0});
+  CHECK(transpose(e, 0, 1).contiguous().shape() == Shape{0, 2});
+  CHECK(cat({e, Tensor::ones({2, 1})}, 1).shape() == Shape{2, 1});
+  CHECK(matmul(Tensor::ones({2, 0}), Tensor::ones({0, 3})).to_vector() == std::vector<double>(6, 0.0));
+}
+
 TEST_CASE("argmax takes the first maximum") {
   Tensor x = Tensor::from_vector(std::vector<double>{1, 3, 3, 0, 5, -1}, {2, 3});
   CHECK(argmax(x, 1).to_vector() == std::vector<double>{1, 1});

@@ -39,6 +39,7 @@ struct Space {
 template <class T, class Acc, class Op>
 Acc reduce_space(const T* x, const Space& r, Acc init, Op op) {
   Acc acc = init;
+  if (r.count == 0) return acc;  // reducing an empty dim: the identity (sum 0)
   if (r.nd == 0) return op(acc, Acc(x[0]));
   const int64_t n_in = r.shape[r.nd - 1], s_in = r.stride[r.nd - 1];
   const int64_t n_out = r.count / n_in;

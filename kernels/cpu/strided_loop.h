@@ -81,6 +81,7 @@ struct Loop {
   // inner(char* ptrs[N], int64_t count, const int64_t byte_strides[N])
   template <class Inner>
   void run(Inner&& inner) const {
+    if (numel() == 0) return;  // an empty tensor: nothing to visit (and no division by 0)
     const int64_t n_inner = shape[ndim - 1];
     const int64_t n_outer = numel() / n_inner;
     int64_t istr[N];
