@@ -65,7 +65,14 @@ int run_train(const TrainArgs& a) {
   if (example != spec.input)
     throw std::invalid_argument("model '" + spec.name + "' takes inputs " + spec.input.str() + " but dataset '" +
                                 a.dataset + "' has " + example.str());
-  if (a.normalize == "on") data::normalize(splits);
+  // The input statistics go into the saved file's metadata, so an embedding program can apply
+  // exactly the normalisation the model was trained with.
+  std::string norm_mean, norm_std;
+  if (a.normalize == "on") {
+    data::Normalization norm = data::normalize(splits);
+    for (double v : norm.inputs.mean.to_vector()) norm_mean += (norm_mean.empty() ? "" : ",") + std::to_string(v);
+    for (double v : norm.inputs.std.to_vector()) norm_std += (norm_std.empty() ? "" : ",") + std::to_string(v);
+  }
 
   auto model = make_model(a.model, splits.train.num_classes, init_gen);
   if (!a.init.empty()) model->load_state_dict(load_safetensors(a.init).tensors);
@@ -104,7 +111,7 @@ int run_train(const TrainArgs& a) {
   if (!a.save.empty()) {
     save_safetensors(a.save, model->state_dict(),
                      {{"model", a.model}, {"dataset", a.dataset}, {"seed", std::to_string(a.seed)},
-                      {"steps", std::to_string(rep.steps)}});
+                      {"steps", std::to_string(rep.steps)}, {"input_mean", norm_mean}, {"input_std", norm_std}});
     std::fprintf(stderr, "saved %s\n", a.save.c_str());
   }
   const double val_acc = splits.valid.size() ? evaluate_accuracy(*model, splits.valid) : NAN;

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# End-to-end checks of the metaloss command line: exit codes, error messages, --config, --init/--save.
+# Usage: cli_test.sh PATH/TO/metaloss   (CTest passes the built binary)
+set -uo pipefail
+bin=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0 fail=0
+check() {  # check NAME EXPECTED_EXIT PATTERN -- command...
+  local name=$1 want=$2 pattern=$3
+  shift 4
+  local out rc
+  out=$("$@" 2>&1)
+  rc=$?
+  if [[ $rc -eq $want ]] && grep -qE -- "$pattern" <<<"$out"; then
+    pass=$((pass + 1))
+  else
+    fail=$((fail + 1))
+    echo "FAIL: $name: exit $rc (want $want), output:"
+    sed 's/^/    /' <<<"$out" | tail -5
+  fi
+}
+
+check "models list" 0 "lenet5 +44426" -- "$bin" models
+check "models show" 0 "7.weight +\[120, 256\]" -- "$bin" models show lenet5
+check "unknown model name" 2 "unknown model 'nope'" -- "$bin" models show nope
+check "unknown option" 2 "bogus" -- "$bin" train --bogus 3
+check "bad value" 2 "--lr" -- "$bin" train --lr abc
+check "bad choice" 2 "--loss" -- "$bin" train --loss hinge
+check "no subcommand" 2 "subcommand" -- "$bin"
+check "help" 0 "--batch-size" -- "$bin" train --help
+check "steps and epochs" 2 "either --steps or --epochs" -- "$bin" train --steps 5 --epochs 1
+check "missing init file" 2 "--init" -- "$bin" train --init "$tmp/none.safetensors"
+check "model/dataset mismatch" 2 "takes inputs \[3, 32, 32\]" -- "$bin" train --model vgg16 --steps 1
+echo '{"model": "logistic", "steps": 3, "lr": 0.5, "shuffle": false' >"$tmp/bad.json"
+check "malformed config" 2 "config file '.*bad.json': at byte" -- "$bin" train --config "$tmp/bad.json"
+
+# Training through a config file, with a command-line override (steps 4 beats the file's 3).
+echo '{"model": "logistic", "steps": 3, "lr": 0.05, "shuffle": false, "val-fraction": 0}' >"$tmp/cfg.json"
+check "config + override" 0 "trained 4 steps" -- "$bin" train --config "$tmp/cfg.json" --steps 4 --save "$tmp/a.safetensors" \
+  --metrics "$tmp/m.jsonl"
+check "metrics file" 0 '"event": "end"' -- cat "$tmp/m.jsonl"
+# --init from the saved file with 0 steps reproduces the saved model's accuracy exactly.
+acc1=$("$bin" train --model logistic --steps 0 --val-fraction 0 --init "$tmp/a.safetensors" 2>/dev/null | tail -1)
+acc2=$("$bin" train --model logistic --steps 0 --val-fraction 0 --init "$tmp/a.safetensors" --seed 9 2>/dev/null | tail -1)
+if [[ -n $acc1 && $acc1 == "$acc2" ]]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: --init round trip: '$acc1' vs '$acc2'"; fi
+check "init into wrong model" 2 "has shape \[10, 784\], expected \[1000, 784\]" -- "$bin" train --model mlp --steps 0 --init "$tmp/a.safetensors"
+# Same seed, same result.
+r1=$("$bin" train --model logistic --steps 5 --seed 3 2>/dev/null | tail -1)
+r2=$("$bin" train --model logistic --steps 5 --seed 3 2>/dev/null | tail -1)
+if [[ -n $r1 && $r1 == "$r2" ]]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: reproducibility: '$r1' vs '$r2'"; fi
+# A diverging run stops with a clear error naming the step.
+check "NaN loss" 1 "training diverged: the ce loss is (nan|inf|-nan) at step 2" -- "$bin" train --model logistic --steps 20 --lr 1e38 --momentum 0.9
+
+echo "cli: $pass passed, $fail failed"
+[[ $fail -eq 0 ]]
