@@ -11,6 +11,7 @@
 
 #include "apps/config_json.h"
 #include "kernels/cpu/view.h"
+#include "kernels/profiler.h"
 #include "meta/train.h"
 #include "models/safetensors.h"
 #include "models/zoo.h"
@@ -177,6 +178,9 @@ int main(int argc, char** argv) {
   CLI::App app{"metaloss: meta-learning loss functions for deep neural networks"};
   app.require_subcommand(1);
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // CLI beats --config
+  std::string profile;
+  app.add_option("--profile", profile, "write a Chrome trace of ops and kernels to FILE and print a summary at exit "
+                                       "(same as METALOSS_PROFILE=FILE)");
 
   std::string show;
   auto* models = app.add_subcommand("models", "List the model zoo, or `models show NAME` for one model's parameters");
@@ -230,6 +234,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "metaloss: %s\n", e.what());
     return 2;
   }
+  if (!profile.empty()) profiler::start(profile);
   try {
     if (*models) return run_models(models_show->parsed() ? show : "");
     if (*train) return run_train(a);

@@ -1,5 +1,7 @@
 #include "engine/allocator.h"
 
+#include "kernels/profiler.h"
+
 #include <cstdlib>
 #include <mutex>
 #include <new>
@@ -31,6 +33,7 @@ struct State {
     caching = false;
 #endif
     if (const char* e = std::getenv("METALOSS_NO_CACHING_ALLOCATOR"); e && e[0] == '1') caching = false;
+    profiler::set_memory_probe([] { return Allocator::stats().peak_bytes_in_use; });
   }
 };
 State& state() {

@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "engine/ops.h"
+#include "kernels/profiler.h"
 
 namespace metaloss {
 
@@ -202,6 +203,7 @@ Grads run_backward(const std::vector<std::shared_ptr<Node>>& roots, const std::v
     t_backward_of = n;
     Grads in_grads;
     try {
+      METALOSS_PROFILE_SCOPE(n->name, "backward");
       in_grads = n->apply(g);
     } catch (...) {
       t_backward_of = prev_origin;

@@ -6,6 +6,8 @@
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "kernels/cpu/kernels.h"
+#include "kernels/profiler.h"
+#include "kernels/profiler.h"
 
 namespace metaloss::detail {
 

@@ -21,6 +21,7 @@ kernels::Conv2dGeom conv_geom(const Shape& x, Pair2 k, Pair2 s, Pair2 p, Pair2 d
 }  // namespace
 
 Tensor im2col(const Tensor& x_in, Pair2 k, Pair2 s, Pair2 p, Pair2 d) {
+  METALOSS_PROFILE_SCOPE("im2col", "op");
   check_float(x_in, "im2col");
   const auto g = conv_geom(x_in.shape(), k, s, p, d, "im2col");
   Tensor x = x_in.is_contiguous() ? x_in : contiguous(x_in.detach());
@@ -34,6 +35,7 @@ Tensor im2col(const Tensor& x_in, Pair2 k, Pair2 s, Pair2 p, Pair2 d) {
 }
 
 Tensor col2im(const Tensor& cols_in, const Shape& image, Pair2 k, Pair2 s, Pair2 p, Pair2 d) {
+  METALOSS_PROFILE_SCOPE("col2im", "op");
   check_float(cols_in, "col2im");
   const auto g = conv_geom(image, k, s, p, d, "col2im");
   const Shape want{g.n, g.c * g.kh * g.kw, g.oh * g.ow};
@@ -50,6 +52,7 @@ Tensor col2im(const Tensor& cols_in, const Shape& image, Pair2 k, Pair2 s, Pair2
 
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, Pair2 stride, Pair2 padding, Pair2 dilation,
               int64_t groups) {
+  METALOSS_PROFILE_SCOPE("conv2d", "op");
   check_same_dtype(x, w, "conv2d");
   if (w.dim() != 4) fail("conv2d", "weight must be 4-d [out, in/groups, kh, kw], got " + w.desc());
   if (x.dim() != 4) fail("conv2d", "input must be 4-d [n, c, h, w], got " + x.desc());
@@ -99,6 +102,7 @@ kernels::Pool2dGeom pool_geom(const Tensor& x, Pair2 k, Pair2 s, Pair2 p, const 
 // max_pool2d = gather of the arg-max positions: its backward is gather's (a scatter-add), whose
 // own backward is a gather again, so every order is covered.
 Tensor max_pool2d(const Tensor& x, Pair2 k, Pair2 s, Pair2 p) {
+  METALOSS_PROFILE_SCOPE("max_pool2d", "op");
   const auto g = pool_geom(x, k, s, p, "max_pool2d");
   Tensor xc = x.is_contiguous() ? x : contiguous(x.detach());
   Tensor idx = Tensor::empty(Shape{x.shape()[0], x.shape()[1], g.oh * g.ow}, DType::Int64);
@@ -111,6 +115,9 @@ namespace {
 // A linear pooling op and its adjoint, each the other's backward rule.
 Tensor avg_pool_pair(const Tensor& in, const kernels::Pool2dGeom& g, const Shape& out_shape, bool adaptive,
                      bool backward) {
+  METALOSS_PROFILE_SCOPE(adaptive ? (backward ? "adaptive_avg_pool2d_backward" : "adaptive_avg_pool2d")
+                                  : (backward ? "avg_pool2d_backward" : "avg_pool2d"),
+                         "op");
   Tensor src = in.is_contiguous() ? in : contiguous(in.detach());
   Tensor out = Tensor::empty(out_shape, in.dtype());
   if (adaptive)

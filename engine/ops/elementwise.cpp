@@ -31,6 +31,7 @@ inline Tensor to_input(const Node& n, size_t i, const Tensor& g, const Shape& s)
 }
 
 Tensor compare_fwd(CompareOp k, const Tensor& a, const Tensor& b, const char* op) {
+  METALOSS_PROFILE_SCOPE(op, "op");
   check_same_dtype(a, b, op);
   const Shape s = broadcast_shapes(a.shape(), b.shape(), op);
   Tensor out = Tensor::empty(s, DType::Bool);
@@ -38,6 +39,7 @@ Tensor compare_fwd(CompareOp k, const Tensor& a, const Tensor& b, const char* op
   return out;
 }
 Tensor compare_scalar_fwd(CompareOp k, const Tensor& a, double v, const char* op) {
+  METALOSS_PROFILE_SCOPE(op, "op");
   check_defined(a, op);
   Tensor out = Tensor::empty(a.shape(), DType::Bool);
   kernels::compare_scalar(k, a.view(), v, out.view());
@@ -48,6 +50,7 @@ Tensor compare_scalar_fwd(CompareOp k, const Tensor& a, double v, const char* op
 
 // ---- binary --------------------------------------------------------------------------------
 Tensor add(const Tensor& a, const Tensor& b) {
+  METALOSS_PROFILE_SCOPE("add", "op");
   Tensor out = binary_fwd(BinaryOp::Add, a, b, "add");
   if (should_record(a, b))
     record("add", {a, b}, out, {}, [sa = a.shape(), sb = b.shape()](Node& n, const Tensor& g) -> Grads {
@@ -57,6 +60,7 @@ Tensor add(const Tensor& a, const Tensor& b) {
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
+  METALOSS_PROFILE_SCOPE("sub", "op");
   Tensor out = binary_fwd(BinaryOp::Sub, a, b, "sub");
   if (should_record(a, b))
     record("sub", {a, b}, out, {}, [sa = a.shape(), sb = b.shape()](Node& n, const Tensor& g) -> Grads {
@@ -66,6 +70,7 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
+  METALOSS_PROFILE_SCOPE("mul", "op");
   Tensor out = binary_fwd(BinaryOp::Mul, a, b, "mul");
   if (should_record(a, b))
     record("mul", {a, b}, out, {a, b}, [sa = a.shape(), sb = b.shape()](Node& n, const Tensor& g) -> Grads {
@@ -78,6 +83,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
+  METALOSS_PROFILE_SCOPE("div", "op");
   Tensor out = binary_fwd(BinaryOp::Div, a, b, "div");
   if (should_record(a, b))
     record("div", {a, b}, out, {b, out}, [sa = a.shape(), sb = b.shape()](Node& n, const Tensor& g) -> Grads {
@@ -90,6 +96,7 @@ Tensor div(const Tensor& a, const Tensor& b) {
 }
 
 Tensor pow(const Tensor& a, const Tensor& b) {
+  METALOSS_PROFILE_SCOPE("pow", "op");
   Tensor out = binary_fwd(BinaryOp::Pow, a, b, "pow");
   if (should_record(a, b))
     record("pow", {a, b}, out, {a, b, out}, [sa = a.shape(), sb = b.shape()](Node& n, const Tensor& g) -> Grads {
@@ -109,7 +116,9 @@ Tensor pow(const Tensor& a, const Tensor& b) {
 namespace {
 // maximum/minimum: the gradient goes to the selected operand; on ties it is split equally.
 Tensor min_max(const Tensor& a, const Tensor& b, bool is_max) {
+  METALOSS_PROFILE_SCOPE("min_max", "op");
   const char* name = is_max ? "maximum" : "minimum";
+  METALOSS_PROFILE_SCOPE(name, "op");
   Tensor out = binary_fwd(is_max ? BinaryOp::Max : BinaryOp::Min, a, b, name);
   if (should_record(a, b))
     record(name, {a, b}, out, {a, b},
@@ -129,17 +138,20 @@ Tensor minimum(const Tensor& a, const Tensor& b) { return min_max(a, b, false); 
 
 // ---- tensor-scalar ----------------------------------------------------------------------------
 Tensor add(const Tensor& a, double s) {
+  METALOSS_PROFILE_SCOPE("add", "op");
   Tensor out = unary_fwd(UnaryOp::AddScalar, a, "add", s);
   if (should_record(a)) record("add_scalar", {a}, out, {}, [](Node&, const Tensor& g) -> Grads { return {g}; });
   return out;
 }
 Tensor mul(const Tensor& a, double s) {
+  METALOSS_PROFILE_SCOPE("mul", "op");
   Tensor out = unary_fwd(UnaryOp::MulScalar, a, "mul", s);
   if (should_record(a))
     record("mul_scalar", {a}, out, {}, [s](Node&, const Tensor& g) -> Grads { return {mul(g, s)}; });
   return out;
 }
 Tensor pow(const Tensor& a, double c) {
+  METALOSS_PROFILE_SCOPE("pow", "op");
   Tensor out = unary_fwd(UnaryOp::PowScalar, a, "pow", c);
   if (should_record(a))
     record("pow_scalar", {a}, out, {a}, [c](Node& n, const Tensor& g) -> Grads {
@@ -150,11 +162,13 @@ Tensor pow(const Tensor& a, double c) {
   return out;
 }
 Tensor rsub(double s, const Tensor& a) {
+  METALOSS_PROFILE_SCOPE("rsub", "op");
   Tensor out = unary_fwd(UnaryOp::RSubScalar, a, "rsub", s);
   if (should_record(a)) record("rsub_scalar", {a}, out, {}, [](Node&, const Tensor& g) -> Grads { return {neg(g)}; });
   return out;
 }
 Tensor rdiv(double s, const Tensor& a) {
+  METALOSS_PROFILE_SCOPE("rdiv", "op");
   Tensor out = unary_fwd(UnaryOp::RDivScalar, a, "rdiv", s);
   if (should_record(a))
     record("rdiv_scalar", {a}, out, {a, out}, [](Node& n, const Tensor& g) -> Grads {
@@ -165,6 +179,7 @@ Tensor rdiv(double s, const Tensor& a) {
 
 // ---- unary --------------------------------------------------------------------------------
 Tensor neg(const Tensor& x) {
+  METALOSS_PROFILE_SCOPE("neg", "op");
   check_defined(x, "neg");
   Tensor out = Tensor::empty(x.shape(), x.dtype());
   kernels::unary(UnaryOp::Neg, x.view(), out.view());
@@ -172,18 +187,21 @@ Tensor neg(const Tensor& x) {
   return out;
 }
 Tensor exp(const Tensor& x) {
+  METALOSS_PROFILE_SCOPE("exp", "op");
   Tensor y = unary_fwd(UnaryOp::Exp, x, "exp");
   if (should_record(x))
     record("exp", {x}, y, {y}, [](Node& n, const Tensor& g) -> Grads { return {mul(g, n.saved_tensor(0))}; });
   return y;
 }
 Tensor log(const Tensor& x) {
+  METALOSS_PROFILE_SCOPE("log", "op");
   Tensor y = unary_fwd(UnaryOp::Log, x, "log");
   if (should_record(x))
     record("log", {x}, y, {x}, [](Node& n, const Tensor& g) -> Grads { return {div(g, n.saved_tensor(0))}; });
   return y;
 }
 Tensor sqrt(const Tensor& x) {
+  METALOSS_PROFILE_SCOPE("sqrt", "op");
   Tensor y = unary_fwd(UnaryOp::Sqrt, x, "sqrt");
   if (should_record(x))
     record("sqrt", {x}, y, {y}, [](Node& n, const Tensor& g) -> Grads {
@@ -192,6 +210,7 @@ Tensor sqrt(const Tensor& x) {
   return y;
 }
 Tensor rsqrt(const Tensor& x) {
+  METALOSS_PROFILE_SCOPE("rsqrt", "op");
   Tensor y = unary_fwd(UnaryOp::Rsqrt, x, "rsqrt");
   if (should_record(x))
     record("rsqrt", {x}, y, {y}, [](Node& n, const Tensor& g) -> Grads {
@@ -201,6 +220,7 @@ Tensor rsqrt(const Tensor& x) {
   return y;
 }
 Tensor abs(const Tensor& x) {
+  METALOSS_PROFILE_SCOPE("abs", "op");
   check_defined(x, "abs");
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   kernels::unary(UnaryOp::Abs, x.view(), y.view());
@@ -209,11 +229,13 @@ Tensor abs(const Tensor& x) {
   return y;
 }
 Tensor sign(const Tensor& x) {
+  METALOSS_PROFILE_SCOPE("sign", "op");
   Tensor y = unary_fwd(UnaryOp::Sign, x, "sign");
   if (should_record(x)) record("sign", {x}, y, {}, [](Node&, const Tensor& g) -> Grads { return {zeros_like(g)}; });
   return y;
 }
 Tensor square(const Tensor& x) {
+  METALOSS_PROFILE_SCOPE("square", "op");
   Tensor y = unary_fwd(UnaryOp::Square, x, "square");
   if (should_record(x))
     record("square", {x}, y, {x}, [](Node& n, const Tensor& g) -> Grads {
@@ -222,6 +244,7 @@ Tensor square(const Tensor& x) {
   return y;
 }
 Tensor tanh(const Tensor& x) {
+  METALOSS_PROFILE_SCOPE("tanh", "op");
   Tensor y = unary_fwd(UnaryOp::Tanh, x, "tanh");
   if (should_record(x))
     record("tanh", {x}, y, {y}, [](Node& n, const Tensor& g) -> Grads {
@@ -230,6 +253,7 @@ Tensor tanh(const Tensor& x) {
   return y;
 }
 Tensor sigmoid(const Tensor& x) {
+  METALOSS_PROFILE_SCOPE("sigmoid", "op");
   Tensor y = unary_fwd(UnaryOp::Sigmoid, x, "sigmoid");
   if (should_record(x))
     record("sigmoid", {x}, y, {y}, [](Node& n, const Tensor& g) -> Grads {
@@ -239,6 +263,7 @@ Tensor sigmoid(const Tensor& x) {
   return y;
 }
 Tensor relu(const Tensor& x) {
+  METALOSS_PROFILE_SCOPE("relu", "op");
   Tensor y = unary_fwd(UnaryOp::Relu, x, "relu");
   if (should_record(x))
     record("relu", {x}, y, {x}, [](Node& n, const Tensor& g) -> Grads {
@@ -248,6 +273,7 @@ Tensor relu(const Tensor& x) {
   return y;
 }
 Tensor leaky_relu(const Tensor& x, double slope) {
+  METALOSS_PROFILE_SCOPE("leaky_relu", "op");
   Tensor y = unary_fwd(UnaryOp::LeakyRelu, x, "leaky_relu", slope);
   if (should_record(x))
     record("leaky_relu", {x}, y, {x}, [slope](Node& n, const Tensor& g) -> Grads {
@@ -257,6 +283,7 @@ Tensor leaky_relu(const Tensor& x, double slope) {
   return y;
 }
 Tensor softplus(const Tensor& x, double beta, double threshold) {
+  METALOSS_PROFILE_SCOPE("softplus", "op");
   if (beta == 0) fail("softplus", "beta must be non-zero");
   Tensor y = unary_fwd(UnaryOp::Softplus, x, "softplus", beta, threshold);
   if (should_record(x))
@@ -268,6 +295,7 @@ Tensor softplus(const Tensor& x, double beta, double threshold) {
   return y;
 }
 Tensor clamp(const Tensor& x, double lo, double hi) {
+  METALOSS_PROFILE_SCOPE("clamp", "op");
   if (lo > hi) fail("clamp", "min " + std::to_string(lo) + " exceeds max " + std::to_string(hi));
   Tensor y = unary_fwd(UnaryOp::Clamp, x, "clamp", lo, hi);
   if (should_record(x))
@@ -279,6 +307,7 @@ Tensor clamp(const Tensor& x, double lo, double hi) {
 }
 
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  METALOSS_PROFILE_SCOPE("where", "op");
   check_defined(cond, "where", "condition");
   if (cond.dtype() != DType::Bool) fail("where", "condition must be bool, got " + cond.desc());
   check_same_dtype(a, b, "where");
@@ -310,6 +339,7 @@ Tensor ge(const Tensor& a, double s) { return compare_scalar_fwd(CompareOp::Ge, 
 
 // ---- dtype conversion --------------------------------------------------------------------
 Tensor cast(const Tensor& x, DType dtype) {
+  METALOSS_PROFILE_SCOPE("cast", "op");
   check_defined(x, "cast");
   if (x.dtype() == dtype) return x;
   Tensor out = Tensor::empty(x.shape(), dtype);

@@ -23,6 +23,7 @@ void check_gather_shapes(const Tensor& x, int dim, const Tensor& index, const ch
 }  // namespace
 
 Tensor gather(const Tensor& x, int64_t dim_in, const Tensor& index) {
+  METALOSS_PROFILE_SCOPE("gather", "op");
   check_defined(x, "gather");
   check_index(index, "gather");
   const int dim = wrap_dim(dim_in, x.dim(), "gather");
@@ -38,6 +39,7 @@ Tensor gather(const Tensor& x, int64_t dim_in, const Tensor& index) {
 }
 
 Tensor scatter_add(const Tensor& base, int64_t dim_in, const Tensor& index, const Tensor& src) {
+  METALOSS_PROFILE_SCOPE("scatter_add", "op");
   check_same_dtype(base, src, "scatter_add");
   check_index(index, "scatter_add");
   const int dim = wrap_dim(dim_in, base.dim(), "scatter_add");
@@ -55,6 +57,7 @@ Tensor scatter_add(const Tensor& base, int64_t dim_in, const Tensor& index, cons
 }
 
 Tensor index_select(const Tensor& x, int64_t dim_in, const Tensor& index) {
+  METALOSS_PROFILE_SCOPE("index_select", "op");
   check_defined(x, "index_select");
   check_index(index, "index_select");
   if (index.dim() != 1) fail("index_select", "index must be 1-d, got " + index.desc());
@@ -73,6 +76,7 @@ Tensor index_select(const Tensor& x, int64_t dim_in, const Tensor& index) {
 }
 
 Tensor index_add(const Tensor& base, int64_t dim_in, const Tensor& index, const Tensor& src) {
+  METALOSS_PROFILE_SCOPE("index_add", "op");
   check_same_dtype(base, src, "index_add");
   check_index(index, "index_add");
   if (index.dim() != 1) fail("index_add", "index must be 1-d, got " + index.desc());
@@ -92,6 +96,7 @@ Tensor index_add(const Tensor& base, int64_t dim_in, const Tensor& index, const 
 }
 
 Tensor one_hot(const Tensor& labels, int64_t num_classes, DType dtype) {
+  METALOSS_PROFILE_SCOPE("one_hot", "op");
   check_index(labels, "one_hot");
   if (num_classes <= 0) fail("one_hot", "num_classes must be positive, got " + std::to_string(num_classes));
   check_bounds(labels, num_classes, "one_hot", labels.dim());

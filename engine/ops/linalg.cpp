@@ -88,6 +88,7 @@ Tensor bmm_fwd(Tensor a, Tensor b, const Shape& batch) {
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  METALOSS_PROFILE_SCOPE("matmul", "op");
   check_same_dtype(a, b, "matmul");
   check_float(a, "matmul");
   if (a.dim() == 0 || b.dim() == 0) fail("matmul", "both operands need at least 1 dim, got " + a.desc() + " and " + b.desc());
@@ -118,6 +119,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  METALOSS_PROFILE_SCOPE("linear", "op");
   check_defined(x, "linear");
   check_defined(weight, "linear", "weight");
   if (weight.dim() != 2) fail("linear", "weight must be 2-d [out, in], got " + weight.desc());

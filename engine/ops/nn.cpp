@@ -7,6 +7,7 @@ using namespace detail;
 
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum, double eps) {
+  METALOSS_PROFILE_SCOPE("batch_norm", "op");
   check_float(x, "batch_norm");
   if (x.dim() < 2) fail("batch_norm", "expected input [n, c, ...], got " + x.desc());
   const int64_t c = x.shape()[1];
@@ -48,6 +49,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
 }
 
 Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
+  METALOSS_PROFILE_SCOPE("dropout", "op");
   check_float(x, "dropout");
   if (p < 0 || p > 1) fail("dropout", "probability must be in [0, 1], got " + std::to_string(p));
   if (!training || p == 0) return x;
@@ -57,6 +59,7 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
 }
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& labels) {
+  METALOSS_PROFILE_SCOPE("cross_entropy", "op");
   check_float(logits, "cross_entropy");
   check_index(labels, "cross_entropy");
   if (logits.dim() != 2 || labels.dim() != 1 || labels.shape()[0] != logits.shape()[0])
@@ -66,6 +69,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels) {
 }
 
 Tensor mse_loss(const Tensor& pred, const Tensor& target) {
+  METALOSS_PROFILE_SCOPE("mse_loss", "op");
   check_same_dtype(pred, target, "mse_loss");
   if (pred.shape() != target.shape())
     fail("mse_loss", "prediction " + pred.desc() + " and target " + target.desc() + " differ in shape");

@@ -52,6 +52,7 @@ Tensor expand_back(const Tensor& g, const Shape& shape, const std::vector<int>& 
 }  // namespace
 
 Tensor sum(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
+  METALOSS_PROFILE_SCOPE("sum", "op");
   check_defined(x, "sum");
   if (x.dtype() == DType::Bool) return sum(cast(x, DType::Int64), dims_in, keepdim);
   auto dims = reduction_dims(x, dims_in, "sum");
@@ -64,6 +65,7 @@ Tensor sum(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
 }
 
 Tensor mean(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
+  METALOSS_PROFILE_SCOPE("mean", "op");
   check_float(x, "mean");
   auto dims = reduction_dims(x, dims_in, "mean");
   int64_t count = 1;
@@ -74,7 +76,9 @@ Tensor mean(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) 
 namespace {
 // amax/amin: the gradient is shared equally among the elements equal to the extreme (as PyTorch).
 Tensor extreme(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim, bool is_max) {
+  METALOSS_PROFILE_SCOPE("extreme", "op");
   const char* name = is_max ? "amax" : "amin";
+  METALOSS_PROFILE_SCOPE(name, "op");
   check_defined(x, name);
   auto dims = reduction_dims(x, dims_in, name);
   Tensor out = reduce_fwd(is_max ? kernels::ReduceOp::Max : kernels::ReduceOp::Min, x, dims, keepdim, name);
@@ -93,6 +97,7 @@ Tensor amax(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) { r
 Tensor amin(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) { return extreme(x, dims, keepdim, false); }
 
 Tensor argmax(const Tensor& x, int64_t dim_in, bool keepdim) {
+  METALOSS_PROFILE_SCOPE("argmax", "op");
   check_defined(x, "argmax");
   const int dim = wrap_dim(dim_in, x.dim(), "argmax");
   const int64_t n = x.dim() ? x.shape()[dim] : 1;
@@ -111,6 +116,7 @@ Tensor argmax(const Tensor& x, int64_t dim_in, bool keepdim) {
 // log(sum(exp(x - m))) + m with m = amax(x) held constant: the result does not depend on m, so
 // treating it as a constant is exact, and keeps exp() from overflowing.
 Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+  METALOSS_PROFILE_SCOPE("logsumexp", "op");
   check_float(x, "logsumexp");
   Tensor m;
   {
@@ -139,6 +145,7 @@ Tensor softmax_fwd(const Tensor& x, int dim, bool log) {
 }  // namespace
 
 Tensor softmax(const Tensor& x, int64_t dim_in) {
+  METALOSS_PROFILE_SCOPE("softmax", "op");
   check_float(x, "softmax");
   const int dim = wrap_dim(dim_in, x.dim(), "softmax");
   Tensor y = softmax_fwd(x, dim, false);
@@ -152,6 +159,7 @@ Tensor softmax(const Tensor& x, int64_t dim_in) {
 }
 
 Tensor log_softmax(const Tensor& x, int64_t dim_in) {
+  METALOSS_PROFILE_SCOPE("log_softmax", "op");
   check_float(x, "log_softmax");
   const int dim = wrap_dim(dim_in, x.dim(), "log_softmax");
   Tensor y = softmax_fwd(x, dim, true);
@@ -163,6 +171,7 @@ Tensor log_softmax(const Tensor& x, int64_t dim_in) {
 }
 
 Tensor sum_to(const Tensor& x, const Shape& shape) {
+  METALOSS_PROFILE_SCOPE("sum_to", "op");
   if (x.shape() == shape) return x;
   const int lead = x.dim() - shape.size();
   if (lead < 0) fail("sum_to", "cannot reduce " + x.desc() + " to the larger shape " + shape.str());

@@ -69,6 +69,7 @@ bool view_strides(const Tensor& x, const Shape& s, Shape& out) {
 }  // namespace
 
 Tensor reshape(const Tensor& x, const std::vector<int64_t>& shape_in) {
+  METALOSS_PROFILE_SCOPE("reshape", "op");
   check_defined(x, "reshape");
   const Shape s = infer_shape(x, shape_in, "reshape");
   if (s == x.shape()) return x;
@@ -88,6 +89,7 @@ Tensor reshape(const Tensor& x, const std::vector<int64_t>& shape_in) {
 }
 
 Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
+  METALOSS_PROFILE_SCOPE("permute", "op");
   check_defined(x, "permute");
   if (int(dims.size()) != x.dim())
     fail("permute", std::to_string(dims.size()) + " dims given for " + x.desc());
@@ -107,6 +109,7 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
 }
 
 Tensor transpose(const Tensor& x, int64_t d0, int64_t d1) {
+  METALOSS_PROFILE_SCOPE("transpose", "op");
   check_defined(x, "transpose");
   std::vector<int64_t> p(size_t(x.dim()));
   std::iota(p.begin(), p.end(), 0);
@@ -115,6 +118,7 @@ Tensor transpose(const Tensor& x, int64_t d0, int64_t d1) {
 }
 
 Tensor expand(const Tensor& x, const Shape& shape) {
+  METALOSS_PROFILE_SCOPE("expand", "op");
   check_defined(x, "expand");
   if (x.shape() == shape) return x;
   const int lead = shape.size() - x.dim();
@@ -148,6 +152,7 @@ void normalise_slice(const Tensor& x, int dim, int64_t& start, int64_t& end, int
 }  // namespace
 
 Tensor slice(const Tensor& x, int64_t dim_in, int64_t start, int64_t end, int64_t step) {
+  METALOSS_PROFILE_SCOPE("slice", "op");
   check_defined(x, "slice");
   const int dim = wrap_dim(dim_in, x.dim(), "slice");
   normalise_slice(x, dim, start, end, step, "slice");
@@ -163,6 +168,7 @@ Tensor slice(const Tensor& x, int64_t dim_in, int64_t start, int64_t end, int64_
 }
 
 Tensor slice_backward(const Tensor& x, const Shape& shape, int64_t dim_in, int64_t start, int64_t end, int64_t step) {
+  METALOSS_PROFILE_SCOPE("slice_backward", "op");
   check_defined(x, "slice_backward");
   Tensor out = Tensor::zeros(shape, x.dtype());
   const int dim = wrap_dim(dim_in, shape.size(), "slice_backward");
@@ -178,6 +184,7 @@ Tensor slice_backward(const Tensor& x, const Shape& shape, int64_t dim_in, int64
 }
 
 Tensor squeeze(const Tensor& x, int64_t dim_in) {
+  METALOSS_PROFILE_SCOPE("squeeze", "op");
   check_defined(x, "squeeze");
   const int dim = wrap_dim(dim_in, x.dim(), "squeeze");
   if (x.dim() == 0 || x.shape()[dim] != 1) return x;
@@ -186,6 +193,7 @@ Tensor squeeze(const Tensor& x, int64_t dim_in) {
   return reshape(x, s.vec());
 }
 Tensor squeeze(const Tensor& x) {
+  METALOSS_PROFILE_SCOPE("squeeze", "op");
   check_defined(x, "squeeze");
   Shape s;
   for (int64_t d : x.shape())
@@ -193,6 +201,7 @@ Tensor squeeze(const Tensor& x) {
   return reshape(x, s.vec());
 }
 Tensor unsqueeze(const Tensor& x, int64_t dim_in) {
+  METALOSS_PROFILE_SCOPE("unsqueeze", "op");
   check_defined(x, "unsqueeze");
   const int dim = wrap_dim(dim_in, x.dim() + 1, "unsqueeze");
   Shape s = x.shape();
@@ -200,6 +209,7 @@ Tensor unsqueeze(const Tensor& x, int64_t dim_in) {
   return reshape(x, s.vec());
 }
 Tensor flatten(const Tensor& x, int64_t start_in, int64_t end_in) {
+  METALOSS_PROFILE_SCOPE("flatten", "op");
   check_defined(x, "flatten");
   if (x.dim() == 0) return reshape(x, {1});
   const int a = wrap_dim(start_in, x.dim(), "flatten"), b = wrap_dim(end_in, x.dim(), "flatten");
@@ -214,6 +224,7 @@ Tensor flatten(const Tensor& x, int64_t start_in, int64_t end_in) {
 }
 
 Tensor contiguous(const Tensor& x) {
+  METALOSS_PROFILE_SCOPE("contiguous", "op");
   check_defined(x, "contiguous");
   if (x.is_contiguous()) return x;
   Tensor out = Tensor::empty(x.shape(), x.dtype());
@@ -223,6 +234,7 @@ Tensor contiguous(const Tensor& x) {
 }
 
 Tensor cat(const std::vector<Tensor>& xs, int64_t dim_in) {
+  METALOSS_PROFILE_SCOPE("cat", "op");
   if (xs.empty()) fail("cat", "expected at least one tensor");
   for (size_t i = 0; i < xs.size(); ++i) check_defined(xs[i], "cat");
   const Tensor& first = xs[0];
@@ -263,6 +275,7 @@ Tensor cat(const std::vector<Tensor>& xs, int64_t dim_in) {
 }
 
 Tensor stack(const std::vector<Tensor>& xs, int64_t dim_in) {
+  METALOSS_PROFILE_SCOPE("stack", "op");
   if (xs.empty()) fail("stack", "expected at least one tensor");
   const int dim = wrap_dim(dim_in, xs[0].dim() + 1, "stack");
   std::vector<Tensor> us;

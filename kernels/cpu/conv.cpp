@@ -6,6 +6,7 @@
 #include <string>
 #include "kernels/cpu/kernels.h"
 #include "kernels/cpu/strided_loop.h"
+#include "kernels/profiler.h"
 
 namespace metaloss::kernels {
 namespace {
@@ -71,12 +72,14 @@ void im2col_impl(const Conv2dGeom& g, T* img, T* cols) {
 }  // namespace
 
 void im2col(DType t, const Conv2dGeom& g, const void* x, void* cols) {
+  METALOSS_PROFILE_SCOPE("im2col", "kernel", double((g.n * g.c * g.h * g.w + g.n * g.c * g.kh * g.kw * g.oh * g.ow) * int64_t(dtype_size(t))));
   float_dispatch("im2col", t, [&](auto v) {
     using T = decltype(v);
     im2col_impl<T, true>(g, const_cast<T*>(static_cast<const T*>(x)), static_cast<T*>(cols));
   });
 }
 void col2im(DType t, const Conv2dGeom& g, const void* cols, void* x) {
+  METALOSS_PROFILE_SCOPE("col2im", "kernel", double((g.n * g.c * g.h * g.w + g.n * g.c * g.kh * g.kw * g.oh * g.ow) * int64_t(dtype_size(t))));
   float_dispatch("col2im", t, [&](auto v) {
     using T = decltype(v);
     im2col_impl<T, false>(g, static_cast<T*>(x), const_cast<T*>(static_cast<const T*>(cols)));

@@ -8,6 +8,7 @@
 #include "kernels/cpu/fast_math.h"
 #include "kernels/cpu/kernels.h"
 #include "kernels/cpu/strided_loop.h"
+#include "kernels/profiler.h"
 
 namespace metaloss::kernels {
 namespace {
@@ -104,6 +105,7 @@ void compare_typed(CompareOp op, const View& a, const U& b, const View& o) {
 }  // namespace
 
 void unary(UnaryOp op, const View& x, const View& out, double alpha, double beta) {
+  METALOSS_PROFILE_SCOPE("unary", "kernel", double(out.numel() * int64_t(2 * dtype_size(out.dtype))), double(out.numel()));
   switch (x.dtype) {
     case DType::Float32: return unary_typed<float>(op, x, out, float(alpha), float(beta));
     case DType::Float64: return unary_typed<double>(op, x, out, alpha, beta);
@@ -120,6 +122,7 @@ void unary(UnaryOp op, const View& x, const View& out, double alpha, double beta
 }
 
 void binary(BinaryOp op, const View& a, const View& b, const View& out) {
+  METALOSS_PROFILE_SCOPE("binary", "kernel", double(out.numel() * int64_t(3 * dtype_size(out.dtype))), double(out.numel()));
   switch (a.dtype) {
     case DType::Float32: return binary_typed<float>(op, a, b, out);
     case DType::Float64: return binary_typed<double>(op, a, b, out);
@@ -150,6 +153,7 @@ void where(const View& cond, const View& a, const View& b, const View& out) {
 }
 
 void copy(const View& src, const View& out) {
+  METALOSS_PROFILE_SCOPE("copy", "kernel", double(out.numel() * int64_t(dtype_size(src.dtype) + dtype_size(out.dtype))));
   dispatch_dtype(out.dtype, [&](auto to) {
     dispatch_dtype(src.dtype, [&](auto from) {
       using TO = decltype(to);

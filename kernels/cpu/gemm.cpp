@@ -3,11 +3,15 @@
 #include <stdexcept>
 #include <string>
 #include "kernels/cpu/kernels.h"
+#include "kernels/profiler.h"
 
 namespace metaloss::kernels {
 
 void gemm(DType t, const GemmArgs& g, const void* a, const void* b, void* c) {
   if (g.m == 0 || g.n == 0) return;
+  const double es = double(dtype_size(t)), nb = double(g.batch);
+  METALOSS_PROFILE_SCOPE("gemm", "kernel", nb * es * double(g.m * g.k + g.k * g.n + g.m * g.n),
+                         2.0 * nb * double(g.m) * double(g.n) * double(g.k));
   const auto ta = g.trans_a ? CblasTrans : CblasNoTrans;
   const auto tb = g.trans_b ? CblasTrans : CblasNoTrans;
   const int m = int(g.m), n = int(g.n), k = int(g.k);

@@ -5,6 +5,7 @@
 #include <vector>
 #include "kernels/cpu/kernels.h"
 #include "kernels/cpu/strided_loop.h"
+#include "kernels/profiler.h"
 
 namespace metaloss::kernels {
 namespace {
@@ -128,6 +129,7 @@ void softmax_typed(const T* x, T* y, int64_t outer, int64_t dim, int64_t inner, 
 }  // namespace
 
 void reduce(ReduceOp op, const View& x, const View& out) {
+  METALOSS_PROFILE_SCOPE("reduce", "kernel", double(x.numel() * int64_t(dtype_size(x.dtype))), double(x.numel()));
   switch (x.dtype) {
     case DType::Float32: return reduce_typed<float>(op, x, out);
     case DType::Float64: return reduce_typed<double>(op, x, out);
@@ -155,6 +157,8 @@ void argmax(DType t, const void* x, int64_t* out, int64_t outer, int64_t dim, in
 }
 
 void softmax(DType t, const void* x, void* out, int64_t outer, int64_t dim, int64_t inner, bool log) {
+  METALOSS_PROFILE_SCOPE("softmax", "kernel", double(2 * outer * dim * inner * int64_t(dtype_size(t))),
+                         double(4 * outer * dim * inner));
   if (t == DType::Float32)
     softmax_typed(static_cast<const float*>(x), static_cast<float*>(out), outer, dim, inner, log);
   else if (t == DType::Float64)
