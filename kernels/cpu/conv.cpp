@@ -121,57 +121,52 @@ void max_pool2d_indices(DType t, const Pool2dGeom& g, const void* x, int64_t* id
 }
 
 namespace {
-template <class T, bool kBackward>
-void avg_pool_impl(const Pool2dGeom& g, const T* in, T* out) {
-  const T inv = T(1) / T(g.kh * g.kw);  // count_include_pad = true, as PyTorch's default
-  parallel_for(g.planes, g.oh * g.ow * g.kh * g.kw, [&](int64_t b, int64_t e) {
+struct Window {
+  int64_t y0, y1, x0, x1;
+  double inv;  // 1 / (number of elements the average divides by)
+};
+
+// Average pooling over the windows that `window(oy, ox)` gives; backward spreads each output
+// gradient evenly over its window (the adjoint of the forward).
+template <class T, bool kBackward, class W>
+void pool_windows(const Pool2dGeom& g, const T* in, T* out, W window) {
+  parallel_for(g.planes, g.oh * g.ow * std::max<int64_t>(g.kh * g.kw, 4), [&](int64_t b, int64_t e) {
     for (int64_t p = b; p < e; ++p) {
       if constexpr (kBackward) std::fill(out + p * g.h * g.w, out + (p + 1) * g.h * g.w, T(0));
       for (int64_t oy = 0; oy < g.oh; ++oy)
         for (int64_t ox = 0; ox < g.ow; ++ox) {
-          const int64_t y0 = std::max<int64_t>(oy * g.sh - g.ph, 0), y1 = std::min(oy * g.sh - g.ph + g.kh, g.h);
-          const int64_t x0 = std::max<int64_t>(ox * g.sw - g.pw, 0), x1 = std::min(ox * g.sw - g.pw + g.kw, g.w);
+          const Window w = window(oy, ox);
           if constexpr (kBackward) {
-            const T gv = in[(p * g.oh + oy) * g.ow + ox] * inv;
-            for (int64_t y = y0; y < y1; ++y)
-              for (int64_t x = x0; x < x1; ++x) out[(p * g.h + y) * g.w + x] += gv;
+            const T gv = in[(p * g.oh + oy) * g.ow + ox] * T(w.inv);
+            for (int64_t y = w.y0; y < w.y1; ++y)
+              for (int64_t x = w.x0; x < w.x1; ++x) out[(p * g.h + y) * g.w + x] += gv;
           } else {
             T s = 0;
-            for (int64_t y = y0; y < y1; ++y)
-              for (int64_t x = x0; x < x1; ++x) s += in[(p * g.h + y) * g.w + x];
-            out[(p * g.oh + oy) * g.ow + ox] = s * inv;
+            for (int64_t y = w.y0; y < w.y1; ++y)
+              for (int64_t x = w.x0; x < w.x1; ++x) s += in[(p * g.h + y) * g.w + x];
+            out[(p * g.oh + oy) * g.ow + ox] = s * T(w.inv);
           }
         }
     }
   });
 }
 
-// Adaptive pooling window of output i over an input of n: [floor(i*n/o), ceil((i+1)*n/o)).
-inline int64_t win_start(int64_t i, int64_t n, int64_t o) { return (i * n) / o; }
-inline int64_t win_end(int64_t i, int64_t n, int64_t o) { return ((i + 1) * n + o - 1) / o; }
+template <class T, bool kBackward>
+void avg_pool_impl(const Pool2dGeom& g, const T* in, T* out) {
+  const double inv = 1.0 / double(g.kh * g.kw);  // count_include_pad = true, as PyTorch's default
+  pool_windows<T, kBackward>(g, in, out, [&](int64_t oy, int64_t ox) {
+    return Window{std::max<int64_t>(oy * g.sh - g.ph, 0), std::min(oy * g.sh - g.ph + g.kh, g.h),
+                  std::max<int64_t>(ox * g.sw - g.pw, 0), std::min(ox * g.sw - g.pw + g.kw, g.w), inv};
+  });
+}
 
+// Adaptive pooling window of output i over an input of n: [floor(i*n/o), ceil((i+1)*n/o)).
 template <class T, bool kBackward>
 void adaptive_avg_impl(const Pool2dGeom& g, const T* in, T* out) {
-  parallel_for(g.planes, g.h * g.w, [&](int64_t b, int64_t e) {
-    for (int64_t p = b; p < e; ++p) {
-      if constexpr (kBackward) std::fill(out + p * g.h * g.w, out + (p + 1) * g.h * g.w, T(0));
-      for (int64_t oy = 0; oy < g.oh; ++oy)
-        for (int64_t ox = 0; ox < g.ow; ++ox) {
-          const int64_t y0 = win_start(oy, g.h, g.oh), y1 = win_end(oy, g.h, g.oh);
-          const int64_t x0 = win_start(ox, g.w, g.ow), x1 = win_end(ox, g.w, g.ow);
-          const T inv = T(1) / T((y1 - y0) * (x1 - x0));
-          if constexpr (kBackward) {
-            const T gv = in[(p * g.oh + oy) * g.ow + ox] * inv;
-            for (int64_t y = y0; y < y1; ++y)
-              for (int64_t x = x0; x < x1; ++x) out[(p * g.h + y) * g.w + x] += gv;
-          } else {
-            T s = 0;
-            for (int64_t y = y0; y < y1; ++y)
-              for (int64_t x = x0; x < x1; ++x) s += in[(p * g.h + y) * g.w + x];
-            out[(p * g.oh + oy) * g.ow + ox] = s * inv;
-          }
-        }
-    }
+  pool_windows<T, kBackward>(g, in, out, [&](int64_t oy, int64_t ox) {
+    Window w{(oy * g.h) / g.oh, ((oy + 1) * g.h + g.oh - 1) / g.oh, (ox * g.w) / g.ow, ((ox + 1) * g.w + g.ow - 1) / g.ow, 0};
+    w.inv = 1.0 / double((w.y1 - w.y0) * (w.x1 - w.x0));
+    return w;
   });
 }
 }  // namespace
