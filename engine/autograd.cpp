@@ -1,5 +1,6 @@
 #include "engine/autograd.h"
 
+#include <algorithm>
 #include <atomic>
 #include <stdexcept>
 #include <unordered_map>
@@ -33,6 +34,13 @@ Tape::~Tape() {
       if (!w.expired()) parent_->nodes_.push_back(w);
 }
 Tape* Tape::current() { return t_tape; }
+void Tape::add(const std::shared_ptr<Node>& n) {
+  if (nodes_.size() >= prune_at_) {
+    std::erase_if(nodes_, [](const std::weak_ptr<Node>& w) { return w.expired(); });
+    prune_at_ = std::max<size_t>(1024, 2 * nodes_.size());
+  }
+  nodes_.push_back(n);
+}
 std::vector<std::shared_ptr<Node>> Tape::nodes() const {
   std::vector<std::shared_ptr<Node>> out;
   for (auto& w : nodes_)
@@ -191,9 +199,11 @@ Grads run_backward(const std::vector<std::shared_ptr<Node>>& roots, const std::v
       if (!targets) {
         auto leaf = static_cast<AccumulateGrad*>(n)->leaf.lock();
         if (leaf) {
-          // A plain .grad must not alias a tensor the caller still holds (an in-place update of
-          // .grad, e.g. by clipping, would change it): copy when the storage is shared.
-          Tensor add_to = opt.create_graph ? g : (g.storage().use_count() > 1 ? g.detach().clone() : g.detach());
+          // A plain .grad is updated in place by optimizers and clipping, so it must own dense
+          // memory: copy when the gradient aliases another tensor's storage or is a strided or
+          // expanded view (mean()'s gradient is one element broadcast by zero strides).
+          const bool own = g.is_contiguous() && g.storage().use_count() == 1;
+          Tensor add_to = opt.create_graph ? g : (own ? g.detach() : g.detach().clone());
           leaf->grad = leaf->grad ? add(Tensor(leaf->grad), add_to).impl_ptr() : add_to.impl_ptr();
         }
       }

@@ -54,10 +54,11 @@ class Tape {
   std::vector<std::shared_ptr<Node>> nodes() const;
   size_t recorded() const { return nodes_.size(); }
   static Tape* current();
-  void add(const std::shared_ptr<Node>& n) { nodes_.push_back(n); }
+  void add(const std::shared_ptr<Node>& n);
 
  private:
   std::vector<std::weak_ptr<Node>> nodes_;
+  size_t prune_at_ = 1024;  // a weak_ptr pins its node's memory: drop dead ones as the list grows
   Tape* parent_;
   bool prev_mode_;
 };

@@ -50,10 +50,19 @@ int wrap_dim(int64_t dim, int ndim, const char* op) {
   return int(dim < 0 ? dim + n : dim);
 }
 
+void Tensor::require_defined(const char* method) const {
+  if (!impl_) throw std::invalid_argument(std::string("Tensor::") + method + ": the tensor is undefined (e.g. the .grad of a "
+                                          "parameter no backward pass reached)");
+}
+
 // ---- creation -------------------------------------------------------------------------
 Tensor Tensor::empty(const Shape& shape, DType dtype) {
-  for (int64_t d : shape)
+  int64_t bytes = int64_t(dtype_size(dtype));
+  for (int64_t d : shape) {
     if (d < 0) throw std::invalid_argument("empty: negative dimension in shape " + shape.str());
+    if (__builtin_mul_overflow(bytes, d, &bytes))
+      throw std::invalid_argument("empty: shape " + shape.str() + " of " + dtype_name(dtype) + " overflows 64-bit sizes");
+  }
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = std::make_shared<Storage>(size_t(shape.numel()) * dtype_size(dtype));
   impl->shape = shape;
@@ -155,12 +164,14 @@ kernels::View Tensor::view() const {
 }
 
 double Tensor::item() const {
+  require_defined("item");
   if (numel() != 1)
     throw std::invalid_argument("item: expected a tensor with one element, got " + desc());
   return dispatch_dtype(dtype(), [&](auto t) { return double(*data<decltype(t)>()); });
 }
 
 double Tensor::at(std::initializer_list<int64_t> index) const {
+  require_defined("at");
   if (int(index.size()) != dim())
     throw std::invalid_argument("at: " + std::to_string(index.size()) + " indices for tensor " + desc());
   int64_t off = 0;
@@ -175,6 +186,7 @@ double Tensor::at(std::initializer_list<int64_t> index) const {
 }
 
 std::vector<double> Tensor::to_vector() const {
+  require_defined("to_vector");
   Tensor c = metaloss::contiguous(detach()).to(DType::Float64);
   const double* p = c.data<double>();
   return std::vector<double>(p, p + numel());
@@ -182,6 +194,7 @@ std::vector<double> Tensor::to_vector() const {
 
 // ---- autodiff glue ----------------------------------------------------------------------
 Tensor& Tensor::set_requires_grad(bool on) {
+  require_defined("set_requires_grad");
   if (on && !is_floating(dtype()))
     throw std::invalid_argument("set_requires_grad: only floating-point tensors can require grad, got " + desc());
   if (!is_leaf())
@@ -193,6 +206,7 @@ Tensor& Tensor::set_requires_grad(bool on) {
 }
 
 Tensor Tensor::detach() const {
+  require_defined("detach");
   Tensor t = make_view(*this, shape(), strides(), offset());
   t.impl()->name = impl_->name;
   return t;
@@ -206,6 +220,7 @@ void Tensor::backward(const Tensor& grad_output, bool retain_graph, bool create_
 }
 
 void Tensor::register_hook(std::function<Tensor(const Tensor&)> hook) const {
+  require_defined("register_hook");
   auto node = gradient_edge(*this);
   if (!node)
     throw std::invalid_argument("register_hook: tensor " + desc() + " does not require grad");
@@ -216,6 +231,7 @@ void Tensor::register_hook(std::function<Tensor(const Tensor&)> hook) const {
 Tensor Tensor::contiguous() const { return metaloss::contiguous(*this); }
 Tensor Tensor::to(DType dtype) const { return cast(*this, dtype); }
 Tensor Tensor::clone() const {
+  require_defined("clone");
   Tensor out = empty(shape(), dtype());
   kernels::copy(view(), out.view());
   return out;
@@ -223,6 +239,12 @@ Tensor Tensor::clone() const {
 
 namespace {
 void check_inplace(const Tensor& self, const char* op, const Tensor* other = nullptr) {
+  if (!self.defined()) throw std::invalid_argument(std::string(op) + ": called on an undefined tensor");
+  if (other && !other->defined()) throw std::invalid_argument(std::string(op) + ": the other tensor is undefined");
+  for (int d = 0; d < self.dim(); ++d)
+    if (self.strides()[d] == 0 && self.shape()[d] > 1)
+      throw std::invalid_argument(std::string(op) + ": in-place update of the expanded tensor " + self.desc() +
+                                  " (several elements share one memory location); clone() it first");
   if (grad_mode_enabled() && (self.requires_grad() || (other && other->requires_grad())))
     throw std::invalid_argument(std::string(op) + ": in-place update of " + self.desc() +
                                 " while recording a graph that involves it; wrap it in NoGrad (e.g. an "
@@ -237,7 +259,9 @@ const Tensor& Tensor::copy_(const Tensor& src) const {
     if (b != shape())
       throw std::invalid_argument("copy_: source " + src.desc() + " does not broadcast to destination " + desc());
   }
-  kernels::copy(expand(src.detach(), shape()).view(), view());
+  // A source that shares memory with this tensor (x.copy_(transpose(x))) is read before writing.
+  Tensor from = src.storage() == storage() ? src.detach().clone() : src.detach();
+  kernels::copy(expand(from, shape()).view(), view());
   ++impl_->storage->version;
   return *this;
 }

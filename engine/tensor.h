@@ -121,6 +121,7 @@ class Tensor {
   const Tensor& mul_(double value) const;
 
  private:
+  void require_defined(const char* method) const;  // throws std::invalid_argument when undefined
   std::shared_ptr<TensorImpl> impl_;
 };
 

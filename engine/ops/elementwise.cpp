@@ -101,7 +101,11 @@ Tensor pow(const Tensor& a, const Tensor& b) {
   if (should_record(a, b))
     record("pow", {a, b}, out, {a, b, out}, [sa = a.shape(), sb = b.shape()](Node& n, const Tensor& g) -> Grads {
       Tensor a = n.saved_tensor(0), b = n.saved_tensor(1), ga, gb;
-      if (n.needs_grad(0)) ga = sum_to(mul(g, mul(b, pow(a, add(b, -1.0)))), sa);
+      // d/da a^b = b a^(b-1), defined as 0 where b == 0 (else 0 * 0^-1 = NaN at a = 0), as PyTorch.
+      if (n.needs_grad(0)) {
+        Tensor d = mul(b, pow(a, add(b, -1.0)));
+        ga = sum_to(mul(g, where(eq(b, 0.0), zeros_like(d), d)), sa);
+      }
       if (n.needs_grad(1)) {
         // d/db a^b = a^b log a; defined as 0 where a == 0 and b >= 0 (as PyTorch).
         Tensor zero_base = mul(eq(a, 0.0), ge(b, 0.0));

@@ -9,6 +9,9 @@ namespace {
 // How a 2-d matrix view is handed to GEMM without copying: row-major with leading dim `ld`,
 // possibly transposed. Returns false if neither layout fits (then the caller copies).
 bool gemm_layout(int64_t rs, int64_t cs, int64_t rows, int64_t cols, bool& trans, int64_t& ld) {
+  // The stride of a size-1 dim is never used: canonicalise it so a 1 x n or n x 1 view fits.
+  if (cols == 1) cs = 1;
+  if (rows == 1) rs = std::max<int64_t>(cols, 1);
   if (cs == 1 && (rs >= cols || rows == 1)) {
     trans = false;
     ld = rows == 1 ? std::max<int64_t>(cols, 1) : rs;
@@ -43,8 +46,9 @@ Tensor bmm_fwd(Tensor a, Tensor b, const Shape& batch) {
   auto layout = [](Tensor& t, bool& trans, int64_t& ld) {
     const int d = t.dim();
     if (!gemm_layout(t.strides()[d - 2], t.strides()[d - 1], t.shape()[d - 2], t.shape()[d - 1], trans, ld)) {
-      t = contiguous(t.detach());
-      gemm_layout(t.strides()[d - 2], t.strides()[d - 1], t.shape()[d - 2], t.shape()[d - 1], trans, ld);
+      t = t.detach().clone();  // dense row-major, whatever the view's strides were
+      if (!gemm_layout(t.strides()[d - 2], t.strides()[d - 1], t.shape()[d - 2], t.shape()[d - 1], trans, ld))
+        throw std::logic_error("matmul: no GEMM layout for a dense " + t.desc());
     }
   };
   layout(a, g.trans_a, g.lda);

@@ -111,6 +111,11 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
 Tensor transpose(const Tensor& x, int64_t d0, int64_t d1) {
   METALOSS_PROFILE_SCOPE("transpose", "op");
   check_defined(x, "transpose");
+  if (x.dim() == 0) {
+    wrap_dim(d0, 0, "transpose");
+    wrap_dim(d1, 0, "transpose");
+    return x;  // as PyTorch: transposing a 0-d tensor is the identity
+  }
   std::vector<int64_t> p(size_t(x.dim()));
   std::iota(p.begin(), p.end(), 0);
   std::swap(p[size_t(wrap_dim(d0, x.dim(), "transpose"))], p[size_t(wrap_dim(d1, x.dim(), "transpose"))]);
@@ -124,6 +129,12 @@ Tensor expand(const Tensor& x, const Shape& shape) {
   const int lead = shape.size() - x.dim();
   if (lead < 0) fail("expand", "cannot expand " + x.desc() + " to fewer dims " + shape.str());
   Shape st;
+  Shape target = shape;
+  for (int i = 0; i < shape.size(); ++i) {
+    if (shape[i] == -1 && i >= lead) target[i] = x.shape()[i - lead];  // -1 keeps the size, as PyTorch
+    else if (shape[i] < 0) fail("expand", "invalid size " + std::to_string(shape[i]) + " in " + shape.str());
+  }
+  if (target != shape) return expand(x, target);
   for (int i = 0; i < shape.size(); ++i) {
     if (i < lead) {
       st.push_back(0);
@@ -154,6 +165,7 @@ void normalise_slice(const Tensor& x, int dim, int64_t& start, int64_t& end, int
 Tensor slice(const Tensor& x, int64_t dim_in, int64_t start, int64_t end, int64_t step) {
   METALOSS_PROFILE_SCOPE("slice", "op");
   check_defined(x, "slice");
+  if (x.dim() == 0) fail("slice", "cannot slice a 0-d tensor");
   const int dim = wrap_dim(dim_in, x.dim(), "slice");
   normalise_slice(x, dim, start, end, step, "slice");
   Shape s = x.shape(), st = x.strides();
@@ -238,6 +250,8 @@ Tensor cat(const std::vector<Tensor>& xs, int64_t dim_in) {
   if (xs.empty()) fail("cat", "expected at least one tensor");
   for (size_t i = 0; i < xs.size(); ++i) check_defined(xs[i], "cat");
   const Tensor& first = xs[0];
+  for (size_t i = 0; i < xs.size(); ++i)
+    if (xs[i].dim() == 0) fail("cat", "tensor " + std::to_string(i) + " is 0-d; 0-d tensors cannot be concatenated (use stack)");
   const int dim = wrap_dim(dim_in, first.dim(), "cat");
   Shape s = first.shape();
   s[dim] = 0;

@@ -58,7 +58,7 @@ void unary_typed(UnaryOp op, const View& x, const View& o, T a, T b) {
     case UnaryOp::Square: return map<T, T>([](T v) { return v * v; }, o, x);
     case UnaryOp::Tanh: return map<T, T>([](T v) { return tanh_(v); }, o, x);
     case UnaryOp::Sigmoid: return map<T, T>([](T v) { return T(1) / (T(1) + exp_(-v)); }, o, x);
-    case UnaryOp::Relu: return map<T, T>([](T v) { return v > T(0) ? v : T(0); }, o, x);
+    case UnaryOp::Relu: return map<T, T>([](T v) { return v < T(0) ? T(0) : v; }, o, x);  // NaN stays NaN
     case UnaryOp::LeakyRelu: return map<T, T>([a](T v) { return v > T(0) ? v : v * a; }, o, x);
     case UnaryOp::Softplus:  // log(1 + exp(beta x)) / beta, linear above the threshold (as PyTorch)
       return map<T, T>([a, b](T v) { T z = v * a; return z > b ? v : std::log1p(std::exp(z)) / a; }, o, x);
@@ -90,15 +90,16 @@ template <class T, class U>
 void compare_typed(CompareOp op, const View& a, const U& b, const View& o) {
   auto run = [&](auto f) {
     if constexpr (std::is_same_v<U, View>) map<uint8_t, T, T>([f](T x, T y) { return uint8_t(f(x, y)); }, o, a, b);
-    else { T s = T(b); map<uint8_t, T>([f, s](T x) { return uint8_t(f(x, s)); }, o, a); }
+    else if constexpr (std::is_floating_point_v<T>) { T s = T(b); map<uint8_t, T>([f, s](T x) { return uint8_t(f(x, s)); }, o, a); }
+    else map<uint8_t, T>([f, b](T x) { return uint8_t(f(double(x), b)); }, o, a);  // 2 < 2.5 for int64 too
   };
   switch (op) {
-    case CompareOp::Eq: return run([](T x, T y) { return x == y; });
-    case CompareOp::Ne: return run([](T x, T y) { return x != y; });
-    case CompareOp::Lt: return run([](T x, T y) { return x < y; });
-    case CompareOp::Le: return run([](T x, T y) { return x <= y; });
-    case CompareOp::Gt: return run([](T x, T y) { return x > y; });
-    case CompareOp::Ge: return run([](T x, T y) { return x >= y; });
+    case CompareOp::Eq: return run([](auto x, auto y) { return x == y; });
+    case CompareOp::Ne: return run([](auto x, auto y) { return x != y; });
+    case CompareOp::Lt: return run([](auto x, auto y) { return x < y; });
+    case CompareOp::Le: return run([](auto x, auto y) { return x <= y; });
+    case CompareOp::Gt: return run([](auto x, auto y) { return x > y; });
+    case CompareOp::Ge: return run([](auto x, auto y) { return x >= y; });
   }
 }
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <exception>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -18,6 +19,32 @@ namespace metaloss::kernels {
 namespace {
 
 thread_local bool t_in_pool_task = false;
+
+// One parallel job. It lives on the calling thread's stack; workers hold a pointer to it only
+// while `active` counts them in, and the caller returns only after every task has run and every
+// worker has let go of it.
+struct Job {
+  const std::function<void(int)>* task = nullptr;
+  int n = 0;
+  std::atomic<int> next{0};
+  int active = 0;  // workers inside; guarded by Pool::mu_
+  std::mutex error_mu;
+  std::exception_ptr error;  // the first exception a task threw, rethrown by the caller
+
+  void participate() {
+    const bool was_inside = t_in_pool_task;
+    t_in_pool_task = true;
+    for (int i; (i = next.fetch_add(1)) < n;) {
+      try {
+        (*task)(i);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mu);
+        if (!error) error = std::current_exception();
+      }
+    }
+    t_in_pool_task = was_inside;
+  }
+};
 
 class Pool {
  public:
@@ -33,51 +60,53 @@ class Pool {
     for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { work(); });
   }
 
-  // Runs task(i) for i in [0, n) on the workers and the calling thread; returns when all are done.
-  // A call from inside a task, or while another thread uses the pool, runs serially.
+  // Runs task(i) for i in [0, n) on the workers and the calling thread; returns when all are done
+  // (rethrowing the first exception a task threw). A call from inside a task, or while another
+  // thread uses the pool, runs serially.
   void run(int n, const std::function<void(int)>& task) {
     std::unique_lock<std::mutex> busy(run_mu_, std::try_to_lock);
     if (!busy.owns_lock() || t_in_pool_task || workers_.empty()) {
       for (int i = 0; i < n; ++i) task(i);
       return;
     }
+    Job job;
+    job.task = &task;
+    job.n = n;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      task_ = &task;
-      n_tasks_ = n;
-      next_.store(0);
-      remaining_.store(n);
+      job_ = &job;
       ++generation_;
     }
     wake_.notify_all();
-    drain();
-    std::unique_lock<std::mutex> lock(mu_);
-    done_.wait(lock, [this] { return remaining_.load() == 0; });
-    task_ = nullptr;
+    job.participate();
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      // All tasks are claimed once the caller's loop ends; wait for workers still running one.
+      done_.wait(lock, [&] { return job.active == 0; });
+      job_ = nullptr;
+    }
+    if (job.error) std::rethrow_exception(job.error);
   }
 
  private:
-  void drain() {
-    t_in_pool_task = true;
-    for (int i; (i = next_.fetch_add(1)) < n_tasks_;) {
-      (*task_)(i);
-      if (remaining_.fetch_sub(1) == 1) {
-        std::lock_guard<std::mutex> lock(mu_);
-        done_.notify_all();
-      }
-    }
-    t_in_pool_task = false;
-  }
   void work() {
     uint64_t seen = 0;
     while (true) {
+      Job* job;
       {
         std::unique_lock<std::mutex> lock(mu_);
         wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
         if (stop_) return;
         seen = generation_;
+        job = job_;
+        if (!job) continue;
+        ++job->active;
       }
-      drain();
+      job->participate();
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (--job->active == 0) done_.notify_all();
+      }
     }
   }
   void stop_workers() {
@@ -91,12 +120,10 @@ class Pool {
   }
 
   std::mutex run_mu_;  // one job at a time
-  std::mutex mu_;
+  std::mutex mu_;      // guards job_, generation_, stop_ and Job::active
   std::condition_variable wake_, done_;
   std::vector<std::thread> workers_;
-  const std::function<void(int)>* task_ = nullptr;
-  int n_tasks_ = 0;
-  std::atomic<int> next_{0}, remaining_{0};
+  Job* job_ = nullptr;
   uint64_t generation_ = 0;
   bool stop_ = false;
 };

@@ -97,10 +97,13 @@ void reduce_typed(ReduceOp op, const View& x, const View& out) {
   auto id = [](Acc a) { return T(a); };
   switch (op) {
     case ReduceOp::Sum: return run(Acc(0), [](Acc a, Acc b) { return a + b; }, id);
+    // Seeded with -inf/+inf (not lowest/max) so an all-infinite slice reduces to infinity.
     case ReduceOp::Max:
-      return run(Acc(std::numeric_limits<T>::lowest()), [](Acc a, Acc b) { return (b > a || b != b) ? b : a; }, id);
+      return run(std::is_floating_point_v<T> ? Acc(-INFINITY) : Acc(std::numeric_limits<T>::lowest()),
+                 [](Acc a, Acc b) { return (b > a || b != b) ? b : a; }, id);
     case ReduceOp::Min:
-      return run(Acc(std::numeric_limits<T>::max()), [](Acc a, Acc b) { return (b < a || b != b) ? b : a; }, id);
+      return run(std::is_floating_point_v<T> ? Acc(INFINITY) : Acc(std::numeric_limits<T>::max()),
+                 [](Acc a, Acc b) { return (b < a || b != b) ? b : a; }, id);
   }
 }
 
