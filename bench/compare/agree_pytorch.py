@@ -17,6 +17,12 @@ The reverse direction is checked too (--reverse models): a twin initialised by P
 (torch.manual_seed(0), nn defaults) is saved with safetensors_io.save, loaded by
 `metaloss train --init`, and one step is compared the same way.
 
+Informational columns (not part of the pass/fail): the same measure without conv biases that feed
+BatchNorm (their exact gradient is 0, so after training they hold rounding noise in any float
+format), and metaloss / PyTorch float32 each against PyTorch float64 from the same init on the same
+batches (--no-float64 skips these runs). diag_agree.py and probe_relu_flips.py dig into a model that
+misses the bound.
+
 28x28 models train on Fashion-MNIST (Debian's dataset-fashion-mnist); CIFAR models on a small
 CIFAR-10-format folder of random bytes and labels written here (fixed seed).
 

@@ -102,7 +102,27 @@ def main():
 
     t32, l32 = train(name, init, x, y, batch, N, args.lr, args.momentum, torch.float32)
     t64, l64 = train(name, init, x, y, batch, N, args.lr, args.momentum, torch.float64)
-    floats = [k for k, v in init.items() if v.is_floating_point()]
+    noise = A.pre_bn_biases(zoo.make(name, 10))
+    floats = [k for k, v in init.items() if v.is_floating_point() and k not in noise]
+    if noise:
+        print(f"(left out below: {len(noise)} conv biases that feed BatchNorm, exact gradient 0: "
+              f"{', '.join(sorted(noise, key=lambda k: int(k.split('.')[0])))})")
+
+    bns = sorted({k[:-len(".running_mean")] for k in init if k.endswith(".running_mean")},
+                 key=lambda k: [int(p) if p.isdigit() else p for p in k.split(".")])
+    if bns:
+        print(f"\n== {name}: forward, layer by layer: batch statistics of step 1's batch from the BatchNorm buffers")
+        print("   mean = running_mean_1 / 0.1 - 9 running_mean_0, var = (running_var_1 - 0.9 running_var_0) / 0.1 (unbiased)")
+        print(f"{'layer':20s} {'max|mean64|':>11s} {'mean ml/t32':>11s} {'mean ml/t64':>11s} {'mean t32/t64':>12s} "
+              f"{'var ml/t32':>10s} {'var ml/t64':>10s} {'var t32/t64':>11s}")
+        for b in bns:
+            def stats(sd):
+                m = sd[1][b + ".running_mean"].double() / 0.1 - 9 * init[b + ".running_mean"].double()
+                v = (sd[1][b + ".running_var"].double() - 0.9 * init[b + ".running_var"].double()) / 0.1
+                return m, v
+            (mm, mv), (am, av), (dm, dv) = stats(ml), stats(t32), stats(t64)
+            print(f"{b:20s} {dm.abs().max().item():11.3e} {rel(mm, am):11.3e} {rel(mm, dm):11.3e} {rel(am, dm):12.3e} "
+                  f"{rel(mv, av):10.3e} {rel(mv, dv):10.3e} {rel(av, dv):11.3e}")
 
     for s in (1, N):
         rows = [(k, t64[s][k].abs().max().item(), rel(ml[s][k], t32[s][k]), rel(ml[s][k], t64[s][k]),
@@ -120,7 +140,7 @@ def main():
     print(f"{'tensor':28s} {'max|g64|':>12s} {'ml vs t32':>10s} {'ml vs t64':>10s} {'t32 vs t64':>10s}")
     grows = []
     for k, p in init.items():
-        if not p.is_floating_point() or "running_" in k:
+        if not p.is_floating_point() or "running_" in k or k in noise:
             continue
         g = {w: (init[k].double() - sd[1][k].double()) / args.lr for w, sd in (("ml", ml), ("t32", t32), ("t64", t64))}
         grows.append((k, g["t64"].abs().max().item(), rel(g["ml"], g["t32"]), rel(g["ml"], g["t64"]),
