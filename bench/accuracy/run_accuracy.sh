@@ -2,7 +2,8 @@
 # Fashion-MNIST test accuracy, metaloss vs PyTorch (Debian's python3-torch 1.13, /usr/bin/python3),
 # cross entropy, 3 seeds, for lenet5, mlp and logistic. One command:
 #   bench/accuracy/run_accuracy.sh            (MODELS="lenet5" SEEDS="0" ... to run a subset)
-# Writes bench/accuracy/results.csv (one row per run) and bench/accuracy/RESULTS.md (summary).
+# Appends one row per run to bench/accuracy/results.csv (delete it first for a fresh table) and
+# rewrites bench/accuracy/RESULTS.md (summary of all rows). Logs: /tmp/metaloss_accuracy/.
 #
 # Recipe (both libraries): all 60000 training images (--val-fraction 0: no validation split),
 # inputs standardised with the training set's mean/std, Xavier-uniform weights and zero biases,
@@ -25,6 +26,7 @@ if [[ -z "${METALOSS:-}" ]]; then
   cmake --build "$ROOT/build/cmp" -j2 --target metaloss_cli >/dev/null
   METALOSS=$ROOT/build/cmp/metaloss
 fi
+BUILT_AT=$(git -C "$ROOT" rev-parse --short HEAD)  # the tree may move on while the runs go (shared checkout)
 [[ -f "$CSV" ]] || echo "model,seed,library,epochs,lr,test_acc,train_seconds,seconds" > "$CSV"
 
 now() { date +%s.%N; }
@@ -63,7 +65,7 @@ python3 "$HERE/summarize.py" "$CSV" > "$LOGDIR/table.md"
   echo
   echo "- nproc: $(nproc); CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'); $(free -g | awk '/Mem:/{print $2}') GiB RAM"
   echo "- load average when the table was written: $(cut -d' ' -f1-3 /proc/loadavg) (the machine is shared; wall times are noisy)"
-  echo "- metaloss: $METALOSS (Release, git $(git -C "$ROOT" rev-parse --short HEAD)); PyTorch $(/usr/bin/python3 -c 'import torch; print(torch.__version__)') (Debian python3-torch)"
+  echo "- metaloss: $METALOSS (Release, built at git $BUILT_AT plus any uncommitted changes then); PyTorch $(/usr/bin/python3 -c 'import torch; print(torch.__version__)') (Debian python3-torch)"
   echo
   echo "## Recipe (both libraries)"
   echo
