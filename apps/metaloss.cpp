@@ -28,7 +28,31 @@ struct TrainArgs {
   uint64_t seed = 0;
   int threads = 0;
   std::string init, save, metrics, shuffle = "on", augment = "off", normalize = "on", dropout = "on", config;
+  std::string lr_schedule = "none", lr_milestones, dtype = "float32";
+  double lr_gamma = 0.1;
 };
+
+// "5,7.5" -> {5, 7.5}; names the option and the bad item otherwise.
+std::vector<double> parse_number_list(const std::string& option, const std::string& text) {
+  std::vector<double> out;
+  size_t start = 0;
+  while (start <= text.size() && !text.empty()) {
+    const size_t comma = std::min(text.find(',', start), text.size());
+    const std::string item = text.substr(start, comma - start);
+    size_t used = 0;
+    double v = 0;
+    try {
+      v = std::stod(item, &used);
+    } catch (const std::exception&) {
+      used = std::string::npos;
+    }
+    if (item.empty() || used != item.size())
+      throw std::invalid_argument(option + ": expected comma-separated numbers, got '" + item + "' in '" + text + "'");
+    out.push_back(v);
+    start = comma + 1;
+  }
+  return out;
+}
 
 // Independent, reproducible streams from one recorded seed (splitmix64 of seed and a stream id).
 Generator stream(uint64_t seed, uint64_t id) {
@@ -56,6 +80,11 @@ int run_train(const TrainArgs& a) {
   if ((a.steps > 0) == (a.epochs > 0) && !(a.steps == 0 && a.epochs == 0))
     throw std::invalid_argument("give either --steps or --epochs, not both");
   const ModelSpec& spec = model_spec(a.model);
+  if (!a.lr_milestones.empty() && a.lr_schedule != "step")
+    throw std::invalid_argument("--lr-milestones is only used with --lr-schedule step (got --lr-schedule " + a.lr_schedule + ")");
+  const std::vector<double> milestones = parse_number_list("--lr-milestones", a.lr_milestones);
+  if (a.lr_schedule == "step" && milestones.empty())
+    throw std::invalid_argument("--lr-schedule step needs --lr-milestones (epochs, e.g. 5,8)");
 
   Generator init_gen = stream(a.seed, 0), split_gen = stream(a.seed, 1), train_gen = stream(a.seed, 2);
   data::TrainTest tt = load_dataset(a);
@@ -77,6 +106,14 @@ int run_train(const TrainArgs& a) {
 
   auto model = make_model(a.model, splits.train.num_classes, init_gen);
   if (!a.init.empty()) model->load_state_dict(load_safetensors(a.init).tensors);
+  if (a.dtype == "float64") {  // after --init, which holds the zoo's float32 tensors
+    model->to(DType::Float64);
+    for (data::Dataset* d : {&splits.train, &splits.valid, &splits.test})
+      if (d->inputs.defined()) {
+        d->inputs = d->inputs.to(DType::Float64);
+        if (is_floating(d->targets.dtype())) d->targets = d->targets.to(DType::Float64);  // regression
+      }
+  }
   if (a.dropout == "off") disable_dropout(*model);
 
   std::unique_ptr<Optimizer> opt;
@@ -107,6 +144,9 @@ int run_train(const TrainArgs& a) {
   to.augment = a.augment == "on";
   to.loss = a.loss;
   to.log_every = a.log_every;
+  to.lr_schedule = a.lr_schedule;
+  to.lr_milestones = milestones;
+  to.lr_gamma = a.lr_gamma;
   TrainReport rep = train_supervised(*model, *opt, splits.train, to, train_gen, metrics.get());
 
   if (!a.save.empty()) {
@@ -197,6 +237,12 @@ int main(int argc, char** argv) {
   train->add_option("--loss", a.loss, "ce or mse")->check(CLI::IsMember({"ce", "mse"}))->capture_default_str();
   train->add_option("--optimizer", a.optimizer, "sgd, adam or adamw")->check(CLI::IsMember({"sgd", "adam", "adamw"}))->capture_default_str();
   train->add_option("--lr", a.lr, "learning rate")->check(CLI::NonNegativeNumber)->capture_default_str();
+  train->add_option("--lr-schedule", a.lr_schedule, "none, cosine (to 0 over the run, per step) or step (x lr-gamma at each of --lr-milestones)")
+      ->check(CLI::IsMember({"none", "cosine", "step"}))->capture_default_str();
+  train->add_option("--lr-milestones", a.lr_milestones, "epochs where the step schedule multiplies the lr, e.g. 5,8");
+  train->add_option("--lr-gamma", a.lr_gamma, "factor of the step schedule")->check(CLI::NonNegativeNumber)->capture_default_str();
+  train->add_option("--dtype", a.dtype, "float32 or float64 parameters and inputs")
+      ->check(CLI::IsMember({"float32", "float64"}))->capture_default_str();
   train->add_option("--momentum", a.momentum, "SGD momentum")->check(CLI::Range(0.0, 1.0))->capture_default_str();
   train->add_flag("--nesterov", a.nesterov, "Nesterov momentum (SGD)");
   train->add_option("--weight-decay", a.weight_decay, "L2 weight decay (decoupled for adamw)")->check(CLI::NonNegativeNumber)->capture_default_str();

@@ -29,6 +29,21 @@ TrainReport train_supervised(Module& model, Optimizer& opt, const data::Dataset&
   const int64_t total = o.epochs > 0 ? o.epochs * per_epoch : o.steps;
   TrainReport r;
   if (total <= 0) return r;
+  std::unique_ptr<CosineAnnealingLR> cosine;
+  std::unique_ptr<MultiStepLR> multistep;
+  if (o.lr_schedule == "cosine") {
+    cosine = std::make_unique<CosineAnnealingLR>(opt, total);
+  } else if (o.lr_schedule == "step") {
+    if (o.lr_milestones.empty()) throw std::invalid_argument("lr schedule 'step' needs at least one milestone (in epochs)");
+    std::vector<int64_t> at;
+    for (double m : o.lr_milestones) {
+      if (!(m > 0)) throw std::invalid_argument("lr milestone must be a positive number of epochs, got " + std::to_string(m));
+      at.push_back(std::llround(m * double(per_epoch)));
+    }
+    multistep = std::make_unique<MultiStepLR>(opt, at, o.lr_gamma);
+  } else if (o.lr_schedule != "none") {
+    throw std::invalid_argument("unknown lr schedule '" + o.lr_schedule + "' (known: none, cosine, step)");
+  }
   const bool images = train.inputs.dim() == 4;
   model.train();
   Progress progress("train", total, o.log_every, stderr);
@@ -49,6 +64,8 @@ TrainReport train_supervised(Module& model, Optimizer& opt, const data::Dataset&
     opt.zero_grad();
     loss.backward();
     opt.step();
+    if (cosine) cosine->step();
+    if (multistep) multistep->step();
     r.steps = step + 1;
     r.last_loss = lv;
     interval_loss += lv;

@@ -2,6 +2,7 @@
 #pragma once
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "meta/data/data.h"
 #include "meta/progress.h"
@@ -17,6 +18,12 @@ struct TrainOptions {
   bool shuffle = true;
   bool augment = false;       // random crop (pad 4) + horizontal flip, images only
   std::string loss = "ce";    // ce | mse (classification: MSE of softmax vs one-hot)
+  // Learning-rate schedule, advanced after every optimizer step: "none", "cosine" (annealed to 0
+  // over all steps, PyTorch CosineAnnealingLR with T_max = total steps) or "step" (multiplied by
+  // lr_gamma at each epoch in lr_milestones, PyTorch MultiStepLR).
+  std::string lr_schedule = "none";
+  std::vector<double> lr_milestones;  // in epochs (fractions allowed)
+  double lr_gamma = 0.1;
   int64_t log_every = 100;
   int64_t eval_batch = 1000;  // batch size for evaluation passes
   bool progress = true;       // progress bar / log lines on stderr

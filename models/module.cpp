@@ -96,6 +96,19 @@ void Module::load_state_dict(const NamedTensors& state, bool strict) {
   }
 }
 
+void Module::to(DType dtype) {
+  if (!is_floating(dtype)) throw std::invalid_argument(std::string("Module::to: dtype must be floating, got ") + dtype_name(dtype));
+  NoGrad ng;
+  for (auto& [name, p] : params_)
+    if (p.defined() && is_floating(p.dtype()) && p.dtype() != dtype) {
+      p = p.to(dtype);
+      p.set_requires_grad(true);
+    }
+  for (auto& [name, b] : buffers_)
+    if (b.defined() && is_floating(b.dtype()) && b.dtype() != dtype) b = b.to(dtype);
+  for (auto& [n, c] : children_) c->to(dtype);
+}
+
 void Module::train(bool on) {
   training_ = on;
   for (auto& [n, c] : children_) c->train(on);

@@ -42,6 +42,9 @@ class Module {
   void load_state_dict(const NamedTensors& state, bool strict = true);
   int64_t num_parameters() const;
 
+  // Converts every floating parameter and buffer (recursively) to `dtype`, in place: parameters
+  // become new leaf tensors that require grad, so build optimizers after calling this.
+  void to(DType dtype);
   void train(bool on = true);
   void eval() { train(false); }
   bool is_training() const { return training_; }

@@ -33,6 +33,11 @@ check "steps and epochs" 2 "either --steps or --epochs" -- "$bin" train --steps 
 check "missing init file" 2 "--init" -- "$bin" train --init "$tmp/none.safetensors"
 check "model/dataset mismatch" 2 "takes inputs \[3, 32, 32\]" -- "$bin" train --model vgg16 --steps 1
 echo '{"model": "logistic", "steps": 3, "lr": 0.5, "shuffle": false' >"$tmp/bad.json"
+check "milestones without step" 2 "only used with --lr-schedule step" -- "$bin" train --lr-milestones 3 --steps 1
+check "bad milestones" 2 "expected comma-separated numbers, got 'x'" -- "$bin" train --lr-schedule step --lr-milestones 1,x
+check "step without milestones" 2 "needs --lr-milestones" -- "$bin" train --lr-schedule step --steps 1
+check "bad dtype" 2 "--dtype" -- "$bin" train --dtype float16
+check "float64 + cosine" 0 "test accuracy 0\\.[0-9]+" -- "$bin" train --model logistic --steps 20 --dtype float64 --lr-schedule cosine
 check "malformed config" 2 "config file '.*bad.json': at byte" -- "$bin" train --config "$tmp/bad.json"
 
 # Training through a config file, with a command-line override (steps 4 beats the file's 3).

@@ -16,9 +16,9 @@ def main(path):
     groups = {}
     for r in rows:
         groups.setdefault((r["model"], r["library"]), []).append(r)
-    print("| model | library | epochs | seeds | test accuracy (mean ± std) | per seed | target | "
+    print("| model | library | epochs | lr schedule | seeds | test accuracy (mean ± std) | per seed | target | "
           "train s (mean) | wall s (mean) |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     order = {m: i for i, m in enumerate(["lenet5", "mlp", "logistic"])}
     for (model, lib), rs in sorted(groups.items(), key=lambda kv: (order.get(kv[0][0], 9), kv[0][1])):
         rs.sort(key=lambda r: int(r["seed"]))
@@ -28,7 +28,8 @@ def main(path):
         tgt = TARGET.get(model)
         ok = "" if tgt is None else (f">= {100 * tgt:.0f}% {'met' if mean >= tgt else 'MISSED'}")
         epochs = ",".join(sorted({r["epochs"] for r in rs}))
-        print(f"| {model} | {lib} | {epochs} | {','.join(r['seed'] for r in rs)} | "
+        sched = ",".join(sorted({r.get("schedule", "none") for r in rs}))
+        print(f"| {model} | {lib} | {epochs} | {sched} | {','.join(r['seed'] for r in rs)} | "
               f"{100 * mean:.2f} ± {100 * std:.2f} % | {' / '.join(f'{100 * a:.2f}' for a in accs)} | {ok} | "
               f"{statistics.mean(float(r['train_seconds']) for r in rs):.1f} | "
               f"{statistics.mean(float(r['seconds']) for r in rs):.1f} |")

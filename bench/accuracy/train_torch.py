@@ -65,6 +65,8 @@ def main():
     ap.add_argument("--momentum", type=float, default=0.9)
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--lr-schedule", default="none", choices=["none", "cosine"],
+                    help="cosine: CosineAnnealingLR to 0 over all steps, stepped after every batch (as metaloss)")
     ap.add_argument("--log-epochs", action="store_true", help="also print test accuracy after every epoch (stderr)")
     args = ap.parse_args()
     t_start = time.time()
@@ -76,6 +78,8 @@ def main():
     model = zoo.init_like_metaloss(zoo.make(args.model, classes=10), args.model, generator=gen)
     opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
     n, B = xtr.shape[0], args.batch_size
+    total_steps = args.epochs * ((n + B - 1) // B)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps) if args.lr_schedule == "cosine" else None
     steps = 0
     t0 = time.time()
     def test_accuracy():
@@ -96,6 +100,8 @@ def main():
             opt.zero_grad()
             loss.backward()
             opt.step()
+            if sched is not None:
+                sched.step()
             steps += 1
         if not torch.isfinite(loss):
             raise SystemExit(f"diverged: loss {loss.item()}")

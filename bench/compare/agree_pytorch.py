@@ -265,6 +265,49 @@ def run_model(args, name, cifar_dir, results):
                             loss_rel=loss_rel, ml_secs=secs, torch_secs=time.time() - t0, ok=wval <= BOUND))
 
 
+def run_model_f64(args, name, cifar_dir, results):
+    """The float64 check: PyTorch's own default initialisation (non-zero biases, so no tensor is pure
+    rounding noise), saved as float32, loaded by both sides and converted to float64 (metaloss
+    `--dtype float64`, PyTorch .double()); then 1 and 10 steps on the same batches as above."""
+    is_cifar = name in CIFAR_MODELS
+    batch = args.batch_cifar if is_cifar else args.batch
+    data_args = ["--dataset", "cifar10", "--data-dir", cifar_dir] if is_cifar else []
+    steps = sorted(args.steps)
+    x, y = read_cifar(cifar_dir, batch * max(steps)) if is_cifar else fashion_mnist(batch * max(steps))
+    wd = os.path.join(args.workdir, name + "_f64")
+    os.makedirs(wd, exist_ok=True)
+    log = os.path.join(wd, "metaloss.log")
+    open(log, "w").close()
+    torch.manual_seed(0)
+    twin = zoo.make(name, classes=10, dropout=False)
+    tinit = os.path.join(wd, "torch_init.safetensors")
+    safetensors_io.save(tinit, twin.state_dict(), {"writer": "agree_pytorch.py"})
+    ml_secs, ml = {}, {}
+    for s in steps:
+        out = os.path.join(wd, f"s{s}.safetensors")
+        met = os.path.join(wd, f"s{s}.metrics.jsonl")
+        if os.path.exists(met):
+            os.unlink(met)
+        ml_secs[s] = metaloss_train(args, name, data_args, batch,
+                                    ["--init", tinit, "--dtype", "float64", "--steps", str(s), "--save", out,
+                                     "--metrics", met, "--log-every", "1"], log)
+        ml[s] = (safetensors_io.load(out), metrics_losses(met))
+    t0 = time.time()
+    snaps, losses = torch_train(twin.double(), x.double(), y, batch, max(steps), args.lr, args.momentum,
+                                snapshot_at=set(steps))
+    t_secs = time.time() - t0
+    for s in steps:
+        rows = compare(ml[s][0], snaps[s])
+        wname, wval = worst(rows)
+        ml_loss = ml[s][1]
+        loss_rel = max(abs(a - b) / abs(b) for a, b in zip(ml_loss, losses[:s])) if len(ml_loss) == s else float("inf")
+        results.append(dict(model=name, direction="torch init f64", batch=batch, steps=s, worst=wname, rel=wval,
+                            loss_rel=loss_rel, ml_secs=ml_secs[s], torch_secs=t_secs, ok=wval <= BOUND))
+        if args.verbose:
+            for k, v in sorted(rows, key=lambda r: -r[1])[:5]:
+                print(f"    {name} f64 {s:>2} steps  {k:32s} {v:.3e}", flush=True)
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -283,7 +326,11 @@ def main():
     ap.add_argument("--verbose", action="store_true", help="print the 5 worst tensors of each run")
     ap.add_argument("--no-float64", dest="float64", action="store_false",
                     help="skip the float64 PyTorch reference (informational columns)")
+    ap.add_argument("--dtype", default="float32,float64",
+                    help="which checks: float32 (metaloss init and torch init, float32 on both sides) and/or "
+                         "float64 (torch init, float64 on both sides)")
     args = ap.parse_args()
+    args.dtypes = set(filter(None, args.dtype.split(",")))
     args.steps = [int(s) for s in args.steps.split(",")]
     args.reverse = set(filter(None, args.reverse.split(",")))
     models = [m for m in args.models.split(",") if m]
@@ -304,23 +351,26 @@ def main():
     failed = []
     for m in models:
         try:
-            run_model(args, m, cifar_dir, results)
+            if "float32" in args.dtypes:
+                run_model(args, m, cifar_dir, results)
+            if "float64" in args.dtypes:
+                run_model_f64(args, m, cifar_dir, results)
         except Exception as e:  # report and go on with the other models
             failed.append(m)
             print(f"{m}: ERROR {e}", flush=True)
         for r in results:
             if r["model"] == m:
-                print(f"  {m:9s} {r['direction']:13s} steps {r['steps']:>2}: {r['rel']:.3e} ({r['worst']}) "
+                print(f"  {m:9s} {r['direction']:14s} steps {r['steps']:>2}: {r['rel']:.3e} ({r['worst']}) "
                       f"metaloss {r['ml_secs']:.1f}s torch {r['torch_secs']:.1f}s", flush=True)
 
-    hdr = (f"{'model':9s} | {'init':13s} | {'batch':>5s} | {'steps':>5s} | {'worst tensor':24s} | {'max rel diff':>12s} "
+    hdr = (f"{'model':9s} | {'init':14s} | {'batch':>5s} | {'steps':>5s} | {'worst tensor':24s} | {'max rel diff':>12s} "
            f"| pass (<= 1e-4) | {'loss rel':>8s} | {'ex pre-BN b':>11s} | {'ml vs t64':>9s} | {'t32 vs t64':>10s}")
     print("\n" + hdr + "\n" + "-" * len(hdr))
 
     def opt(v, w=9):
         return f"{v:{w}.2e}" if v is not None else f"{'-':>{w}s}"
     for r in results:
-        print(f"{r['model']:9s} | {r['direction']:13s} | {r['batch']:>5d} | {r['steps']:>5d} | {r['worst']:24s} | "
+        print(f"{r['model']:9s} | {r['direction']:14s} | {r['batch']:>5d} | {r['steps']:>5d} | {r['worst']:24s} | "
               f"{r['rel']:12.3e} | {'PASS' if r['ok'] else 'FAIL':14s} | {r['loss_rel']:8.2e} | {opt(r.get('rel_nb'), 11)} | "
               f"{opt(r['ml64'][1] if 'ml64' in r else None)} | {opt(r['t3264'][1] if 't3264' in r else None, 10)}")
     print("\ncolumns: max rel diff / pass = metaloss vs PyTorch float32 over every tensor (the acceptance test); "
