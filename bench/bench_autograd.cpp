@@ -2,7 +2,9 @@
 // expression on a 128x10 float32 tensor (forward + backward); bench/compare/symbolic_loss.py
 // runs the identical expression in PyTorch, and bench/compare/run_symbolic.sh puts the two
 // side by side. Everything runs on one thread so the comparison measures dispatch + kernels,
-// not threading.
+// not threading. Further cases: per-op dispatch on tiny tensors with recording off and on
+// (BM_OpDispatch_Tiny) and tape cost per node of recording and backward (BM_TapeChain).
+// Heap allocations per training step are in bench_alloc.cpp (it replaces operator new).
 //
 //   bench_autograd [google-benchmark flags]   run the benchmarks
 //   bench_autograd --checksum                 print loss and sum(grad) for the fixed input, exit
@@ -13,86 +15,18 @@
 #include <cstring>
 #include <vector>
 
+#include "bench/symbolic_expr.h"
 #include "engine/metaloss.h"
 
 namespace ml = metaloss;
 
 namespace {
 
-constexpr int64_t kRows = 128, kCols = 10;
-
-// Deterministic inputs without an RNG, so Python builds bit-identical ones:
-// f[i][j] = softmax_j(sin(0.37 i + 1.3 j)) computed in double, then rounded to float32;
-// y = one-hot of (i % 10).
-struct Inputs {
-  ml::Tensor y, f;
-};
-Inputs make_inputs() {
-  std::vector<double> f(kRows * kCols), y(kRows * kCols, 0.0);
-  for (int64_t i = 0; i < kRows; ++i) {
-    double z = 0;
-    for (int64_t j = 0; j < kCols; ++j) z += f[i * kCols + j] = std::exp(std::sin(0.37 * i + 1.3 * j));
-    for (int64_t j = 0; j < kCols; ++j) f[i * kCols + j] /= z;
-    y[i * kCols + i % kCols] = 1.0;
-  }
-  Inputs in;
-  in.y = ml::Tensor::from_vector(y, {kRows, kCols});
-  in.f = ml::Tensor::from_vector(f, {kRows, kCols});
-  in.f.set_requires_grad(true);
-  return in;
-}
-
-// Exactly 40 elementwise engine ops (one call each; numbered), in the style of EvoMAL's loss
-// trees: log/sqrt/div only ever see |x| + eps or |x| + 1, so the value and gradient stay finite.
-// The final mean is a reduction and is NOT counted among the 40.
-// Keep in sync with expression() in bench/compare/symbolic_loss.py.
-constexpr int kExprOps = 40;
-ml::Tensor expression(const ml::Tensor& y, const ml::Tensor& f) {
-  using namespace metaloss;
-  Tensor a1 = mul(y, f);             // 1
-  Tensor a2 = abs(f);                // 2
-  Tensor a3 = add(a2, 1e-7);         // 3
-  Tensor a4 = log(a3);               // 4   protected log
-  Tensor a5 = mul(y, a4);            // 5
-  Tensor a6 = neg(a5);               // 6   cross-entropy-like term
-  Tensor a7 = sub(f, y);             // 7
-  Tensor a8 = square(a7);            // 8
-  Tensor a9 = add(a6, a8);           // 9
-  Tensor a10 = abs(a7);              // 10
-  Tensor a11 = sqrt(a10);            // 11
-  Tensor a12 = tanh(a11);            // 12
-  Tensor a13 = mul(a12, 0.5);        // 13
-  Tensor a14 = maximum(a9, a13);     // 14
-  Tensor a15 = minimum(a1, a12);     // 15
-  Tensor a16 = sign(a7);             // 16
-  Tensor a17 = mul(a16, a15);        // 17
-  Tensor a18 = abs(a17);             // 18
-  Tensor a19 = add(a18, 1.0);        // 19  denominator >= 1
-  Tensor a20 = div(a14, a19);        // 20
-  Tensor a21 = neg(a20);             // 21
-  Tensor a22 = exp(a21);             // 22  exp of a non-positive value
-  Tensor a23 = sub(a20, a22);        // 23
-  Tensor a24 = tanh(a23);            // 24
-  Tensor a25 = rsub(1.0, a24);       // 25  1 - x
-  Tensor a26 = square(a25);          // 26
-  Tensor a27 = mul(a26, a9);         // 27
-  Tensor a28 = add(a27, a14);        // 28
-  Tensor a29 = abs(a28);             // 29
-  Tensor a30 = add(a29, 1e-7);       // 30
-  Tensor a31 = sqrt(a30);            // 31  protected sqrt
-  Tensor a32 = mul(y, a31);          // 32
-  Tensor a33 = sub(a31, a32);        // 33
-  Tensor a34 = maximum(a33, a22);    // 34
-  Tensor a35 = minimum(a34, a29);    // 35
-  Tensor a36 = div(a35, a19);        // 36
-  Tensor a37 = mul(a36, 0.25);       // 37
-  Tensor a38 = add(a37, a5);         // 38
-  Tensor a39 = tanh(a38);            // 39
-  Tensor a40 = add(a39, a9);         // 40
-  return a40;
-}
-
-ml::Tensor loss_of(const ml::Tensor& y, const ml::Tensor& f) { return ml::mean(expression(y, f)); }
+// The expression and its inputs live in bench/symbolic_expr.h (shared with bench_compare).
+using Inputs = ml::bench::SymbolicInputs;
+using ml::bench::kExprOps;
+Inputs make_inputs() { return ml::bench::make_symbolic_inputs(); }
+ml::Tensor loss_of(const ml::Tensor& y, const ml::Tensor& f) { return ml::bench::symbolic_loss(y, f); }
 
 // Forward + backward: what a meta-learned loss costs per inner step.
 void BM_SymbolicLoss40_Grad(benchmark::State& state) {
@@ -133,6 +67,61 @@ void BM_OpDispatch_Add_Tiny(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_OpDispatch_Add_Tiny)->ArgName("record")->Arg(0)->Arg(1);
+
+// Per-op fixed cost on tiny tensors, where the arithmetic is negligible: add, mul, exp, sum on
+// [4] and matmul on [4, 4]. The inputs always require grad; arg record=0 runs under NoGrad
+// (recording off), record=1 records a tape node per op, so the gap is the per-node tape cost.
+// The time column is ns per op (one op per iteration; its output and node die each iteration).
+using TinyOp = ml::Tensor (*)(const ml::Tensor&, const ml::Tensor&);
+void BM_OpDispatch_Tiny(benchmark::State& state, ml::Shape shape, TinyOp op) {
+  const bool record = state.range(0) != 0;
+  ml::Tensor a = ml::Tensor::full(shape, 0.5), b = ml::Tensor::full(shape, 0.25);
+  a.set_requires_grad(true);
+  b.set_requires_grad(true);
+  ml::GradMode mode(record);
+  for (auto _ : state) {
+    ml::Tensor c = op(a, b);
+    benchmark::DoNotOptimize(c.raw_data());
+  }
+}
+// BENCHMARK_CAPTURE passes the shape and a captureless lambda (converted to TinyOp).
+const ml::Shape kVec4{4}, kMat4x4{4, 4};
+#define METALOSS_TINY_OP(name, shape, expr)                                                       \
+  BENCHMARK_CAPTURE(BM_OpDispatch_Tiny, name, shape,                                              \
+                    [](const ml::Tensor& a, [[maybe_unused]] const ml::Tensor& b) { return expr; }) \
+      ->ArgName("record")                                                                          \
+      ->Arg(0)                                                                                     \
+      ->Arg(1)
+METALOSS_TINY_OP(add, kVec4, ml::add(a, b));
+METALOSS_TINY_OP(mul, kVec4, ml::mul(a, b));
+METALOSS_TINY_OP(exp, kVec4, ml::exp(a));
+METALOSS_TINY_OP(sum, kVec4, ml::sum(a));
+METALOSS_TINY_OP(matmul, kMat4x4, ml::matmul(a, b));
+#undef METALOSS_TINY_OP
+
+// Tape overhead: a chain of N alternating add/mul ops on [4] tensors, recorded from one leaf,
+// with a constant second operand (no gradient), so every node has exactly one gradient input
+// and one output. mode=0 records the chain only (and frees it); mode=1 records it and runs
+// backward(). per_node is time / N (printed in seconds with an SI prefix, e.g. "350ns");
+// mode1 - mode0 is the backward pass per node.
+void BM_TapeChain(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  const bool run_backward = state.range(1) != 0;
+  ml::Tensor x = ml::Tensor::full({4}, 0.5), c = ml::Tensor::full({4}, 0.5), ones = ml::Tensor::ones({4});
+  x.set_requires_grad(true);
+  for (auto _ : state) {
+    ml::Tensor y = x;
+    for (int64_t i = 0; i < n; ++i) y = (i % 2 == 0) ? ml::add(y, c) : ml::mul(y, c);  // stays near 0.5
+    if (run_backward) {
+      ml::backward({y}, {ones});
+      benchmark::DoNotOptimize(x.grad().raw_data());
+      x.zero_grad();
+    }
+  }
+  state.counters["per_node"] =
+      benchmark::Counter(double(n), benchmark::Counter::kIsIterationInvariantRate | benchmark::Counter::kInvert);
+}
+BENCHMARK(BM_TapeChain)->ArgNames({"nodes", "backward"})->ArgsProduct({{10, 100, 1000}, {0, 1}});
 
 // Loss value and sum of the gradient for the fixed input, summed in double on the host so the
 // checksum does not depend on either library's reduction order.

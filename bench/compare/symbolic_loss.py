@@ -23,7 +23,7 @@ BLOCK_S, WARMUP_S = 0.5, 0.3
 
 
 def make_inputs():
-    # Same construction as make_inputs() in bench/bench_autograd.cpp: softmax_j(sin(0.37 i + 1.3 j))
+    # Same construction as make_symbolic_inputs() in bench/symbolic_expr.h: softmax_j(sin(0.37 i + 1.3 j))
     # in double (same libm, same summation order), rounded to float32; y = one-hot of i % 10.
     f, y = [], []
     for i in range(ROWS):
@@ -47,7 +47,7 @@ def op(fn, *args):
 
 
 def expression(y, f):
-    # One line per op, numbered as in bench_autograd.cpp's expression(). The final mean is a
+    # One line per op, numbered as in symbolic_expression() of bench/symbolic_expr.h. The final mean is a
     # reduction and is not counted. (op() adds a Python call per op; see time_op_overhead below.)
     a1 = op(torch.mul, y, f)            # 1
     a2 = op(torch.abs, f)               # 2

@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Side-by-side timing and peak memory, metaloss vs PyTorch, in one invocation.
+
+Every (workload, threads, library) runs in its own process: bench_compare (C++) or compare_torch.py
+(Debian python3-torch under /usr/bin/python3). Each prints the median time of one iteration; peak
+resident memory is the child's ru_maxrss from os.wait4. The libraries alternate run by run, so slow
+drift of a shared machine hits both. Prints a markdown report (and writes it with --out).
+
+    python3 run_compare.py --bench-compare build/bench/bench/compare/bench_compare [--out FILE]
+(bench/compare/run_compare.sh builds the binary and calls this.)
+"""
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TORCH_PY = "/usr/bin/python3"
+
+# workload -> (iterations, warm-up iterations, target ratio metaloss/PyTorch, description)
+WORKLOADS = {
+    "train_mlp": (30, 5, 1.0, "train step, MLP 784-1000-500-250-10"),
+    "train_lenet5": (30, 5, 0.8, "train step, LeNet-5"),
+    "meta_mlp_5": (8, 2, 0.5, "ML3 meta step, MLP, 5 unrolled steps"),
+    "meta_mlp_1": (20, 3, 0.5, "ML3 meta step, MLP, 1 unrolled step"),
+    "meta_lenet5_5": (8, 2, 0.5, "ML3 meta step, LeNet-5, 5 unrolled steps"),
+    "meta_lenet5_1": (20, 3, 0.5, "ML3 meta step, LeNet-5, 1 unrolled step"),
+    "symbolic": (3000, 300, 0.1, "40-op symbolic loss, forward + backward, 128x10"),
+}
+MEMORY_TARGET = 0.25
+
+
+def run_measured(cmd):
+    """Runs cmd and returns (JSON result, peak RSS MiB, wall seconds); raises with stderr on failure."""
+    t0 = time.time()
+    r_out, w_out = os.pipe()
+    r_err, w_err = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        os.dup2(w_out, 1)
+        os.dup2(w_err, 2)
+        for fd in (r_out, r_err, w_out, w_err):
+            os.close(fd)
+        try:
+            os.execv(cmd[0], cmd)
+        finally:
+            os._exit(127)
+    os.close(w_out)
+    os.close(w_err)
+    with os.fdopen(r_out) as fo, os.fdopen(r_err) as fe:
+        out = fo.read()
+        err = fe.read()
+    _, status, ru = os.wait4(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {code}:\n{err}")
+    line = [l for l in out.splitlines() if l.startswith("{")][-1]
+    return json.loads(line), ru.ru_maxrss / 1024.0, time.time() - t0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bench-compare", required=True, help="the bench_compare binary")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--workloads", default=",".join(WORKLOADS))
+    ap.add_argument("--scale", type=float, default=1.0, help="multiply iteration counts (quick runs: 0.2)")
+    ap.add_argument("--out", help="also write the report here")
+    a = ap.parse_args()
+    threads = [int(t) for t in a.threads.split(",")]
+    workloads = [w for w in a.workloads.split(",") if w]
+    binary = os.path.abspath(a.bench_compare)
+    torch_version = subprocess.run([TORCH_PY, "-c", "import torch; print(torch.__version__)"], capture_output=True,
+                                   text=True, check=True).stdout.strip()
+
+    res = {}  # (workload, threads, lib) -> (json, rss)
+    for w in workloads:
+        iters, warm, _, _ = WORKLOADS[w]
+        iters, warm = max(3, int(iters * a.scale)), max(1, int(warm * a.scale))
+        for t in threads:
+            common = [w, "--threads", str(t), "--iters", str(iters), "--warmup", str(warm)]
+            for lib, cmd in (("metaloss", [binary] + common),
+                             ("pytorch", [TORCH_PY, os.path.join(HERE, "compare_torch.py")] + common)):
+                j, rss, secs = run_measured(cmd)
+                res[(w, t, lib)] = (j, rss)
+                print(f"  {w:14s} {t} thr {lib:8s} median {j['median_us'] / 1000:9.3f} ms  peak RSS {rss:7.1f} MiB"
+                      f"  ({secs:.0f} s)", file=sys.stderr, flush=True)
+
+    lines = []
+    P = lines.append
+    P(f"Machine: {platform.node()}, {os.cpu_count()} cores, "
+      f"{open('/proc/cpuinfo').read().split('model name')[1].split(':')[1].splitlines()[0].strip()}; "
+      f"load average at the end {' '.join(open('/proc/loadavg').read().split()[:3])}")
+    P(f"PyTorch {torch_version} ({TORCH_PY}); metaloss {binary}")
+    P("")
+    P("### Time per iteration (median), ratio = metaloss / PyTorch")
+    P("")
+    hdr = "| workload | threads | metaloss ms | PyTorch ms | ratio | target | |"
+    P(hdr)
+    P("|" + " --- |" * (hdr.count("|") - 1))
+    for w in workloads:
+        for t in threads:
+            m, p = res[(w, t, "metaloss")][0]["median_us"], res[(w, t, "pytorch")][0]["median_us"]
+            tgt = WORKLOADS[w][2]
+            P(f"| {WORKLOADS[w][3]} | {t} | {m / 1000:.3f} | {p / 1000:.3f} | {m / p:.3f} | <= {tgt} | "
+              f"{'met' if m / p <= tgt else 'MISSED'} |")
+    if len(threads) > 1:
+        t1, t2 = threads[0], threads[-1]
+        P("")
+        P(f"### Speedup from {t1} to {t2} threads (median time at {t1} / at {t2})")
+        P("")
+        P("| workload | metaloss | PyTorch |")
+        P("| --- | --- | --- |")
+        for w in workloads:
+            sp = [res[(w, t1, lib)][0]["median_us"] / res[(w, t2, lib)][0]["median_us"] for lib in ("metaloss", "pytorch")]
+            P(f"| {WORKLOADS[w][3]} | {sp[0]:.2f}x | {sp[1]:.2f}x |")
+    P("")
+    P(f"### Peak resident memory of the whole process (MiB, {threads[0]} thread), ratio = metaloss / PyTorch")
+    P("")
+    P("| workload | metaloss | PyTorch | ratio | target | |")
+    P("| --- | --- | --- | --- | --- | --- |")
+    for w in workloads:
+        m, p = res[(w, threads[0], "metaloss")][1], res[(w, threads[0], "pytorch")][1]
+        P(f"| {WORKLOADS[w][3]} | {m:.1f} | {p:.1f} | {m / p:.3f} | <= {MEMORY_TARGET} | "
+          f"{'met' if m / p <= MEMORY_TARGET else 'MISSED'} |")
+    report = "\n".join(lines) + "\n"
+    print(report)
+    if a.out:
+        with open(a.out, "w") as f:
+            f.write(report)
+
+
+if __name__ == "__main__":
+    main()
