@@ -162,3 +162,52 @@ TEST_CASE("large tensors take the parallel paths and agree with serial results")
   for (int64_t i = 0; i < 300; ++i) col += x.at({i, 7});
   CHECK(s0.at({7}) == doctest::Approx(col).epsilon(1e-12));
 }
+
+// The reduction fast paths (8-lane contiguous runs, row accumulation for outer dims, split whole
+// reductions) and row softmax, against a plain double loop over to_vector() on shapes that take
+// every path, including tails shorter than a lane block and strided (transposed) inputs.
+TEST_CASE("reductions and softmax agree with a double reference on every fast path") {
+  Generator g(11);
+  for (DType dt : {DType::Float32, DType::Float64}) {
+    const double tol = dt == DType::Float32 ? 1e-5 : 1e-12;
+    for (auto [rows, cols] : {std::pair<int64_t, int64_t>{3, 17}, {129, 1000}, {64, 7}, {1, 70001}, {40, 33}}) {
+      Tensor x = randn({rows, cols}, dt, g);
+      const auto v = x.to_vector();
+      std::vector<double> rs(size_t(rows), 0), cs(size_t(cols), 0), rmax(size_t(rows), -INFINITY), cmax(size_t(cols), -INFINITY);
+      double all = 0;
+      for (int64_t i = 0; i < rows; ++i)
+        for (int64_t j = 0; j < cols; ++j) {
+          const double e = v[size_t(i * cols + j)];
+          rs[size_t(i)] += e;
+          cs[size_t(j)] += e;
+          all += e;
+          rmax[size_t(i)] = std::max(rmax[size_t(i)], e);
+          cmax[size_t(j)] = std::max(cmax[size_t(j)], e);
+        }
+      INFO("shape [" << rows << ", " << cols << "] " << dtype_name(dt));
+      CHECK(sum(x).item() == doctest::Approx(all).epsilon(tol).scale(std::sqrt(double(rows * cols))));
+      for (const Tensor& in : {x, contiguous(transpose(transpose(x, 0, 1), 0, 1)), transpose(contiguous(transpose(x, 0, 1)), 0, 1)}) {
+        auto r = sum(in, {1}).to_vector(), c = sum(in, {0}).to_vector();
+        auto rm = amax(in, {1}).to_vector(), cm = amax(in, {0}).to_vector();
+        for (int64_t i = 0; i < rows; ++i) {
+          CHECK(r[size_t(i)] == doctest::Approx(rs[size_t(i)]).epsilon(tol).scale(10));
+          CHECK(rm[size_t(i)] == rmax[size_t(i)]);
+        }
+        for (int64_t j = 0; j < cols; ++j) {
+          CHECK(c[size_t(j)] == doctest::Approx(cs[size_t(j)]).epsilon(tol).scale(10));
+          CHECK(cm[size_t(j)] == cmax[size_t(j)]);
+        }
+      }
+      auto sm = softmax(x, 1).to_vector(), lsm = log_softmax(x, 1).to_vector();
+      for (int64_t i = 0; i < rows; ++i) {
+        double z = 0;
+        for (int64_t j = 0; j < cols; ++j) z += std::exp(v[size_t(i * cols + j)] - rmax[size_t(i)]);
+        for (int64_t j = 0; j < cols; j += 1 + cols / 50) {
+          const double ref = v[size_t(i * cols + j)] - rmax[size_t(i)] - std::log(z);
+          CHECK(lsm[size_t(i * cols + j)] == doctest::Approx(ref).epsilon(tol).scale(10));
+          CHECK(sm[size_t(i * cols + j)] == doctest::Approx(std::exp(ref)).epsilon(tol * 10));
+        }
+      }
+    }
+  }
+}
