@@ -54,7 +54,7 @@ SavedTensor::SavedTensor(const Tensor& t, bool is_output) : is_output_(is_output
   version_ = t.version();
   if (is_output) {
     // Keep the data, drop grad_fn (it is the node that owns this SavedTensor).
-    data_ = std::make_shared<TensorImpl>();
+    data_ = std::allocate_shared<TensorImpl>(PoolAllocator<TensorImpl>{});
     data_->storage = t.storage();
     data_->offset = t.offset();
     data_->shape = t.shape();
@@ -74,7 +74,7 @@ Tensor SavedTensor::unpack(const std::shared_ptr<Node>& owner, const char* op) c
                              "); its gradient would be wrong. Clone the tensor before modifying it.");
   if (!is_output_) return Tensor(data_);
   if (!grad_mode_enabled()) return Tensor(data_);  // a plain value is all a first-order pass needs
-  auto t = std::make_shared<TensorImpl>(*data_);
+  auto t = std::allocate_shared<TensorImpl>(PoolAllocator<TensorImpl>{}, *data_);
   t->grad_fn = owner;
   t->requires_grad = true;
   return Tensor(std::move(t));
@@ -93,7 +93,7 @@ std::shared_ptr<Node> gradient_edge(const Tensor& t) {
   TensorImpl* impl = t.impl();
   if (impl->grad_fn) return impl->grad_fn;
   if (!impl->grad_accumulator) {
-    auto acc = std::make_shared<AccumulateGrad>();
+    auto acc = std::allocate_shared<AccumulateGrad>(PoolAllocator<AccumulateGrad>{});
     acc->name = "leaf";
     acc->leaf = t.impl_ptr();
     acc->out_shape = t.shape();
@@ -132,24 +132,30 @@ Grads run_backward(const std::vector<std::shared_ptr<Node>>& roots, const std::v
                    const std::vector<std::shared_ptr<Node>>* targets, const GradOptions& opt) {
   const bool retain = opt.retain_graph < 0 ? opt.create_graph : opt.retain_graph > 0;
 
-  // 1. Topological order by iterative DFS (post-order), then reversed.
-  std::unordered_map<const Node*, int> index;
+  // 1. Topological order by iterative DFS (post-order), then reversed. Visited marks and indices
+  // live in the nodes (walk_epoch/walk_index: no hash map, no allocation per node); they are
+  // only trusted during this walk, so the edges are copied out as indices right after it (a
+  // backward rule that runs grad() itself re-walks the same nodes later).
+  static std::atomic<uint64_t> s_epoch{0};
+  const uint64_t epoch = s_epoch.fetch_add(1, std::memory_order_relaxed) + 1;
+  auto seen = [epoch](const Node* n) { return n->walk_epoch == epoch; };
   std::vector<Node*> order;
   {
     std::vector<std::pair<Node*, size_t>> stack;
     for (auto& r : roots) {
-      if (index.count(r.get())) continue;
-      index[r.get()] = -1;
+      if (seen(r.get())) continue;
+      r->walk_epoch = epoch;
       stack.push_back({r.get(), 0});
       while (!stack.empty()) {
         auto& [n, child] = stack.back();
         if (child < n->next.size()) {
           Node* c = n->next[child++].get();
-          if (c && !index.count(c)) {
-            index[c] = -1;
+          if (c && !seen(c)) {
+            c->walk_epoch = epoch;
             stack.push_back({c, 0});
           }
         } else {
+          n->walk_index = int(order.size());
           order.push_back(n);
           stack.pop_back();
         }
@@ -158,18 +164,27 @@ Grads run_backward(const std::vector<std::shared_ptr<Node>>& roots, const std::v
   }
   const int n_nodes = int(order.size());
   // order is post-order (inputs before consumers); position p in reverse is processing order.
-  for (int p = 0; p < n_nodes; ++p) index[order[p]] = p;
+  // edges[first[p] + i] = position of input i's node, or -1.
+  std::vector<int> first(size_t(n_nodes) + 1, 0), edges;
+  for (int p = 0; p < n_nodes; ++p) {
+    first[size_t(p)] = int(edges.size());
+    for (auto& c : order[size_t(p)]->next) edges.push_back(c ? c->walk_index : -1);
+  }
+  first[size_t(n_nodes)] = int(edges.size());
+  std::vector<int> root_pos, target_pos;  // target_pos[slot]: position, or -1 if not in the graph
+  for (auto& r : roots) root_pos.push_back(r->walk_index);
+  if (targets)
+    for (auto& t : *targets) target_pos.push_back(t && seen(t.get()) ? t->walk_index : -1);
 
   // 2. In capture mode, only nodes that lead to a target need to run.
-  std::vector<char> needed(size_t(n_nodes), 1);
-  std::unordered_map<const Node*, std::vector<size_t>> target_slots;
+  std::vector<char> needed(size_t(n_nodes), 1), is_target(size_t(n_nodes), 0);
   if (targets) {
-    for (size_t i = 0; i < targets->size(); ++i) target_slots[(*targets)[i].get()].push_back(i);
+    for (int tp : target_pos)
+      if (tp >= 0) is_target[size_t(tp)] = 1;
     for (int p = 0; p < n_nodes; ++p) {  // post-order: a node's inputs are decided before it
-      Node* n = order[size_t(p)];
-      bool need = target_slots.count(n) > 0;
-      for (auto& c : n->next)
-        if (c && needed[size_t(index[c.get()])]) need = true;
+      bool need = is_target[size_t(p)];
+      for (int e = first[size_t(p)]; e < first[size_t(p) + 1]; ++e)
+        if (edges[size_t(e)] >= 0 && needed[size_t(edges[size_t(e)])]) need = true;
       needed[size_t(p)] = need;
     }
   }
@@ -180,7 +195,7 @@ Grads run_backward(const std::vector<std::shared_ptr<Node>>& roots, const std::v
     Tensor& b = buf[size_t(p)];
     b = b.defined() ? add(b, g) : g;
   };
-  for (size_t i = 0; i < roots.size(); ++i) accumulate(index[roots[i].get()], root_grads[i]);
+  for (size_t i = 0; i < roots.size(); ++i) accumulate(root_pos[i], root_grads[i]);
 
   Grads captured(targets ? targets->size() : 0);
   GradMode mode(opt.create_graph);
@@ -190,11 +205,9 @@ Grads run_backward(const std::vector<std::shared_ptr<Node>>& roots, const std::v
     if (!needed[size_t(p)] || !g.defined()) continue;
     for (auto& hook : n->hooks)
       if (Tensor r = hook(g); r.defined()) g = r;
-    if (targets) {
-      auto it = target_slots.find(n);
-      if (it != target_slots.end())
-        for (size_t slot : it->second) captured[slot] = g;
-    }
+    if (targets && is_target[size_t(p)])
+      for (size_t slot = 0; slot < target_pos.size(); ++slot)
+        if (target_pos[slot] == p) captured[slot] = g;
     if (n->is_accumulator()) {
       if (!targets) {
         auto leaf = static_cast<AccumulateGrad*>(n)->leaf.lock();
@@ -220,11 +233,12 @@ Grads run_backward(const std::vector<std::shared_ptr<Node>>& roots, const std::v
       throw;
     }
     t_backward_of = prev_origin;
-    for (size_t i = 0; i < n->next.size() && i < in_grads.size(); ++i) {
-      Node* c = n->next[i].get();
-      if (!c || !in_grads[i].defined()) continue;
-      const int cp = index[c];
+    const size_t n_in = size_t(first[size_t(p) + 1] - first[size_t(p)]);
+    for (size_t i = 0; i < n_in && i < in_grads.size(); ++i) {
+      const int cp = edges[size_t(first[size_t(p)]) + i];
+      if (cp < 0 || !in_grads[i].defined()) continue;
       if (!needed[size_t(cp)]) continue;
+      Node* c = order[size_t(cp)];
       if (in_grads[i].shape() != c->out_shape)
         throw std::logic_error(std::string("backward of op '") + n->name + "' produced a gradient of shape " +
                                in_grads[i].shape().str() + " for input " + std::to_string(i) + " of shape " +

@@ -85,8 +85,12 @@ using Grads = std::vector<Tensor>;  // one per input; undefined = no gradient
 struct Node : std::enable_shared_from_this<Node> {
   const char* name = "?";  // op name
   uint64_t seq = 0;        // creation order
-  std::vector<std::shared_ptr<Node>> next;  // per input: its node, or null if it needs no grad
-  std::vector<SavedTensor> saved;
+  // Small vectors from the engine's pool (engine/small_pool.h): one pair per recorded op.
+  std::vector<std::shared_ptr<Node>, PoolAllocator<std::shared_ptr<Node>>> next;  // per input: its node, or null
+  std::vector<SavedTensor, PoolAllocator<SavedTensor>> saved;
+  // Scratch for the backward pass's graph walk (valid only while it sorts the graph).
+  uint64_t walk_epoch = 0;
+  int walk_index = -1;
   bool released = false;   // saved tensors freed by a backward pass without retain_graph
   Shape out_shape;
   DType out_dtype = DType::Float32;
@@ -145,14 +149,14 @@ void attach_node(const std::shared_ptr<Node>& node, const Tensor* inputs, size_t
 template <class F>
 void record(const char* name, std::initializer_list<Tensor> inputs, Tensor& out, std::initializer_list<Tensor> saved,
             F backward) {
-  auto node = std::make_shared<LambdaNode<F>>(std::move(backward));
+  auto node = std::allocate_shared<LambdaNode<F>>(PoolAllocator<LambdaNode<F>>{}, std::move(backward));
   node->name = name;
   attach_node(node, inputs.begin(), inputs.size(), out, saved.begin(), saved.size());
 }
 template <class F>
 void record(const char* name, const std::vector<Tensor>& inputs, Tensor& out, std::initializer_list<Tensor> saved,
             F backward) {
-  auto node = std::make_shared<LambdaNode<F>>(std::move(backward));
+  auto node = std::allocate_shared<LambdaNode<F>>(PoolAllocator<LambdaNode<F>>{}, std::move(backward));
   node->name = name;
   attach_node(node, inputs.data(), inputs.size(), out, saved.begin(), saved.size());
 }

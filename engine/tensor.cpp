@@ -63,8 +63,8 @@ Tensor Tensor::empty(const Shape& shape, DType dtype) {
     if (__builtin_mul_overflow(bytes, d, &bytes))
       throw std::invalid_argument("empty: shape " + shape.str() + " of " + dtype_name(dtype) + " overflows 64-bit sizes");
   }
-  auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>(size_t(shape.numel()) * dtype_size(dtype));
+  auto impl = std::allocate_shared<TensorImpl>(PoolAllocator<TensorImpl>{});
+  impl->storage = std::allocate_shared<Storage>(PoolAllocator<Storage>{}, size_t(shape.numel()) * dtype_size(dtype));
   impl->shape = shape;
   impl->strides = contiguous_strides(shape);
   impl->dtype = dtype;
@@ -125,7 +125,7 @@ Tensor Tensor::from_vector(const std::vector<int64_t>& values, const Shape& shap
 }
 
 Tensor make_view(const Tensor& x, const Shape& shape, const Shape& strides, int64_t offset) {
-  auto impl = std::make_shared<TensorImpl>();
+  auto impl = std::allocate_shared<TensorImpl>(PoolAllocator<TensorImpl>{});
   impl->storage = x.storage();
   impl->shape = shape;
   impl->strides = strides;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/allocator.h"
+#include "engine/small_pool.h"
 #include "engine/shape.h"
 #include "kernels/cpu/view.h"
 #include "kernels/dtype.h"

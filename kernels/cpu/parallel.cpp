@@ -24,7 +24,7 @@ thread_local bool t_in_pool_task = false;
 // while `active` counts them in, and the caller returns only after every task has run and every
 // worker has let go of it.
 struct Job {
-  const std::function<void(int)>* task = nullptr;
+  const TaskRef* task = nullptr;
   int n = 0;
   std::atomic<int> next{0};
   int active = 0;  // workers inside; guarded by Pool::mu_
@@ -63,7 +63,7 @@ class Pool {
   // Runs task(i) for i in [0, n) on the workers and the calling thread; returns when all are done
   // (rethrowing the first exception a task threw). A call from inside a task, or while another
   // thread uses the pool, runs serially.
-  void run(int n, const std::function<void(int)>& task) {
+  void run(int n, const TaskRef& task) {
     std::unique_lock<std::mutex> busy(run_mu_, std::try_to_lock);
     if (!busy.owns_lock() || t_in_pool_task || workers_.empty()) {
       for (int i = 0; i < n; ++i) task(i);
@@ -140,7 +140,7 @@ Pool& pool() {
 
 }  // namespace
 
-void parallel_run(int n_tasks, const std::function<void(int)>& task) { pool().run(n_tasks, task); }
+void parallel_run(int n_tasks, TaskRef task) { pool().run(n_tasks, task); }
 int pool_threads() { return pool().threads(); }
 
 void set_num_threads(int n) {

@@ -4,14 +4,29 @@
 #pragma once
 #include <algorithm>
 #include <array>
-#include <functional>
+#include <type_traits>
 #include <cstdint>
 #include "kernels/cpu/view.h"
 
 namespace metaloss::kernels {
 
+// A non-owning reference to a callable taking the task index. parallel_run blocks until every
+// task is done, so the callable outlives every use; std::function would heap-allocate for any
+// lambda capturing more than 16 bytes, once per parallel kernel call.
+class TaskRef {
+ public:
+  template <class F>
+    requires(!std::is_same_v<std::decay_t<F>, TaskRef>)
+  TaskRef(const F& f) : obj_(&f), call_([](const void* o, int t) { (*static_cast<const F*>(o))(t); }) {}
+  void operator()(int t) const { call_(obj_, t); }
+
+ private:
+  const void* obj_;
+  void (*call_)(const void*, int);
+};
+
 // The thread pool (kernels/cpu/parallel.cpp): task(i) for i in [0, n_tasks), caller included.
-void parallel_run(int n_tasks, const std::function<void(int)>& task);
+void parallel_run(int n_tasks, TaskRef task);
 int pool_threads();
 
 // Runs f(begin, end) over [0, n) in contiguous chunks, one per thread, when n * cost_per_item
