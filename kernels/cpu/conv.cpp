@@ -21,6 +21,20 @@ void float_dispatch(const char* k, DType t, F&& f) {
   else bad_dtype(k, t);
 }
 
+// The output columns ox whose input column ix = ox * stride + off (off = kx * dilation - pad) lies
+// inside [0, w): a contiguous range [lo, hi), so the inner loops run without bounds tests and,
+// at stride 1, as a row copy.
+struct ValidRange {
+  int64_t lo, hi;
+};
+inline ValidRange valid_range(int64_t off, int64_t stride, int64_t w, int64_t ow) {
+  int64_t lo = off >= 0 ? 0 : (-off + stride - 1) / stride;
+  int64_t hi = w - 1 - off < 0 ? 0 : (w - 1 - off) / stride + 1;
+  hi = std::min(hi, ow);
+  lo = std::min(lo, hi);
+  return {lo, hi};
+}
+
 // Rows of the column matrix are (channel, ky, kx); columns are output positions.
 template <class T, bool kToCols>
 void im2col_impl(const Conv2dGeom& g, T* img, T* cols) {
@@ -29,8 +43,10 @@ void im2col_impl(const Conv2dGeom& g, T* img, T* cols) {
     for (int64_t nr = b; nr < e; ++nr) {
       const int64_t n = nr / rows, r = nr % rows;
       const int64_t c = r / (g.kh * g.kw), ky = (r / g.kw) % g.kh, kx = r % g.kw;
-      T* plane = img + (n * g.c + c) * g.h * g.w;
+      const T* plane = img + (n * g.c + c) * g.h * g.w;
       T* col = cols + (n * rows + r) * L;
+      const int64_t off = kx * g.dw - g.pw;
+      const auto [lo, hi] = valid_range(off, g.sw, g.w, g.ow);
       for (int64_t oy = 0; oy < g.oh; ++oy) {
         const int64_t iy = oy * g.sh - g.ph + ky * g.dh;
         T* crow = col + oy * g.ow;
@@ -38,10 +54,14 @@ void im2col_impl(const Conv2dGeom& g, T* img, T* cols) {
           std::fill(crow, crow + g.ow, T(0));
           continue;
         }
-        for (int64_t ox = 0; ox < g.ow; ++ox) {
-          const int64_t ix = ox * g.sw - g.pw + kx * g.dw;
-          crow[ox] = (ix < 0 || ix >= g.w) ? T(0) : plane[iy * g.w + ix];
+        const T* irow = plane + iy * g.w;  // input column of ox: ox * sw + off (never negative in [lo, hi))
+        std::fill(crow, crow + lo, T(0));
+        if (g.sw == 1) {
+          std::copy(irow + (lo + off), irow + (hi + off), crow + lo);
+        } else {
+          for (int64_t ox = lo; ox < hi; ++ox) crow[ox] = irow[ox * g.sw + off];
         }
+        std::fill(crow + hi, crow + g.ow, T(0));
       }
     }
   });
@@ -55,12 +75,17 @@ void im2col_impl(const Conv2dGeom& g, T* img, T* cols) {
         for (int64_t ky = 0; ky < g.kh; ++ky)
           for (int64_t kx = 0; kx < g.kw; ++kx) {
             const T* col = cols + (n * rows + (c * g.kh + ky) * g.kw + kx) * L;
+            const int64_t off = kx * g.dw - g.pw;
+            const auto [lo, hi] = valid_range(off, g.sw, g.w, g.ow);
             for (int64_t oy = 0; oy < g.oh; ++oy) {
               const int64_t iy = oy * g.sh - g.ph + ky * g.dh;
               if (iy < 0 || iy >= g.h) continue;
-              for (int64_t ox = 0; ox < g.ow; ++ox) {
-                const int64_t ix = ox * g.sw - g.pw + kx * g.dw;
-                if (ix >= 0 && ix < g.w) plane[iy * g.w + ix] += col[oy * g.ow + ox];
+              T* prow = plane + iy * g.w;
+              const T* crow = col + oy * g.ow;
+              if (g.sw == 1) {
+                for (int64_t ox = lo; ox < hi; ++ox) prow[ox + off] += crow[ox];
+              } else {
+                for (int64_t ox = lo; ox < hi; ++ox) prow[ox * g.sw + off] += crow[ox];
               }
             }
           }

@@ -45,8 +45,59 @@ template <class T> T exp_(T v) { if constexpr (std::is_same_v<T, float>) return 
 template <class T> T log_(T v) { if constexpr (std::is_same_v<T, float>) return fast::log(v); else return std::log(v); }
 template <class T> T tanh_(T v) { if constexpr (std::is_same_v<T, float>) return fast::tanh(v); else return std::tanh(v); }
 
+// The float32 transcendental loops (exp, log, tanh, sigmoid) are compute bound: the baseline
+// x86-64 build has 4-wide SSE2 without FMA. They are compiled a second time for AVX2+FMA
+// (8-wide, fused multiply-add) and the variant is chosen once at run time, so a generic binary
+// still uses the wider units where the CPU has them. Results may differ in the last bit between
+// the two variants (FMA rounds once); both stay within the ulp bounds tests/test_kernels.cpp checks.
+#define METALOSS_FLOAT_LOOPS(ATTR, SUFFIX)                                                                  \
+  ATTR void exp_loop##SUFFIX(const float* x, float* y, int64_t n) {                                         \
+    for (int64_t i = 0; i < n; ++i) y[i] = fast::exp(x[i]);                                                 \
+  }                                                                                                         \
+  ATTR void log_loop##SUFFIX(const float* x, float* y, int64_t n) {                                         \
+    for (int64_t i = 0; i < n; ++i) y[i] = fast::log(x[i]);                                                 \
+  }                                                                                                         \
+  ATTR void tanh_loop##SUFFIX(const float* x, float* y, int64_t n) {                                        \
+    for (int64_t i = 0; i < n; ++i) y[i] = fast::tanh(x[i]);                                                \
+  }                                                                                                         \
+  ATTR void sigmoid_loop##SUFFIX(const float* x, float* y, int64_t n) {                                     \
+    for (int64_t i = 0; i < n; ++i) y[i] = 1.0f / (1.0f + fast::exp(-x[i]));                               \
+  }
+METALOSS_FLOAT_LOOPS(, _base)
+#if defined(__x86_64__) && defined(__GNUC__)
+METALOSS_FLOAT_LOOPS(__attribute__((target("avx2,fma"))), _avx2)
+bool has_avx2() {
+  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return yes;
+}
+#else
+METALOSS_FLOAT_LOOPS(, _avx2)  // same code: the run-time choice below is then moot
+bool has_avx2() { return false; }
+#endif
+#undef METALOSS_FLOAT_LOOPS
+
+using FloatLoop = void (*)(const float*, float*, int64_t);
+FloatLoop float_loop(UnaryOp op) {
+  const bool wide = has_avx2();
+  switch (op) {
+    case UnaryOp::Exp: return wide ? exp_loop_avx2 : exp_loop_base;
+    case UnaryOp::Log: return wide ? log_loop_avx2 : log_loop_base;
+    case UnaryOp::Tanh: return wide ? tanh_loop_avx2 : tanh_loop_base;
+    case UnaryOp::Sigmoid: return wide ? sigmoid_loop_avx2 : sigmoid_loop_base;
+    default: return nullptr;
+  }
+}
+
 template <class T>
 void unary_typed(UnaryOp op, const View& x, const View& o, T a, T b) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (FloatLoop f = float_loop(op); f && x.contiguous() && o.contiguous()) {
+      const float* xp = x.ptr<float>();
+      float* op_ = o.ptr<float>();
+      parallel_for(o.numel(), 16, [&](int64_t b0, int64_t e0) { f(xp + b0, op_ + b0, e0 - b0); });
+      return;
+    }
+  }
   switch (op) {
     case UnaryOp::Neg: return map<T, T>([](T v) { return -v; }, o, x);
     case UnaryOp::Exp: return map<T, T>([](T v) { return exp_(v); }, o, x);
