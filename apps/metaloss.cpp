@@ -234,7 +234,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"fashion-mnist", "mnist", "idx", "cifar10", "cifar100"}))->capture_default_str();
   train->add_option("--data-dir", a.data_dir, "folder with the dataset files (default for fashion-mnist: /usr/share/datasets/fashion-mnist)");
   train->add_option("--model", a.model, "zoo model (see `metaloss models`)")->capture_default_str();
-  train->add_option("--loss", a.loss, "ce or mse")->check(CLI::IsMember({"ce", "mse"}))->capture_default_str();
+  train->add_option("--loss", a.loss, "ce, mse, focal (gamma 2), lsr or sparse_lsr (smoothing 0.1), l1 (regression)")
+      ->check(CLI::IsMember({"ce", "mse", "focal", "lsr", "sparse_lsr", "l1"}))->capture_default_str();
   train->add_option("--optimizer", a.optimizer, "sgd, adam or adamw")->check(CLI::IsMember({"sgd", "adam", "adamw"}))->capture_default_str();
   train->add_option("--lr", a.lr, "learning rate")->check(CLI::NonNegativeNumber)->capture_default_str();
   train->add_option("--lr-schedule", a.lr_schedule, "none, cosine (to 0 over the run, per step) or step (x lr-gamma at each of --lr-milestones)")

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "meta/losses/losses.h"
 #include "models/layers.h"
 
 namespace metaloss {
@@ -17,7 +18,15 @@ Tensor supervised_loss(const std::string& name, const Tensor& out, const Tensor&
     if (num_classes > 0) return mse_loss(softmax(out, 1), one_hot(targets, num_classes, out.dtype()));
     return mse_loss(out, reshape(targets, out.shape().vec()));
   }
-  throw std::invalid_argument("unknown loss '" + name + "' (known: ce, mse)");
+  if (name == "focal" || name == "lsr" || name == "sparse_lsr" || name == "l1") {
+    if ((name == "l1") != (num_classes == 0))
+      throw std::invalid_argument("loss '" + name + "' is for " + (name == "l1" ? "regression" : "classification") + " datasets");
+    static const auto focal = losses::make_loss("focal"), lsr = losses::make_loss("lsr"),
+                      sparse = losses::make_loss("sparse_lsr"), l1 = losses::make_loss("l1");
+    const auto& f = name == "focal" ? focal : name == "lsr" ? lsr : name == "sparse_lsr" ? sparse : l1;
+    return f(out, name == "l1" ? reshape(targets, out.shape().vec()) : targets);
+  }
+  throw std::invalid_argument("unknown loss '" + name + "' (known: ce, mse, focal, lsr, sparse_lsr, l1)");
 }
 
 TrainReport train_supervised(Module& model, Optimizer& opt, const data::Dataset& train, const TrainOptions& o,

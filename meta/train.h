@@ -17,7 +17,9 @@ struct TrainOptions {
   int64_t batch_size = 128;
   bool shuffle = true;
   bool augment = false;       // random crop (pad 4) + horizontal flip, images only
-  std::string loss = "ce";    // ce | mse (classification: MSE of softmax vs one-hot)
+  // ce | mse (classification: MSE of softmax vs one-hot) | focal (gamma 2) | lsr | sparse_lsr
+  // (smoothing 0.1) | l1 (regression); see meta/losses/losses.h.
+  std::string loss = "ce";
   // Learning-rate schedule, advanced after every optimizer step: "none", "cosine" (annealed to 0
   // over all steps, PyTorch CosineAnnealingLR with T_max = total steps) or "step" (multiplied by
   // lr_gamma at each epoch in lr_milestones, PyTorch MultiStepLR).
@@ -35,7 +37,7 @@ struct TrainReport {
   double seconds = 0;
 };
 
-// The loss named by `name` for a model output and targets ("ce", "mse"); throws on other names.
+// The loss named by `name` for a model output and targets (TrainOptions::loss); throws on other names.
 Tensor supervised_loss(const std::string& name, const Tensor& output, const Tensor& targets, int64_t num_classes);
 
 // Trains in place. Every random choice (order, augmentation) comes from gen. Throws

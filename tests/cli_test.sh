@@ -38,6 +38,8 @@ check "bad milestones" 2 "expected comma-separated numbers, got 'x'" -- "$bin" t
 check "step without milestones" 2 "needs --lr-milestones" -- "$bin" train --lr-schedule step --steps 1
 check "bad dtype" 2 "--dtype" -- "$bin" train --dtype float16
 check "float64 + cosine" 0 "test accuracy 0\\.[0-9]+" -- "$bin" train --model logistic --steps 20 --dtype float64 --lr-schedule cosine
+check "sparse_lsr loss" 0 "test accuracy 0\\.[0-9]+" -- "$bin" train --model logistic --steps 5 --loss sparse_lsr
+check "l1 on classification" 2 "loss 'l1' is for regression datasets" -- "$bin" train --model logistic --steps 5 --loss l1
 check "malformed config" 2 "config file '.*bad.json': at byte" -- "$bin" train --config "$tmp/bad.json"
 
 # Training through a config file, with a command-line override (steps 4 beats the file's 3).
