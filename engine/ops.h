@@ -118,10 +118,11 @@ struct Pair2 {
 };
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), Pair2 stride = 1,
               Pair2 padding = 0, Pair2 dilation = 1, int64_t groups = 1);
-// Columns [n, c*kh*kw, oh*ow] of images [n, c, h, w]; col2im is its adjoint.
-Tensor im2col(const Tensor& x, Pair2 kernel, Pair2 stride, Pair2 padding, Pair2 dilation);
+// Columns [n, c*kh*kw, oh*ow] of images [n, c, h, w]; col2im is its adjoint. With k_major the
+// columns are laid out [c*kh*kw, n, oh*ow] (the whole batch as one matrix: conv2d's single GEMM).
+Tensor im2col(const Tensor& x, Pair2 kernel, Pair2 stride, Pair2 padding, Pair2 dilation, bool k_major = false);
 Tensor col2im(const Tensor& cols, const Shape& image_shape, Pair2 kernel, Pair2 stride, Pair2 padding,
-              Pair2 dilation);
+              Pair2 dilation, bool k_major = false);
 Tensor max_pool2d(const Tensor& x, Pair2 kernel, Pair2 stride = 0, Pair2 padding = 0);  // stride 0: = kernel
 Tensor avg_pool2d(const Tensor& x, Pair2 kernel, Pair2 stride = 0, Pair2 padding = 0);
 Tensor adaptive_avg_pool2d(const Tensor& x, Pair2 output_size);

@@ -44,7 +44,7 @@ void im2col_impl(const Conv2dGeom& g, T* img, T* cols) {
       const int64_t n = nr / rows, r = nr % rows;
       const int64_t c = r / (g.kh * g.kw), ky = (r / g.kw) % g.kh, kx = r % g.kw;
       const T* plane = img + (n * g.c + c) * g.h * g.w;
-      T* col = cols + (n * rows + r) * L;
+      T* col = cols + (g.k_major ? r * g.n + n : n * rows + r) * L;
       const int64_t off = kx * g.dw - g.pw;
       const auto [lo, hi] = valid_range(off, g.sw, g.w, g.ow);
       for (int64_t oy = 0; oy < g.oh; ++oy) {
@@ -74,7 +74,8 @@ void im2col_impl(const Conv2dGeom& g, T* img, T* cols) {
         std::fill(plane, plane + g.h * g.w, T(0));
         for (int64_t ky = 0; ky < g.kh; ++ky)
           for (int64_t kx = 0; kx < g.kw; ++kx) {
-            const T* col = cols + (n * rows + (c * g.kh + ky) * g.kw + kx) * L;
+            const int64_t r = (c * g.kh + ky) * g.kw + kx;
+            const T* col = cols + (g.k_major ? r * g.n + n : n * rows + r) * L;
             const int64_t off = kx * g.dw - g.pw;
             const auto [lo, hi] = valid_range(off, g.sw, g.w, g.ow);
             for (int64_t oy = 0; oy < g.oh; ++oy) {

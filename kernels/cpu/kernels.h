@@ -58,6 +58,9 @@ void gemm(DType t, const GemmArgs& g, const void* a, const void* b, void* c);
 // Convolution helpers: images [n, c, h, w] contiguous <-> columns [n, c*kh*kw, oh*ow].
 struct Conv2dGeom {
   int64_t n, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow;
+  // Column layout: false = [n, c*kh*kw, oh*ow] (one matrix per image); true = [c*kh*kw, n, oh*ow],
+  // so a whole batch is one [c*kh*kw, n*oh*ow] matrix and a convolution is a single GEMM.
+  bool k_major = false;
 };
 void im2col(DType t, const Conv2dGeom& g, const void* x, void* cols);
 void col2im(DType t, const Conv2dGeom& g, const void* cols, void* x);  // x is overwritten
