@@ -451,6 +451,9 @@ std::vector<OpRecord> build() {
                [](const Ts& in) { return ref_pool(in[0], 3, 2, 1, true); }, 2});
   r.push_back({"avg_pool2d", pool_samples, [](const Ts& x) { return avg_pool2d(x[0], 3, 2, 1); },
                [](const Ts& in) { return ref_pool(in[0], 3, 2, 1, false); }, 2});
+  // 2x2 stride 2 (LeNet's): the kernel's non-overlapping fast path; 5x5 leaves an uncovered row/col.
+  r.push_back({"avg_pool2d_2x2", pool_samples, [](const Ts& x) { return avg_pool2d(x[0], 2, 2); },
+               [](const Ts& in) { return ref_pool(in[0], 2, 2, 0, false); }, 2});
   r.push_back({"adaptive_avg_pool2d", pool_samples, [](const Ts& x) { return adaptive_avg_pool2d(x[0], {2, 3}); },
                nullptr, 2});
 

@@ -180,6 +180,42 @@ void pool_windows(const Pool2dGeom& g, const T* in, T* out, W window) {
 template <class T, bool kBackward>
 void avg_pool_impl(const Pool2dGeom& g, const T* in, T* out) {
   const double inv = 1.0 / double(g.kh * g.kw);  // count_include_pad = true, as PyTorch's default
+  if (g.ph == 0 && g.pw == 0 && g.kh == g.sh && g.kw == g.sw) {
+    // Non-overlapping windows without padding (LeNet's 2x2): plain pointer walks, no window
+    // bounds per output. The sum runs over the window in the same order as the general path.
+    const T tinv = T(inv);
+    parallel_for(g.planes, g.oh * g.ow * g.kh * g.kw, [&](int64_t b, int64_t e) {
+      for (int64_t p = b; p < e; ++p) {
+        if constexpr (kBackward) {
+          T* plane = out + p * g.h * g.w;
+          std::fill(plane, plane + g.h * g.w, T(0));  // rows/cols past the last window stay 0
+          for (int64_t oy = 0; oy < g.oh; ++oy) {
+            const T* grow = in + (p * g.oh + oy) * g.ow;
+            for (int64_t ky = 0; ky < g.kh; ++ky) {
+              T* orow = plane + (oy * g.kh + ky) * g.w;
+              for (int64_t ox = 0; ox < g.ow; ++ox) {
+                const T gv = grow[ox] * tinv;
+                for (int64_t kx = 0; kx < g.kw; ++kx) orow[ox * g.kw + kx] = gv;
+              }
+            }
+          }
+        } else {
+          const T* plane = in + p * g.h * g.w;
+          for (int64_t oy = 0; oy < g.oh; ++oy) {
+            T* orow = out + (p * g.oh + oy) * g.ow;
+            const T* top = plane + oy * g.kh * g.w;
+            for (int64_t ox = 0; ox < g.ow; ++ox) {
+              T sum = 0;
+              for (int64_t ky = 0; ky < g.kh; ++ky)
+                for (int64_t kx = 0; kx < g.kw; ++kx) sum += top[ky * g.w + ox * g.kw + kx];
+              orow[ox] = sum * tinv;
+            }
+          }
+        }
+      }
+    });
+    return;
+  }
   pool_windows<T, kBackward>(g, in, out, [&](int64_t oy, int64_t ox) {
     return Window{std::max<int64_t>(oy * g.sh - g.ph, 0), std::min(oy * g.sh - g.ph + g.kh, g.h),
                   std::max<int64_t>(ox * g.sw - g.pw, 0), std::min(ox * g.sw - g.pw + g.kw, g.w), inv};
