@@ -134,6 +134,9 @@ void binary_typed(BinaryOp op, const View& a, const View& b, const View& o) {
     case BinaryOp::Pow: return map<T, T, T>([](T x, T y) { return T(std::pow(x, y)); }, o, a, b);
     case BinaryOp::Min: return map<T, T, T>([](T x, T y) { return y < x ? y : x; }, o, a, b);
     case BinaryOp::Max: return map<T, T, T>([](T x, T y) { return y > x ? y : x; }, o, a, b);
+    // Same operations in the same order as the composed rules (square, rsub, mul).
+    case BinaryOp::TanhBackward: return map<T, T, T>([](T g, T y) { return g * (T(1) - y * y); }, o, a, b);
+    case BinaryOp::SigmoidBackward: return map<T, T, T>([](T g, T y) { return g * (y * (T(1) - y)); }, o, a, b);
   }
 }
 

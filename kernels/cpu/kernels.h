@@ -17,7 +17,9 @@ enum class UnaryOp : uint8_t {
   RDivScalar,  // alpha / x
   Clamp,       // min(max(x, alpha), beta)
 };
-enum class BinaryOp : uint8_t { Add, Sub, Mul, Div, Pow, Min, Max };
+// TanhBackward(g, y) = g * (1 - y*y), SigmoidBackward(g, y) = g * (y * (1 - y)): the fused
+// backward rules of tanh/sigmoid, used only when the backward pass records no graph.
+enum class BinaryOp : uint8_t { Add, Sub, Mul, Div, Pow, Min, Max, TanhBackward, SigmoidBackward };
 enum class CompareOp : uint8_t { Eq, Ne, Lt, Le, Gt, Ge };
 enum class ReduceOp : uint8_t { Sum, Max, Min };
 
