@@ -2,6 +2,7 @@
 //   metaloss models                 the model zoo with parameter counts
 //   metaloss models show NAME       every parameter's name and shape
 //   metaloss train [options]        train a zoo model with a fixed loss (see --help)
+//   metaloss learn [options]        meta-learn a loss (ML3 / AdaLFL) vs a CE/MSE baseline (apps/learn.h)
 // Exit codes: 0 success, 1 a failure while running (bad file, divergence), 2 bad usage.
 #include <CLI/CLI.hpp>
 
@@ -10,6 +11,7 @@
 #include <iostream>
 
 #include "apps/config_json.h"
+#include "apps/learn.h"
 #include "kernels/cpu/view.h"
 #include "kernels/profiler.h"
 #include "meta/train.h"
@@ -205,7 +207,7 @@ std::vector<std::string> expand_config(int argc, char** argv) {
     if (file.empty()) continue;
     auto extra = app::config_to_args(file);
     args.erase(args.begin() + long(i), args.begin() + long(i + drop));
-    auto sub = std::find(args.begin(), args.end(), "train");
+    auto sub = std::find_if(args.begin(), args.end(), [](const std::string& s) { return s == "train" || s == "learn"; });
     args.insert(sub == args.end() ? args.begin() : sub + 1, extra.begin(), extra.end());
     break;
   }
@@ -264,6 +266,9 @@ int main(int argc, char** argv) {
   train->add_option("--log-every", a.log_every, "steps between log lines / metrics")->check(CLI::PositiveNumber)->capture_default_str();
   train->add_option("--config", a.config, "JSON file of options (command-line options win)");
 
+  app::LearnArgs la;
+  auto* learn = app::add_learn_command(app, la);
+
   std::vector<std::string> args;
   try {
     args = expand_config(argc, argv);
@@ -285,6 +290,7 @@ int main(int argc, char** argv) {
   try {
     if (*models) return run_models(models_show->parsed() ? show : "");
     if (*train) return run_train(a);
+    if (*learn) return app::run_learn(la);
   } catch (const std::invalid_argument& e) {
     std::fprintf(stderr, "metaloss: %s\n", e.what());
     return 2;

@@ -64,7 +64,8 @@ TrainReport train_supervised(Module& model, Optimizer& opt, const data::Dataset&
     if (b == 0) sampler.start_epoch(gen);
     data::Batch batch = sampler.batch(b);
     Tensor x = (o.augment && images) ? data::random_crop_flip(batch.inputs, gen) : batch.inputs;
-    Tensor loss = supervised_loss(o.loss, model.forward(x), batch.targets, train.num_classes);
+    const Tensor out = model.forward(x);
+    Tensor loss = o.loss_fn ? o.loss_fn(out, batch.targets) : supervised_loss(o.loss, out, batch.targets, train.num_classes);
     const double lv = loss.item();
     if (!std::isfinite(lv))
       throw std::runtime_error("training diverged: the " + o.loss + " loss is " + std::to_string(lv) + " at step " +

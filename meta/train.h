@@ -1,5 +1,6 @@
 // Supervised training of a model on an in-memory dataset: the loop behind `metaloss train`.
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,6 +21,9 @@ struct TrainOptions {
   // ce | mse (classification: MSE of softmax vs one-hot) | focal (gamma 2) | lsr | sparse_lsr
   // (smoothing 0.1) | l1 (regression); see meta/losses/losses.h.
   std::string loss = "ce";
+  // When set, used instead of `loss`, which then only names it in messages: lets meta-testing
+  // train with a frozen learned loss (meta/learn) through this same loop.
+  std::function<Tensor(const Tensor& output, const Tensor& targets)> loss_fn;
   // Learning-rate schedule, advanced after every optimizer step: "none", "cosine" (annealed to 0
   // over all steps, PyTorch CosineAnnealingLR with T_max = total steps) or "step" (multiplied by
   // lr_gamma at each epoch in lr_milestones, PyTorch MultiStepLR).

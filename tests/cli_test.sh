@@ -59,5 +59,26 @@ if [[ -n $r1 && $r1 == "$r2" ]]; then pass=$((pass + 1)); else fail=$((fail + 1)
 # A diverging run stops with a clear error naming the step.
 check "NaN loss" 1 "training diverged: the ce loss is (nan|inf|-nan) at step 2" -- "$bin" train --model logistic --steps 20 --lr 1e38 --momentum 0.9
 
+# metaloss learn: usage errors exit 2 with a message; tiny runs print the table and write the files.
+check "learn: bad method" 2 "--method: bogus not in \{ml3,adalfl\}" -- "$bin" learn --method bogus
+check "learn: method required" 2 "--method is required" -- "$bin" learn --steps 5
+check "learn: steps and epochs" 2 "either --steps or --epochs" -- "$bin" learn --method ml3 --steps 5 --epochs 1
+check "learn: learn-lr with ml3" 2 "--learn-lr is for --method adalfl" -- "$bin" learn --method ml3 --learn-lr
+check "learn: bad seeds" 2 "--seeds: expected comma-separated non-negative integers, got 'x'" -- "$bin" learn --method ml3 --seeds 0,x
+check "learn: image model on regression" 2 "--model logistic is not a regression model" -- "$bin" learn --method ml3 --dataset diabetes --model logistic
+check "learn: model/dataset mismatch" 2 "takes inputs \[3, 32, 32\]" -- "$bin" learn --method ml3 --model vgg16
+check "learn: help" 0 "--inner-steps" -- "$bin" learn --help
+check "learn: adalfl tiny run" 0 "mean ± std +[0-9.]+% ± n/a +[0-9.]+% ± n/a" -- \
+  "$bin" learn --method adalfl --model logistic --meta-steps 3 --steps 20 --snapshots 2 --out "$tmp/learn"
+for f in results.csv results.md metrics.jsonl learned-loss-seed0.safetensors loss-seed0.gp loss-seed0.dat; do
+  if [[ -s $tmp/learn/$f ]]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: learn did not write $f"; fi
+done
+check "learn: metrics" 0 '"phase": "adalfl-online"' -- cat "$tmp/learn/metrics.jsonl"
+echo '{"method": "ml3", "dataset": "boston", "model": "linear", "meta-steps": 2, "steps": 3}' >"$tmp/learn.json"
+check "learn: --config + override" 0 "ml3 on boston with linear, seeds 0, 2 meta steps, steps 5" -- \
+  "$bin" learn --config "$tmp/learn.json" --steps 5 --out "$tmp/learn-cfg"
+check "learn: ml3 regression, 2 seeds" 0 "mean ± std +[0-9.]+ ± [0-9.]+ +[0-9.]+ ± [0-9.]+" -- \
+  "$bin" learn --method ml3 --dataset diabetes --meta-steps 3 --steps 20 --seeds 0,1 --out "$tmp/learn-reg"
+
 echo "cli: $pass passed, $fail failed"
 [[ $fail -eq 0 ]]

@@ -1,0 +1,29 @@
+// `metaloss learn`: meta-learn a loss function (ML3 offline, AdaLFL online), meta-test it against
+// a cross-entropy / MSE baseline over several seeds, and write the learned losses, plots, metrics
+// and a results table. Kept apart from metaloss.cpp, which only registers the subcommand.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace CLI {
+class App;
+}
+
+namespace metaloss::app {
+
+struct LearnArgs {
+  std::string method, dataset = "fashion-mnist", data_dir, model, seeds = "0", out, metrics, config;
+  int64_t meta_steps = -1;  // -1: the method's default (see --help)
+  int64_t inner_steps = 1, steps = 0, epochs = 0, batch_size = 128, snapshots = 4, log_every = 100;
+  double inner_lr = 0.01, meta_lr = 1e-3, momentum = 0, clip_norm = 10, val_fraction = 0.1;
+  bool learn_lr = false;
+  int threads = 0;
+};
+
+// Registers the subcommand (options write into `a`); returns it so main can test `*learn`.
+CLI::App* add_learn_command(CLI::App& app, LearnArgs& a);
+// Runs it. Bad option combinations throw std::invalid_argument (exit 2), failures while running
+// other exceptions (exit 1).
+int run_learn(const LearnArgs& a);
+
+}  // namespace metaloss::app

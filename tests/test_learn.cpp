@@ -1,0 +1,260 @@
+// Loss learning (meta/learn): ML3's unrolled meta-gradient against finite differences, AdaLFL's
+// online step and its NaN guards, reproducibility, plots. Tiny synthetic problems: each case
+// runs in well under a second.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <limits>
+
+#include "meta/learn/adalfl.h"
+#include "meta/learn/ml3.h"
+#include "meta/learn/plot.h"
+#include "models/layers.h"
+
+using namespace metaloss;
+using losses::LearnedLoss;
+using Mode = losses::LearnedLossConfig::Mode;
+
+namespace {
+// 3 classes in 4-D: the label is the argmax of a fixed linear map of Gaussian inputs.
+data::Dataset blobs(int64_t n, uint64_t seed, DType dt) {
+  Generator gen(seed);
+  data::Dataset d;
+  d.inputs = randn({n, 4}, dt, gen);
+  std::vector<double> y;
+  for (int64_t i = 0; i < n; ++i) {
+    const double a = d.inputs.at({i, 0}) + d.inputs.at({i, 1}), b = d.inputs.at({i, 2}) - d.inputs.at({i, 3});
+    y.push_back(a > 0.5 ? 0 : b > 0 ? 1 : 2);
+  }
+  d.targets = Tensor::from_vector(y, {n}).to(DType::Int64);
+  d.num_classes = 3;
+  d.name = "blobs";
+  return d;
+}
+
+learn::LearnTask tiny_task(DType dt = DType::Float32) {
+  return {blobs(96, 1, dt), blobs(48, 2, dt), [dt](Generator& g) {
+            auto m = std::make_shared<Linear>(4, 3, true, g);
+            if (dt != DType::Float32) m->to(dt);
+            return std::static_pointer_cast<Module>(m);
+          }};
+}
+
+std::vector<double> flat(const std::vector<Tensor>& ts) {
+  std::vector<double> v;
+  for (const Tensor& t : ts)
+    for (double x : t.to_vector()) v.push_back(x);
+  return v;
+}
+
+data::Batch rows(const data::Dataset& d, int64_t start, int64_t end) {
+  return {slice(d.inputs, 0, start, end), slice(d.targets, 0, start, end), Tensor()};
+}
+}  // namespace
+
+TEST_CASE("ML3: a few meta steps run, the meta-gradient is finite and nonzero, phi changes") {
+  Generator gen(11);
+  auto loss = LearnedLoss::ml3(Mode::Classification, gen);
+  learn::ML3Config c;
+  c.meta_steps = 5;
+  c.batch_size = 32;
+  c.inner_lr = 0.5;
+  c.progress = false;
+  learn::ML3 ml3(tiny_task(), loss, c);
+  const std::vector<double> phi0 = flat(loss->parameters());
+  double m = NAN;
+  const std::vector<Tensor> g = ml3.meta_gradient(0, &m);
+  CHECK(std::isfinite(m));
+  CHECK(g.size() == loss->parameters().size());
+  const double norm = std::sqrt(learn::squared_norm(g));
+  CHECK(std::isfinite(norm));
+  CHECK(norm > 0);
+  CHECK(flat(loss->parameters()) == phi0);  // meta_gradient alone updates nothing
+  const learn::MetaStats s = ml3.run();
+  CHECK(s.steps == 5);
+  CHECK(s.skipped == 0);
+  CHECK(s.meta_losses.size() == 5);
+  CHECK(flat(loss->parameters()) != phi0);
+}
+
+TEST_CASE("ML3: the unrolled meta-gradient matches central finite differences (float64, K = 2)") {
+  Generator gen(3);
+  auto loss = LearnedLoss::ml3(Mode::Classification, gen);
+  loss->to(DType::Float64);
+  learn::LearnTask task = tiny_task(DType::Float64);
+  Generator init(4);
+  auto model = task.make_model(init);
+  const std::vector<Tensor> theta0 = model->parameters();
+  const std::vector<data::Batch> support = {rows(task.train, 0, 24), rows(task.train, 24, 48)};
+  const data::Batch query = rows(task.valid, 0, 24);
+  const Tensor lr = Tensor::scalar(0.5, DType::Float64);
+  const std::vector<Tensor> phi = loss->parameters();
+  auto meta = [&](const std::vector<Tensor>& p) {
+    return learn::unrolled_meta_loss(*model, theta0, *loss, p, support, query, lr, 3);
+  };
+  const std::vector<Tensor> g = grad({meta(phi)}, phi);
+  // One element in each layer of the 2-50-50-1 network: the one with the largest gradient (ReLU
+  // units that are dead for inputs in [0, 1]^2 have exactly zero gradients).
+  for (size_t layer = 0; layer < phi.size(); ++layer) {
+    const std::vector<double> gl = g[layer].to_vector();
+    int64_t idx = 0;
+    for (size_t i = 0; i < gl.size(); ++i)
+      if (std::abs(gl[i]) > std::abs(gl[size_t(idx)])) idx = int64_t(i);
+    const double eps = 1e-6;
+    auto at = [&](double delta) {
+      std::vector<Tensor> p;
+      for (const Tensor& t : phi) p.push_back(t.detach().clone());
+      std::vector<double> v = p[layer].to_vector();
+      v[size_t(idx)] += delta;
+      p[layer] = Tensor::from_vector(v, p[layer].shape(), DType::Float64);
+      return meta(p).item();
+    };
+    const double fd = (at(eps) - at(-eps)) / (2 * eps);
+    const double analytic = g[layer].to_vector()[size_t(idx)];
+    INFO("layer " << layer << " element " << idx << ": analytic " << analytic << ", finite difference " << fd);
+    CHECK(std::abs(fd) > 1e-9);  // the check means something only if the gradient is not zero
+    CHECK(analytic == doctest::Approx(fd).epsilon(1e-5));
+  }
+}
+
+TEST_CASE("AdaLFL: an online step updates theta and phi; a NaN gradient is skipped and counted") {
+  Generator gen(5);
+  auto loss = LearnedLoss::adalfl(Mode::Classification, gen);
+  learn::LearnTask task = tiny_task();
+  learn::AdaLFLConfig c;
+  c.offline_steps = 0;
+  c.lr = 0.5;
+  c.batch_size = 32;
+  c.progress = false;
+  c.momentum = 0.9;
+  c.base_grad_hook = [](int64_t t, std::vector<Tensor>& g) {
+    if (t == 1) g[0] = mul(g[0], std::numeric_limits<double>::quiet_NaN());
+  };
+  learn::AdaLFL ada(task, loss, c);
+  Generator init(6);
+  auto model = task.make_model(init);
+  const data::Batch b = rows(task.train, 0, 32);
+
+  std::vector<double> theta = flat(model->parameters()), phi = flat(loss->parameters());
+  learn::OnlineStep r = ada.online_step(*model, b);
+  CHECK(r.base_ok);
+  CHECK(r.meta_ok);
+  CHECK(flat(model->parameters()) != theta);
+  CHECK(flat(loss->parameters()) != phi);
+
+  theta = flat(model->parameters());
+  phi = flat(loss->parameters());
+  r = ada.online_step(*model, b);  // the hook poisons this step's gradient
+  CHECK_FALSE(r.base_ok);
+  CHECK(ada.report().skipped_base == 1);
+  CHECK(flat(model->parameters()) == theta);
+  CHECK(flat(loss->parameters()) == phi);
+
+  r = ada.online_step(*model, b);
+  CHECK(r.base_ok);
+  CHECK(r.meta_ok);
+  CHECK(learn::all_finite(model->parameters()));
+  CHECK(learn::all_finite(loss->parameters()));
+  CHECK(ada.report().steps == 3);
+
+  // A non-finite input poisons the base loss itself: skipped the same way.
+  data::Batch bad = b;
+  bad.inputs = mul(b.inputs, std::numeric_limits<double>::infinity());
+  theta = flat(model->parameters());
+  r = ada.online_step(*model, bad);
+  CHECK_FALSE(r.base_ok);
+  CHECK(ada.report().skipped_base == 2);
+  CHECK(flat(model->parameters()) == theta);
+}
+
+TEST_CASE("AdaLFL: a non-finite meta loss leaves phi alone but still trains theta") {
+  Generator gen(5);
+  auto loss = LearnedLoss::adalfl(Mode::Classification, gen);
+  learn::LearnTask task = tiny_task();
+  task.valid.inputs = mul(task.valid.inputs, std::numeric_limits<double>::quiet_NaN());
+  learn::AdaLFLConfig c;
+  c.offline_steps = 0;
+  c.batch_size = 32;
+  c.progress = false;
+  learn::AdaLFL ada(task, loss, c);
+  Generator init(6);
+  auto model = task.make_model(init);
+  const std::vector<double> theta = flat(model->parameters()), phi = flat(loss->parameters());
+  const learn::OnlineStep r = ada.online_step(*model, rows(task.train, 0, 32));
+  CHECK(r.base_ok);
+  CHECK_FALSE(r.meta_ok);
+  CHECK(ada.report().skipped_meta == 1);
+  CHECK(flat(model->parameters()) != theta);
+  CHECK(flat(loss->parameters()) == phi);
+}
+
+TEST_CASE("ML3 and AdaLFL: the same seed gives bitwise the same phi; learn_lr moves alpha") {
+  auto run_ml3 = [] {
+    Generator gen(9);
+    auto loss = LearnedLoss::ml3(Mode::Classification, gen);
+    learn::ML3Config c;
+    c.meta_steps = 3;
+    c.batch_size = 16;
+    c.inner_steps = 2;
+    c.progress = false;
+    c.seed = 4;
+    learn::ML3 ml3(tiny_task(), loss, c);
+    ml3.run();
+    return flat(loss->parameters());
+  };
+  CHECK(run_ml3() == run_ml3());
+
+  auto run_ada = [](uint64_t seed) {
+    Generator gen(9);
+    auto loss = LearnedLoss::adalfl(Mode::Classification, gen);
+    learn::AdaLFLConfig c;
+    c.offline_steps = 2;
+    c.steps = 6;
+    c.batch_size = 16;
+    c.learn_lr = true;
+    c.snapshots = 2;
+    c.progress = false;
+    c.seed = seed;
+    learn::LearnTask task = tiny_task();
+    learn::AdaLFL ada(task, loss, c);
+    Generator init(1), order(2);
+    auto model = task.make_model(init);
+    const learn::AdaLFLReport r = ada.run(*model, order);
+    CHECK(r.steps == 6);
+    CHECK(r.snapshots.size() == 4);  // initial, offline init, steps 3 and 6
+    CHECK(r.lr != 0.01);             // alpha was meta-learned
+    CHECK(std::isfinite(r.lr));
+    std::vector<double> v = flat(loss->parameters());
+    for (double x : flat(model->parameters())) v.push_back(x);
+    return v;
+  };
+  const std::vector<double> a = run_ada(1);
+  CHECK(a == run_ada(1));
+  CHECK(a != run_ada(2));
+}
+
+TEST_CASE("learn: frozen_loss matches the loss and takes no gradient into phi; plots are written") {
+  Generator gen(2);
+  auto loss = LearnedLoss::ml3(Mode::Classification, gen);
+  const data::Dataset d = blobs(8, 3, DType::Float32);
+  Tensor logits = randn({8, 3}, DType::Float32, gen);
+  logits.set_requires_grad(true);
+  auto frozen = learn::frozen_loss(*loss);
+  Tensor v = frozen(logits, d.targets);
+  CHECK(v.item() == loss->loss(logits, d.targets).item());
+  v.backward();
+  CHECK(logits.grad().defined());
+  for (const Tensor& p : loss->parameters()) CHECK_FALSE(p.grad().defined());
+
+  const auto dir = std::filesystem::temp_directory_path() / "metaloss_test_learn_plot";
+  std::filesystem::create_directories(dir);
+  const learn::LossPlot plot = learn::sample_learned_loss(loss->config(), {learn::snapshot(*loss, "initial", 0)}, "test");
+  CHECK(plot.values.size() == 2);  // targets 1 and 0
+  CHECK(plot.x.size() == 101);
+  const learn::PlotFiles f = learn::write_plot(plot, (dir / "loss").string());
+  CHECK(std::filesystem::exists(f.gp));
+  CHECK(std::filesystem::exists(f.dat));
+  CHECK((f.svg.empty() ? !f.note.empty() : std::filesystem::exists(f.svg)));
+  std::filesystem::remove_all(dir);
+}
