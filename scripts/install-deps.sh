@@ -2,7 +2,8 @@
 # Installs the Debian packages metaloss builds against, when missing. Run as root (CI does);
 # as another user it only reports what is missing.
 set -euo pipefail
-pkgs=(build-essential cmake doctest-dev libopenblas-dev zlib1g-dev pkg-config libcli11-dev dataset-fashion-mnist)
+pkgs=(build-essential cmake doctest-dev libopenblas-dev zlib1g-dev pkg-config libcli11-dev dataset-fashion-mnist
+      gnuplot-nox)  # gnuplot: learned-loss plots of `metaloss learn` (optional at run time)
 # Extra packages for optional parts, by flag: --bench (Google Benchmark, PyTorch peer), --data.
 for arg in "$@"; do
   case "$arg" in
