@@ -116,6 +116,22 @@ def metaloss_train(args, model, data_args, batch, extra, log):
     return secs
 
 
+def metaloss_steps(args, name, data_args, batch, init, steps, wd, log, extra=()):
+    """metaloss trains `s` steps from `init` for each s in steps; returns ({s: seconds},
+    {s: (state dict, [loss per step])})."""
+    secs, res = {}, {}
+    for s in steps:
+        out = os.path.join(wd, f"s{s}.safetensors")
+        met = os.path.join(wd, f"s{s}.metrics.jsonl")
+        if os.path.exists(met):
+            os.unlink(met)
+        secs[s] = metaloss_train(args, name, data_args, batch,
+                                 ["--init", init, *extra, "--steps", str(s), "--save", out, "--metrics", met,
+                                  "--log-every", "1"], log)
+        res[s] = (safetensors_io.load(out), metrics_losses(met))
+    return secs, res
+
+
 def metrics_losses(path):
     out = []
     with open(path) as f:
@@ -204,16 +220,7 @@ def run_model(args, name, cifar_dir, results):
     init = os.path.join(wd, "init.safetensors")
 
     metaloss_train(args, name, data_args, batch, ["--steps", "0", "--save", init], log)
-    ml_secs, ml = {}, {}
-    for s in steps:
-        out = os.path.join(wd, f"s{s}.safetensors")
-        met = os.path.join(wd, f"s{s}.metrics.jsonl")
-        if os.path.exists(met):
-            os.unlink(met)
-        ml_secs[s] = metaloss_train(args, name, data_args, batch,
-                                    ["--init", init, "--steps", str(s), "--save", out, "--metrics", met,
-                                     "--log-every", "1"], log)
-        ml[s] = (safetensors_io.load(out), metrics_losses(met))
+    ml_secs, ml = metaloss_steps(args, name, data_args, batch, init, steps, wd, log)
 
     model = zoo.make(name, classes=10, dropout=False)
     model.load_state_dict(safetensors_io.load(init), strict=True)  # metaloss -> torch, strict
@@ -282,16 +289,7 @@ def run_model_f64(args, name, cifar_dir, results):
     twin = zoo.make(name, classes=10, dropout=False)
     tinit = os.path.join(wd, "torch_init.safetensors")
     safetensors_io.save(tinit, twin.state_dict(), {"writer": "agree_pytorch.py"})
-    ml_secs, ml = {}, {}
-    for s in steps:
-        out = os.path.join(wd, f"s{s}.safetensors")
-        met = os.path.join(wd, f"s{s}.metrics.jsonl")
-        if os.path.exists(met):
-            os.unlink(met)
-        ml_secs[s] = metaloss_train(args, name, data_args, batch,
-                                    ["--init", tinit, "--dtype", "float64", "--steps", str(s), "--save", out,
-                                     "--metrics", met, "--log-every", "1"], log)
-        ml[s] = (safetensors_io.load(out), metrics_losses(met))
+    ml_secs, ml = metaloss_steps(args, name, data_args, batch, tinit, steps, wd, log, ["--dtype", "float64"])
     t0 = time.time()
     snaps, losses = torch_train(twin.double(), x.double(), y, batch, max(steps), args.lr, args.momentum,
                                 snapshot_at=set(steps))
