@@ -215,6 +215,10 @@ int run_learn(const LearnArgs& in) {
 
     {  // baseline: CE / MSE, same init, batches and budget as the learned loss's base training
       std::fprintf(stderr, "seed %llu: baseline (%s)\n", (unsigned long long)seed, base_loss.c_str());
+      // Dropout draws from the default generator: seed it from this seed (stream 4) before each
+      // run, so the baseline and the learned run see the same masks and no seed depends on the
+      // seeds before it in the list.
+      manual_seed(learn::derive_generator(seed, 4).seed());
       Generator init = learn::derive_generator(seed, 0), order = learn::derive_generator(seed, 2);
       auto m = factory(init);
       SGD opt(m->parameters(), SGDOptions{a.inner_lr, a.momentum});
@@ -227,6 +231,7 @@ int run_learn(const LearnArgs& in) {
     auto loss = a.method == "ml3" ? LearnedLoss::ml3(mode, loss_gen) : LearnedLoss::adalfl(mode, loss_gen);
     std::vector<learn::LossSnapshot> snaps{learn::snapshot(*loss, "initial", 0)};
     const auto t0 = std::chrono::steady_clock::now();
+    manual_seed(learn::derive_generator(seed, 4).seed());  // dropout masks, as for the baseline
     Generator init = learn::derive_generator(seed, 0), order = learn::derive_generator(seed, 2);
     auto m = factory(init);
     if (a.method == "ml3") {

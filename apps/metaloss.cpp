@@ -88,7 +88,10 @@ int run_train(const TrainArgs& a) {
   if (a.lr_schedule == "step" && milestones.empty())
     throw std::invalid_argument("--lr-schedule step needs --lr-milestones (epochs, e.g. 5,8)");
 
+  if (a.dtype == "float64" && a.augment == "on")
+    throw std::invalid_argument("--augment on needs --dtype float32 (the augmentation kernels are float32)");
   Generator init_gen = stream(a.seed, 0), split_gen = stream(a.seed, 1), train_gen = stream(a.seed, 2);
+  manual_seed(stream(a.seed, 3).seed());  // dropout masks come from the default generator
   data::TrainTest tt = load_dataset(a);
   data::Splits splits = a.val_fraction > 0 ? data::stratified_split(tt, split_gen, a.val_fraction)
                                            : data::Splits{tt.train, data::Dataset{}, tt.test};
@@ -107,9 +110,16 @@ int run_train(const TrainArgs& a) {
   }
 
   auto model = make_model(a.model, splits.train.num_classes, init_gen);
-  if (!a.init.empty()) model->load_state_dict(load_safetensors(a.init).tensors);
-  if (a.dtype == "float64") {  // after --init, which holds the zoo's float32 tensors
-    model->to(DType::Float64);
+  const DType dtype = a.dtype == "float64" ? DType::Float64 : DType::Float32;
+  if (dtype == DType::Float64) model->to(dtype);
+  if (!a.init.empty()) {
+    // A file of either float width initialises a model of either width (cast on load).
+    NamedTensors init = load_safetensors(a.init).tensors;
+    for (auto& [name, t] : init)
+      if (is_floating(t.dtype()) && t.dtype() != dtype) t = t.to(dtype);
+    model->load_state_dict(init);
+  }
+  if (dtype == DType::Float64) {
     for (data::Dataset* d : {&splits.train, &splits.valid, &splits.test})
       if (d->inputs.defined()) {
         d->inputs = d->inputs.to(DType::Float64);
@@ -236,8 +246,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"fashion-mnist", "mnist", "idx", "cifar10", "cifar100"}))->capture_default_str();
   train->add_option("--data-dir", a.data_dir, "folder with the dataset files (default for fashion-mnist: /usr/share/datasets/fashion-mnist)");
   train->add_option("--model", a.model, "zoo model (see `metaloss models`)")->capture_default_str();
-  train->add_option("--loss", a.loss, "ce, mse, focal (gamma 2), lsr or sparse_lsr (smoothing 0.1), l1 (regression)")
-      ->check(CLI::IsMember({"ce", "mse", "focal", "lsr", "sparse_lsr", "l1"}))->capture_default_str();
+  train->add_option("--loss", a.loss, "ce, mse, focal (gamma 2), lsr or sparse_lsr (smoothing 0.1)")
+      ->check(CLI::IsMember({"ce", "mse", "focal", "lsr", "sparse_lsr"}))->capture_default_str();
   train->add_option("--optimizer", a.optimizer, "sgd, adam or adamw")->check(CLI::IsMember({"sgd", "adam", "adamw"}))->capture_default_str();
   train->add_option("--lr", a.lr, "learning rate")->check(CLI::NonNegativeNumber)->capture_default_str();
   train->add_option("--lr-schedule", a.lr_schedule, "none, cosine (to 0 over the run, per step) or step (x lr-gamma at each of --lr-milestones)")

@@ -133,29 +133,42 @@ Grads run_backward(const std::vector<std::shared_ptr<Node>>& roots, const std::v
   const bool retain = opt.retain_graph < 0 ? opt.create_graph : opt.retain_graph > 0;
 
   // 1. Topological order by iterative DFS (post-order), then reversed. Visited marks and indices
-  // live in the nodes (walk_epoch/walk_index: no hash map, no allocation per node); they are
-  // only trusted during this walk, so the edges are copied out as indices right after it (a
-  // backward rule that runs grad() itself re-walks the same nodes later).
+  // of op nodes live in the nodes (walk_epoch/walk_index: no hash map, no allocation per node);
+  // they are only trusted during this walk, so the edges are copied out as indices right after it
+  // (a backward rule that runs grad() itself re-walks the same nodes later). Leaf accumulators are
+  // shared by every graph built from the same parameters, possibly on other threads, so their
+  // marks stay in a local map instead. (An op node belongs to the one graph that recorded it;
+  // differentiating one graph from two threads at once is not supported.)
   static std::atomic<uint64_t> s_epoch{0};
   const uint64_t epoch = s_epoch.fetch_add(1, std::memory_order_relaxed) + 1;
-  auto seen = [epoch](const Node* n) { return n->walk_epoch == epoch; };
+  std::unordered_map<const Node*, int> leaf_index;
+  auto seen = [&](const Node* n) { return n->is_accumulator() ? leaf_index.count(n) > 0 : n->walk_epoch == epoch; };
+  auto mark = [&](Node* n) {
+    if (n->is_accumulator()) leaf_index[n] = -1;
+    else n->walk_epoch = epoch;
+  };
+  auto set_index = [&](Node* n, int i) {
+    if (n->is_accumulator()) leaf_index[n] = i;
+    else n->walk_index = i;
+  };
+  auto index_of = [&](const Node* n) { return n->is_accumulator() ? leaf_index.at(n) : n->walk_index; };
   std::vector<Node*> order;
   {
     std::vector<std::pair<Node*, size_t>> stack;
     for (auto& r : roots) {
       if (seen(r.get())) continue;
-      r->walk_epoch = epoch;
+      mark(r.get());
       stack.push_back({r.get(), 0});
       while (!stack.empty()) {
         auto& [n, child] = stack.back();
         if (child < n->next.size()) {
           Node* c = n->next[child++].get();
           if (c && !seen(c)) {
-            c->walk_epoch = epoch;
+            mark(c);
             stack.push_back({c, 0});
           }
         } else {
-          n->walk_index = int(order.size());
+          set_index(n, int(order.size()));
           order.push_back(n);
           stack.pop_back();
         }
@@ -168,13 +181,13 @@ Grads run_backward(const std::vector<std::shared_ptr<Node>>& roots, const std::v
   std::vector<int> first(size_t(n_nodes) + 1, 0), edges;
   for (int p = 0; p < n_nodes; ++p) {
     first[size_t(p)] = int(edges.size());
-    for (auto& c : order[size_t(p)]->next) edges.push_back(c ? c->walk_index : -1);
+    for (auto& c : order[size_t(p)]->next) edges.push_back(c ? index_of(c.get()) : -1);
   }
   first[size_t(n_nodes)] = int(edges.size());
   std::vector<int> root_pos, target_pos;  // target_pos[slot]: position, or -1 if not in the graph
-  for (auto& r : roots) root_pos.push_back(r->walk_index);
+  for (auto& r : roots) root_pos.push_back(index_of(r.get()));
   if (targets)
-    for (auto& t : *targets) target_pos.push_back(t && seen(t.get()) ? t->walk_index : -1);
+    for (auto& t : *targets) target_pos.push_back(t && seen(t.get()) ? index_of(t.get()) : -1);
 
   // 2. In capture mode, only nodes that lead to a target need to run.
   std::vector<char> needed(size_t(n_nodes), 1), is_target(size_t(n_nodes), 0);

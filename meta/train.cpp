@@ -46,8 +46,9 @@ TrainReport train_supervised(Module& model, Optimizer& opt, const data::Dataset&
     if (o.lr_milestones.empty()) throw std::invalid_argument("lr schedule 'step' needs at least one milestone (in epochs)");
     std::vector<int64_t> at;
     for (double m : o.lr_milestones) {
-      if (!(m > 0)) throw std::invalid_argument("lr milestone must be a positive number of epochs, got " + std::to_string(m));
-      at.push_back(std::llround(m * double(per_epoch)));
+      if (!(m > 0) || !std::isfinite(m))
+        throw std::invalid_argument("lr milestone must be a positive, finite number of epochs, got " + std::to_string(m));
+      at.push_back(std::max<int64_t>(1, std::llround(m * double(per_epoch))));  // never before the first step
     }
     multistep = std::make_unique<MultiStepLR>(opt, at, o.lr_gamma);
   } else if (o.lr_schedule != "none") {

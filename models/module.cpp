@@ -101,8 +101,9 @@ void Module::to(DType dtype) {
   NoGrad ng;
   for (auto& [name, p] : params_)
     if (p.defined() && is_floating(p.dtype()) && p.dtype() != dtype) {
+      const bool trainable = p.requires_grad();  // a frozen parameter stays frozen
       p = p.to(dtype);
-      p.set_requires_grad(true);
+      p.set_requires_grad(trainable);
     }
   for (auto& [name, b] : buffers_)
     if (b.defined() && is_floating(b.dtype()) && b.dtype() != dtype) b = b.to(dtype);

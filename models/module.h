@@ -43,7 +43,7 @@ class Module {
   int64_t num_parameters() const;
 
   // Converts every floating parameter and buffer (recursively) to `dtype`, in place: parameters
-  // become new leaf tensors that require grad, so build optimizers after calling this.
+  // become new leaf tensors (requiring grad as before), so build optimizers after calling this.
   void to(DType dtype);
   void train(bool on = true);
   void eval() { train(false); }

@@ -39,7 +39,10 @@ check "step without milestones" 2 "needs --lr-milestones" -- "$bin" train --lr-s
 check "bad dtype" 2 "--dtype" -- "$bin" train --dtype float16
 check "float64 + cosine" 0 "test accuracy 0\\.[0-9]+" -- "$bin" train --model logistic --steps 20 --dtype float64 --lr-schedule cosine
 check "sparse_lsr loss" 0 "test accuracy 0\\.[0-9]+" -- "$bin" train --model logistic --steps 5 --loss sparse_lsr
-check "l1 on classification" 2 "loss 'l1' is for regression datasets" -- "$bin" train --model logistic --steps 5 --loss l1
+check "l1 not a train loss" 2 "--loss" -- "$bin" train --model logistic --steps 5 --loss l1
+check "float64 + augment" 2 "--augment on needs --dtype float32" -- "$bin" train --dtype float64 --augment on --steps 1
+check "float64 save" 0 "saved" -- "$bin" train --model logistic --steps 3 --dtype float64 --save "$tmp/f64.safetensors"
+check "float64 file into float32 run" 0 "test accuracy" -- "$bin" train --model logistic --steps 0 --init "$tmp/f64.safetensors"
 check "malformed config" 2 "config file '.*bad.json': at byte" -- "$bin" train --config "$tmp/bad.json"
 
 # Training through a config file, with a command-line override (steps 4 beats the file's 3).

@@ -328,3 +328,25 @@ TEST_CASE("fused tanh/sigmoid backward equals the composed rule") {
       CHECK(amax(abs(sub(fused, composed.detach()))).item() <= (dt == DType::Float32 ? 1e-6 : 0.0));
     }
 }
+
+// A hook that runs grad() while the outer backward is sweeping: the inner walk re-marks nodes
+// (including the shared leaf accumulator of x), which must not disturb the outer pass.
+TEST_CASE("grad() called from a hook during backward leaves the outer pass intact") {
+  Tensor x = Tensor::from_vector(std::vector<double>{0.5, -1.0, 2.0}, {3}, DType::Float64);
+  x.set_requires_grad(true);
+  Tensor h = mul(x, x);  // h = x^2
+  double inner_value = 0;
+  h.register_hook([&](const Tensor& g) {
+    GradMode record(true);   // backward runs with recording off
+    Tensor z = sum(exp(x));  // an unrelated graph over the same leaf
+    inner_value = grad({z}, {x})[0].to_vector()[1];
+    return g;
+  });
+  Tensor y = sum(mul(h, 3.0));  // dy/dx = 6x
+  Tensor gx = grad({y}, {x})[0];
+  const auto v = gx.to_vector();
+  CHECK(v[0] == doctest::Approx(3.0));
+  CHECK(v[1] == doctest::Approx(-6.0));
+  CHECK(v[2] == doctest::Approx(12.0));
+  CHECK(inner_value == doctest::Approx(std::exp(-1.0)));
+}

@@ -78,7 +78,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, Pair2 stride
     // One GEMM for the whole batch, [o, K] x [K, n*L], instead of n small ones: fewer BLAS calls,
     // and the weight gradient becomes one GEMM with inner dimension n*L rather than n GEMMs
     // plus a sum over the batch. The result is [o, n, L]; it is viewed as [n, o, oh, ow].
-    const int64_t K = w.numel() / o;
+    const int64_t K = w.shape()[1] * k.h * k.w;
     Tensor cols = im2col(x, k, stride, padding, dilation, /*k_major=*/true);  // [K, n, L]
     Tensor yt = matmul(reshape(w, {o, K}), reshape(cols, {K, g.n * g.oh * g.ow}));
     y = permute(reshape(yt, {o, g.n, g.oh, g.ow}), {1, 0, 2, 3});

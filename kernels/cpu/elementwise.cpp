@@ -1,5 +1,6 @@
 // Elementwise kernels: unary, binary, compare, where, copy/cast, fill.
 #include <cmath>
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 #include <tuple>
@@ -66,8 +67,9 @@ template <class T> T tanh_(T v) { if constexpr (std::is_same_v<T, float>) return
 METALOSS_FLOAT_LOOPS(, _base)
 #if defined(__x86_64__) && defined(__GNUC__)
 METALOSS_FLOAT_LOOPS(__attribute__((target("avx2,fma"))), _avx2)
+// METALOSS_NO_AVX2=1 forces the baseline loops (bit-identical results across CPU generations).
 bool has_avx2() {
-  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && !std::getenv("METALOSS_NO_AVX2");
   return yes;
 }
 #else

@@ -154,6 +154,7 @@ T exp_of(T v) {
 
 template <class T>
 void softmax_typed(const T* x, T* y, int64_t outer, int64_t dim, int64_t inner, bool log) {
+  if (dim == 0) return;  // nothing to normalise (and no first element to seed the maximum)
   if (inner == 1) {  // rows are contiguous: vectorised passes, exp written once and rescaled
     parallel_for(outer, dim * 8, [&](int64_t b, int64_t e) {
       for (int64_t r = b; r < e; ++r) {

@@ -20,6 +20,11 @@
 // and phi unchanged) and counted in skipped_base; a step whose meta loss or meta-gradient is
 // non-finite still updates theta but leaves phi unchanged (skipped_meta). Finite meta-gradients
 // are clipped to clip_norm before the Adam step.
+//
+// BatchNorm: both forwards of a step run in train mode, so a model with BatchNorm updates its
+// running statistics twice per step, once from the validation batch of the look-ahead. The
+// running statistics then include validation batches; the weights never see their gradients.
+// (The Fashion-MNIST models logistic, MLP and LeNet-5 have no BatchNorm.)
 #pragma once
 #include <cmath>
 #include <functional>

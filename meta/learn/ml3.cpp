@@ -21,6 +21,7 @@ void ML3Config::validate() const {
   if (!(meta_lr > 0) || !std::isfinite(meta_lr)) bad("meta_lr must be positive and finite");
   if (batch_size < 1) bad("batch_size must be positive");
   if (!(clip_norm >= 0)) bad("clip_norm must be >= 0 (0: off)");
+  if (log_every < 1) bad("log_every must be >= 1, got " + std::to_string(log_every));
 }
 
 Tensor unrolled_meta_loss(Module& model, const std::vector<Tensor>& theta0, losses::LearnedLoss& loss,

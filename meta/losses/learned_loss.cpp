@@ -194,7 +194,8 @@ LearnedLossConfig LearnedLossConfig::from_json(const std::string& json) {
   c.mode = mode == "classification" ? Mode::Classification : Mode::Regression;
   c.hidden.clear();
   for (double w : f.get("hidden", JsonValue::Array, "an array of widths").a) {
-    if (w != std::floor(w)) fail("config JSON field 'hidden' holds a non-integer width " + num(w));
+    if (!std::isfinite(w) || w != std::floor(w) || w < 1 || w > 1e6)
+      fail("config JSON field 'hidden' holds width " + num(w) + " (expected an integer in [1, 1000000])");
     c.hidden.push_back(int64_t(w));
   }
   c.bias = f.get("bias", JsonValue::Bool, "true or false").b;

@@ -91,8 +91,10 @@ Tensor focal(const Tensor& logits, const Tensor& labels, double gamma) {
   const Tensor lpt = pick(log_softmax(logits, 1), labels);
   // gamma = 0: skip pow(., 0), whose derivative 0 * x^-1 is NaN where p_t rounds to 1.
   if (gamma == 0) return neg(mean(lpt));
-  // 1 - exp(log p_t) >= 0 since log_softmax <= 0; no clamp needed.
-  const Tensor weight = pow(rsub(1.0, exp(lpt)), gamma);
+  // 1 - p_t >= 0 since log_softmax <= 0. For gamma < 1 the derivative gamma (1 - p_t)^(gamma - 1)
+  // is infinite where p_t rounds to 1, so the base is kept at least 1e-12 (a change of the value
+  // below 1e-12^gamma).
+  const Tensor weight = pow(maximum(rsub(1.0, exp(lpt)), Tensor::scalar(1e-12, lpt.dtype())), gamma);
   return neg(mean(mul(weight, lpt)));
 }
 
