@@ -237,14 +237,22 @@ Grads run_backward(const std::vector<std::shared_ptr<Node>>& roots, const std::v
     }
     const Node* prev_origin = t_backward_of;
     t_backward_of = n;
+    if (targets) {  // only edges that lead to a requested input (see Node::needs_grad)
+      uint64_t mask = ~uint64_t(0);
+      for (int e = first[size_t(p)], i = 0; e < first[size_t(p) + 1] && i < 64; ++e, ++i)
+        if (edges[size_t(e)] < 0 || !needed[size_t(edges[size_t(e)])]) mask &= ~(uint64_t(1) << i);
+      n->edge_mask = mask;
+    }
     Grads in_grads;
     try {
       METALOSS_PROFILE_SCOPE(n->name, "backward");
       in_grads = n->apply(g);
     } catch (...) {
+      n->edge_mask = ~uint64_t(0);
       t_backward_of = prev_origin;
       throw;
     }
+    n->edge_mask = ~uint64_t(0);
     t_backward_of = prev_origin;
     const size_t n_in = size_t(first[size_t(p) + 1] - first[size_t(p)]);
     for (size_t i = 0; i < n_in && i < in_grads.size(); ++i) {

@@ -103,7 +103,15 @@ struct Node : std::enable_shared_from_this<Node> {
   virtual ~Node() = default;
   virtual Grads apply(const Tensor& grad_output) = 0;
   virtual bool is_accumulator() const { return false; }
-  bool needs_grad(size_t input) const { return input < next.size() && next[input] != nullptr; }
+  // Whether the backward rule must compute the gradient for `input`: the input needs a gradient
+  // at all and, during grad() with specific inputs, its edge leads to one of them (the engine
+  // sets edge_mask around apply(); bit i for input i, inputs past 63 always count as needed).
+  // Skipping the others matters for meta-gradients: the gradient of a query loss with respect to
+  // the loss network's phi never needs the paths into the base model's initial parameters.
+  bool needs_grad(size_t input) const {
+    return input < next.size() && next[input] != nullptr && (input >= 64 || (edge_mask >> input) & 1u);
+  }
+  uint64_t edge_mask = ~uint64_t(0);
   Tensor saved_tensor(size_t i) {
     if (released || i >= saved.size())
       throw std::runtime_error(std::string("backward through op '") + name +
