@@ -315,13 +315,14 @@ TEST_CASE("batch_norm running statistics and dropout scaling") {
 
 // tanh and sigmoid use a fused backward kernel when the backward pass records no graph, and the
 // composed rule (differentiable again) under create_graph: the two must give the same gradient.
-TEST_CASE("fused tanh/sigmoid backward equals the composed rule") {
+TEST_CASE("fused tanh/sigmoid/relu backward equals the composed rule") {
   Generator gen(21);
   for (DType dt : {DType::Float32, DType::Float64})
-    for (auto op : {&metaloss::tanh, &metaloss::sigmoid}) {
+    for (auto op : {&metaloss::tanh, &metaloss::sigmoid, &metaloss::relu}) {
       Tensor x = mul(randn({37, 19}, dt, gen), 2.0);
       x.set_requires_grad(true);
       Tensor w = randn({37, 19}, dt, gen);
+      w.set_requires_grad(true);  // so the composed relu gradient (w * mask) is in the graph too
       Tensor fused = grad({sum(mul(op(x), w))}, {x})[0];
       Tensor composed = grad({sum(mul(op(x), w))}, {x}, {}, {.create_graph = true})[0];
       REQUIRE(composed.requires_grad());  // the composed path really ran

@@ -276,6 +276,7 @@ Tensor relu(const Tensor& x) {
   if (should_record(x))
     record("relu", {x}, y, {x}, [](Node& n, const Tensor& g) -> Grads {
       Tensor x = n.saved_tensor(0);
+      if (!grad_mode_enabled()) return {binary_fwd(BinaryOp::ReluBackward, g, x, "relu_backward")};  // as tanh
       return {mul(g, mask_as(gt(x, 0.0), x.dtype()))};
     });
   return y;

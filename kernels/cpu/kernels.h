@@ -17,9 +17,10 @@ enum class UnaryOp : uint8_t {
   RDivScalar,  // alpha / x
   Clamp,       // min(max(x, alpha), beta)
 };
-// TanhBackward(g, y) = g * (1 - y*y), SigmoidBackward(g, y) = g * (y * (1 - y)): the fused
-// backward rules of tanh/sigmoid, used only when the backward pass records no graph.
-enum class BinaryOp : uint8_t { Add, Sub, Mul, Div, Pow, Min, Max, TanhBackward, SigmoidBackward };
+// TanhBackward(g, y) = g * (1 - y*y), SigmoidBackward(g, y) = g * (y * (1 - y)),
+// ReluBackward(g, x) = g * (x > 0 ? 1 : 0): the fused backward rules of tanh/sigmoid/relu, used
+// only when the backward pass records no graph.
+enum class BinaryOp : uint8_t { Add, Sub, Mul, Div, Pow, Min, Max, TanhBackward, SigmoidBackward, ReluBackward };
 enum class CompareOp : uint8_t { Eq, Ne, Lt, Le, Gt, Ge };
 enum class ReduceOp : uint8_t { Sum, Max, Min };
 
