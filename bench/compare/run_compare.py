@@ -67,6 +67,9 @@ def main():
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--workloads", default=",".join(WORKLOADS))
     ap.add_argument("--scale", type=float, default=1.0, help="multiply iteration counts (quick runs: 0.2)")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="runs per (workload, threads, library), interleaved; the report takes the median of "
+                         "their medians and shows the spread (a shared VM moves single runs by up to ~30 %%)")
     ap.add_argument("--out", help="also write the report here")
     a = ap.parse_args()
     threads = [int(t) for t in a.threads.split(",")]
@@ -75,36 +78,47 @@ def main():
     torch_version = subprocess.run([TORCH_PY, "-c", "import torch; print(torch.__version__)"], capture_output=True,
                                    text=True, check=True).stdout.strip()
 
-    res = {}  # (workload, threads, lib) -> (json, rss)
-    for w in workloads:
-        iters, warm, _, _ = WORKLOADS[w]
-        iters, warm = max(3, int(iters * a.scale)), max(1, int(warm * a.scale))
-        for t in threads:
-            common = [w, "--threads", str(t), "--iters", str(iters), "--warmup", str(warm)]
-            for lib, cmd in (("metaloss", [binary] + common),
-                             ("pytorch", [TORCH_PY, os.path.join(HERE, "compare_torch.py")] + common)):
-                j, rss, secs = run_measured(cmd)
-                res[(w, t, lib)] = (j, rss)
-                print(f"  {w:14s} {t} thr {lib:8s} median {j['median_us'] / 1000:9.3f} ms  peak RSS {rss:7.1f} MiB"
-                      f"  ({secs:.0f} s)", file=sys.stderr, flush=True)
+    runs = {}  # (workload, threads, lib) -> [(json, rss)] over repeats
+    for rep in range(max(1, a.repeat)):
+        for w in workloads:
+            iters, warm, _, _ = WORKLOADS[w]
+            iters, warm = max(3, int(iters * a.scale)), max(1, int(warm * a.scale))
+            for t in threads:
+                common = [w, "--threads", str(t), "--iters", str(iters), "--warmup", str(warm)]
+                for lib, cmd in (("metaloss", [binary] + common),
+                                 ("pytorch", [TORCH_PY, os.path.join(HERE, "compare_torch.py")] + common)):
+                    j, rss, secs = run_measured(cmd)
+                    runs.setdefault((w, t, lib), []).append((j, rss))
+                    print(f"  [{rep + 1}] {w:14s} {t} thr {lib:8s} median {j['median_us'] / 1000:9.3f} ms  "
+                          f"peak RSS {rss:7.1f} MiB  ({secs:.0f} s)", file=sys.stderr, flush=True)
+    # One entry per key: the run whose median is the median over repeats; spread = min..max medians.
+    res, spread = {}, {}
+    for key, rs in runs.items():
+        rs = sorted(rs, key=lambda r: r[0]["median_us"])
+        res[key] = (rs[len(rs) // 2][0], max(r[1] for r in rs))
+        spread[key] = (rs[0][0]["median_us"], rs[-1][0]["median_us"])
 
     lines = []
     P = lines.append
     P(f"Machine: {platform.node()}, {os.cpu_count()} cores, "
       f"{open('/proc/cpuinfo').read().split('model name')[1].split(':')[1].splitlines()[0].strip()}; "
       f"load average at the end {' '.join(open('/proc/loadavg').read().split()[:3])}")
-    P(f"PyTorch {torch_version} ({TORCH_PY}); metaloss {binary}")
+    P(f"PyTorch {torch_version} ({TORCH_PY}); metaloss {binary}; {max(1, a.repeat)} interleaved runs per cell, "
+      "times are the median of the runs' medians, [min-max] of the runs' medians in brackets")
     P("")
     P("### Time per iteration (median), ratio = metaloss / PyTorch")
     P("")
     hdr = "| workload | threads | metaloss ms | PyTorch ms | ratio | target | |"
+    def ms(key):
+        lo, hi = spread[key]
+        return f"{res[key][0]['median_us'] / 1000:.3f} [{lo / 1000:.3g}-{hi / 1000:.3g}]"
     P(hdr)
     P("|" + " --- |" * (hdr.count("|") - 1))
     for w in workloads:
         for t in threads:
             m, p = res[(w, t, "metaloss")][0]["median_us"], res[(w, t, "pytorch")][0]["median_us"]
             tgt = WORKLOADS[w][2]
-            P(f"| {WORKLOADS[w][3]} | {t} | {m / 1000:.3f} | {p / 1000:.3f} | {m / p:.3f} | <= {tgt} | "
+            P(f"| {WORKLOADS[w][3]} | {t} | {ms((w, t, 'metaloss'))} | {ms((w, t, 'pytorch'))} | {m / p:.3f} | <= {tgt} | "
               f"{'met' if m / p <= tgt else 'MISSED'} |")
     if len(threads) > 1:
         t1, t2 = threads[0], threads[-1]
@@ -117,7 +131,7 @@ def main():
             sp = [res[(w, t1, lib)][0]["median_us"] / res[(w, t2, lib)][0]["median_us"] for lib in ("metaloss", "pytorch")]
             P(f"| {WORKLOADS[w][3]} | {sp[0]:.2f}x | {sp[1]:.2f}x |")
     P("")
-    P(f"### Peak resident memory of the whole process (MiB, {threads[0]} thread), ratio = metaloss / PyTorch")
+    P(f"### Peak resident memory of the whole process (MiB, {threads[0]} thread, max over runs), ratio = metaloss / PyTorch")
     P("")
     P("| workload | metaloss | PyTorch | ratio | target | |")
     P("| --- | --- | --- | --- | --- | --- |")
