@@ -14,27 +14,15 @@
 
 #include "engine/metaloss.h"
 #include "meta/data/data.h"
+#include "temp_dir.h"
 
 using namespace metaloss;
 using namespace metaloss::data;
 namespace fs = std::filesystem;
 
-namespace {
+using metaloss::testing::TempDir;
 
-// A fresh directory under the system temp dir, removed with everything in it at scope exit.
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& tag) {
-    path = fs::temp_directory_path() / ("metaloss_data_" + tag + "_" + std::to_string(::getpid()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
+namespace {
 
 void write_plain(const std::string& path, const std::string& bytes) {
   fs::create_directories(fs::path(path).parent_path());

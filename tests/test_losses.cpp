@@ -13,6 +13,7 @@
 #include "models/layers.h"
 #include "models/optim.h"
 #include "models/safetensors.h"
+#include "temp_dir.h"
 
 using namespace metaloss;
 using namespace metaloss::testing;
@@ -20,18 +21,6 @@ namespace ls = metaloss::losses;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct TempDir {
-  fs::path dir;
-  TempDir() {
-    static int counter = 0;
-    dir = fs::temp_directory_path() / ("metaloss_losses_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
-  ~TempDir() { fs::remove_all(dir); }
-  std::string operator/(const std::string& name) const { return (dir / name).string(); }
-};
 
 Tensor labels_of(std::vector<int64_t> v) { return Tensor::from_vector(v, {int64_t(v.size())}); }
 
@@ -354,7 +343,7 @@ TEST_CASE("losses: LearnedLoss meta-gradient through one differentiable SGD step
 }
 
 TEST_CASE("losses: LearnedLoss save/load round trip and mismatch errors") {
-  TempDir tmp;
+  TempDir tmp("losses");
   Generator gen(24);
   auto ml3 = ls::LearnedLoss::ml3(ls::LearnedLossConfig::Mode::Classification, gen);
   const std::string path = tmp / "ml3.safetensors";

@@ -11,26 +11,15 @@
 
 #include "engine/metaloss.h"
 #include "models/safetensors.h"
+#include "temp_dir.h"
 
 using namespace metaloss;
 using namespace std::string_literals;
 namespace fs = std::filesystem;
 
-namespace {
+using metaloss::testing::TempDir;
 
-// A fresh directory for one test case, removed with everything in it afterwards.
-struct TempDir {
-  fs::path dir;
-  TempDir() {
-    static int counter = 0;
-    dir = fs::temp_directory_path() /
-          ("metaloss_st_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
-  ~TempDir() { fs::remove_all(dir); }
-  std::string operator/(const std::string& name) const { return (dir / name).string(); }
-};
+namespace {
 
 void write_bytes(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary).write(bytes.data(), std::streamsize(bytes.size()));
@@ -70,7 +59,7 @@ std::string entry(const std::string& name, const std::string& dtype, const std::
 }  // namespace
 
 TEST_CASE("safetensors round trip of dtypes, shapes and views") {
-  TempDir tmp;
+  TempDir tmp("st");
   manual_seed(0);
   Tensor f32 = randn({2, 3});
   Tensor f64 = randn({4}, DType::Float64).set_requires_grad();  // grad state is not saved
@@ -122,7 +111,7 @@ TEST_CASE("safetensors round trip of dtypes, shapes and views") {
 }
 
 TEST_CASE("safetensors metadata round trip and atomic overwrite") {
-  TempDir tmp;
+  TempDir tmp("st");
   const std::string path = tmp / "meta.safetensors";
   const std::map<std::string, std::string> meta = {
       {"format", "pt"},
@@ -159,7 +148,7 @@ TEST_CASE("safetensors metadata round trip and atomic overwrite") {
 }
 
 TEST_CASE("safetensors byte-exact layout against hand-built files") {
-  TempDir tmp;
+  TempDir tmp("st");
   // The reference implementation's own serialization test vector: F32 [1,1,2,3] = 0..5; the
   // 65-byte header is padded with 7 spaces to 72.
   const std::string attn0 =
@@ -205,7 +194,7 @@ TEST_CASE("safetensors byte-exact layout against hand-built files") {
 }
 
 TEST_CASE("safetensors reads F16 and BF16 as float32") {
-  TempDir tmp;
+  TempDir tmp("st");
   // F16: 1, -2, 65504 (max), 2^-24 (smallest subnormal), -0, inf, 0x3555, nan
   const std::string f16 = "\x00\x3c\x00\xc0\xff\x7b\x01\x00\x00\x80\x00\x7c\x55\x35\x00\x7e"s;
   // BF16: 1, -5, inf, 0x0001 (smallest subnormal, 2^-133)
@@ -235,7 +224,7 @@ TEST_CASE("safetensors reads F16 and BF16 as float32") {
 }
 
 TEST_CASE("safetensors load errors name the file and the problem") {
-  TempDir tmp;
+  TempDir tmp("st");
   int k = 0;
   // Writes `bytes` to a fresh file and checks the load error.
   auto bad = [&](const std::string& bytes, const std::string& text) {
@@ -247,7 +236,7 @@ TEST_CASE("safetensors load errors name the file and the problem") {
   const std::string eight(8, '\0');
 
   SUBCASE("file missing") { check_load_error(tmp / "nope.safetensors", "no such file"); }
-  SUBCASE("not a regular file") { check_load_error(tmp.dir.string(), "not a regular file"); }
+  SUBCASE("not a regular file") { check_load_error(tmp.path.string(), "not a regular file"); }
   SUBCASE("truncated") {
     bad("\x10\0\0"s, "truncated: the file has 3 bytes");
     bad(st_file("{}", "", 100), "truncated: header length 100 runs past the end of the file (10 bytes)");
@@ -320,7 +309,7 @@ TEST_CASE("safetensors load errors name the file and the problem") {
 }
 
 TEST_CASE("safetensors save errors name the file and the problem") {
-  TempDir tmp;
+  TempDir tmp("st");
   const std::string path = tmp / "out.safetensors";
   Tensor x = Tensor::zeros({2});
   // The message of the runtime_error that saving throws ("" when it saves).
