@@ -13,6 +13,7 @@
 #include "apps/config_json.h"
 #include "apps/learn.h"
 #include "kernels/cpu/view.h"
+#include "kernels/cuda/runtime.h"
 #include "kernels/profiler.h"
 #include "meta/train.h"
 #include "models/safetensors.h"
@@ -30,7 +31,7 @@ struct TrainArgs {
   uint64_t seed = 0;
   int threads = 0;
   std::string init, save, metrics, shuffle = "on", augment = "off", normalize = "on", dropout = "on", config;
-  std::string lr_schedule = "none", lr_milestones, dtype = "float32";
+  std::string lr_schedule = "none", lr_milestones, dtype = "float32", device = "cpu";
   double lr_gamma = 0.1;
 };
 
@@ -127,6 +128,10 @@ int run_train(const TrainArgs& a) {
       }
   }
   if (a.dropout == "off") disable_dropout(*model);
+  // Parameters and optimizer state live on the device; each batch is copied there per step.
+  const Device device = Device::parse(a.device);
+  kernels::cuda::check_device(device, "--device");
+  model->to(device);
 
   std::unique_ptr<Optimizer> opt;
   if (a.optimizer == "sgd") {
@@ -256,6 +261,8 @@ int main(int argc, char** argv) {
   train->add_option("--lr-gamma", a.lr_gamma, "factor of the step schedule")->check(CLI::NonNegativeNumber)->capture_default_str();
   train->add_option("--dtype", a.dtype, "float32 or float64 parameters and inputs")
       ->check(CLI::IsMember({"float32", "float64"}))->capture_default_str();
+  train->add_option("--device", a.device, "cpu, cuda or cuda:N (where parameters live and steps run)")
+      ->capture_default_str();
   train->add_option("--momentum", a.momentum, "SGD momentum")->check(CLI::Range(0.0, 1.0))->capture_default_str();
   train->add_flag("--nesterov", a.nesterov, "Nesterov momentum (SGD)");
   train->add_option("--weight-decay", a.weight_decay, "L2 weight decay (decoupled for adamw)")->check(CLI::NonNegativeNumber)->capture_default_str();

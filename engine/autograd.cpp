@@ -286,7 +286,7 @@ void collect_roots(const char* fn, const std::vector<Tensor>& outputs, const std
       if (y.numel() != 1)
         throw std::invalid_argument(std::string(fn) + ": output " + std::to_string(i) + " (" + y.desc() +
                                     ") is not a scalar; pass grad_outputs to say how to weight its elements");
-      g = Tensor::ones(y.shape(), y.dtype());
+      g = Tensor::ones(y.shape(), y.dtype(), y.device());
     } else if (g.shape() != y.shape() || g.dtype() != y.dtype()) {
       throw std::invalid_argument(std::string(fn) + ": grad_output " + std::to_string(i) + " is " + g.desc() +
                                   " but output is " + y.desc());

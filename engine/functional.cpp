@@ -38,13 +38,13 @@ Tensor call(const TensorFn& f, const Tensor& x, const char* fn) {
 }
 // grad of y (with weights v) at x; zeros if y does not depend on x.
 Tensor grad_at(const Tensor& y, const Tensor& x, const Tensor& v, bool create_graph, bool retain = false) {
-  if (!y.requires_grad()) return Tensor::zeros(x.shape(), x.dtype());
+  if (!y.requires_grad()) return Tensor::zeros(x.shape(), x.dtype(), x.device());
   GradOptions o;
   o.create_graph = create_graph;
   o.retain_graph = (create_graph || retain) ? 1 : 0;
   o.allow_unused = true;
   Tensor g = grad({y}, {x}, {v}, o)[0];
-  return g.defined() ? g : Tensor::zeros(x.shape(), x.dtype());
+  return g.defined() ? g : Tensor::zeros(x.shape(), x.dtype(), x.device());
 }
 }  // namespace
 
@@ -62,10 +62,10 @@ FnResult jvp(const TensorFn& f, const Tensor& x, const Tensor& u, bool create_gr
   Tensor xp = at_point(x, create_graph);
   Tensor y = call(f, xp, "jvp");
   // J u = d/dw [ (w^T J) u ] for a dummy w: the vjp is linear in w, so its gradient is exact.
-  Tensor w = Tensor::zeros(y.shape(), y.dtype()).set_requires_grad(true);
-  if (!y.requires_grad()) return {value_of(y, create_graph), Tensor::zeros(y.shape(), y.dtype())};
+  Tensor w = Tensor::zeros(y.shape(), y.dtype(), y.device()).set_requires_grad(true);
+  if (!y.requires_grad()) return {value_of(y, create_graph), Tensor::zeros(y.shape(), y.dtype(), y.device())};
   Tensor wj = grad_at(y, xp, w, /*create_graph=*/true);
-  Tensor ju = grad_at(sum(mul(wj, u)), w, Tensor::ones(Shape{}, y.dtype()), create_graph);
+  Tensor ju = grad_at(sum(mul(wj, u)), w, Tensor::ones(Shape{}, y.dtype(), y.device()), create_graph);
   return {value_of(y, create_graph), ju};
 }
 
@@ -75,9 +75,9 @@ FnResult hvp(const TensorFn& f, const Tensor& x, const Tensor& v, bool create_gr
   Tensor xp = at_point(x, create_graph);
   Tensor y = call(f, xp, "hvp");
   if (y.numel() != 1) throw std::invalid_argument("hvp: f must return a scalar, got " + y.desc());
-  Tensor g = grad_at(y, xp, Tensor::ones(y.shape(), y.dtype()), /*create_graph=*/true);
-  Tensor hv = g.requires_grad() ? grad_at(sum(mul(g, v)), xp, Tensor::ones(Shape{}, y.dtype()), create_graph)
-                                : Tensor::zeros(x.shape(), x.dtype());
+  Tensor g = grad_at(y, xp, Tensor::ones(y.shape(), y.dtype(), y.device()), /*create_graph=*/true);
+  Tensor hv = g.requires_grad() ? grad_at(sum(mul(g, v)), xp, Tensor::ones(Shape{}, y.dtype(), y.device()), create_graph)
+                                : Tensor::zeros(x.shape(), x.dtype(), x.device());
   return {value_of(y, create_graph), hv};
 }
 
@@ -88,7 +88,7 @@ Tensor jacobian_of(const Tensor& y, const Tensor& xp, bool create_graph) {
   std::vector<Tensor> rows;
   rows.reserve(size_t(m));
   for (int64_t i = 0; i < m; ++i) {
-    Tensor e = Tensor::zeros(Shape{m}, y.dtype());
+    Tensor e = Tensor::zeros(Shape{m}, y.dtype(), y.device());
     {
       NoGrad ng;
       make_view(e, Shape{}, Shape{}, i).fill_(1);
@@ -113,7 +113,7 @@ Tensor hessian(const TensorFn& f, const Tensor& x, bool create_graph) {
   Tensor xp = at_point(x, create_graph);
   Tensor y = call(f, xp, "hessian");
   if (y.numel() != 1) throw std::invalid_argument("hessian: f must return a scalar, got " + y.desc());
-  Tensor g = grad_at(y, xp, Tensor::ones(y.shape(), y.dtype()), /*create_graph=*/true);
+  Tensor g = grad_at(y, xp, Tensor::ones(y.shape(), y.dtype(), y.device()), /*create_graph=*/true);
   return value_of(jacobian_of(g, xp, create_graph), create_graph);
 }
 

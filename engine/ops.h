@@ -1,4 +1,4 @@
-// The engine's ops. Every op runs forward on CPU kernels and, when recording, adds a node whose
+// The engine's ops. Every op runs forward on the kernels of its operands' device and, when recording, adds a node whose
 // backward rule is written with these same ops (see engine/ops/*.cpp, one place per op).
 // Errors are std::invalid_argument naming the op, shapes and dtypes involved.
 #pragma once
@@ -98,6 +98,9 @@ Tensor unsqueeze(const Tensor& x, int64_t dim);
 Tensor flatten(const Tensor& x, int64_t start_dim = 0, int64_t end_dim = -1);
 Tensor contiguous(const Tensor& x);
 Tensor cast(const Tensor& x, DType dtype);  // differentiable between float types
+// Copy to another device (differentiable: the gradient goes back to x's device). Returns x
+// itself when it is already there; throws when the device is not available.
+Tensor to_device(const Tensor& x, Device device);
 Tensor cat(const std::vector<Tensor>& xs, int64_t dim);
 Tensor stack(const std::vector<Tensor>& xs, int64_t dim);
 // Adjoint of slice: zeros of `shape` with x written into the slice.
@@ -118,6 +121,19 @@ struct Pair2 {
 };
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), Pair2 stride = 1,
               Pair2 padding = 0, Pair2 dilation = 1, int64_t groups = 1);
+// Convolution as one op (groups 1, no bias): cuDNN on a CUDA device when cudnn_enabled(), else
+// im2col + GEMM. Its backward rules are the two adjoints below, whose backward rules are again
+// these three ops, so derivatives of any order work on both paths.
+Tensor conv2d_direct(const Tensor& x, const Tensor& weight, Pair2 stride = 1, Pair2 padding = 0, Pair2 dilation = 1);
+// d<gy, conv2d_direct(x, w)>/dx for an input of shape x_shape, and .../dw for a weight of w_shape.
+Tensor conv2d_input_grad(const Tensor& gy, const Tensor& weight, const Shape& x_shape, Pair2 stride = 1,
+                         Pair2 padding = 0, Pair2 dilation = 1);
+Tensor conv2d_weight_grad(const Tensor& x, const Tensor& gy, const Shape& w_shape, Pair2 stride = 1, Pair2 padding = 0,
+                          Pair2 dilation = 1);
+// conv2d on CUDA tensors goes through cuDNN (conv2d_direct) when built with it and enabled
+// (default on; off with METALOSS_NO_CUDNN=1 or set_cudnn_enabled(false): im2col + cuBLAS).
+void set_cudnn_enabled(bool on);
+bool cudnn_enabled();
 // Columns [n, c*kh*kw, oh*ow] of images [n, c, h, w]; col2im is its adjoint. With k_major the
 // columns are laid out [c*kh*kw, n, oh*ow] (the whole batch as one matrix: conv2d's single GEMM).
 Tensor im2col(const Tensor& x, Pair2 kernel, Pair2 stride, Pair2 padding, Pair2 dilation, bool k_major = false);

@@ -2,7 +2,7 @@
 
 #include <stdexcept>
 
-#include "kernels/cpu/kernels.h"
+#include "kernels/kernels.h"
 
 namespace metaloss {
 
@@ -18,28 +18,30 @@ void check_float(DType t, const char* op) {
 }
 }  // namespace
 
-Tensor uniform(const Shape& shape, double lo, double hi, DType dtype, Generator& gen) {
+Tensor uniform(const Shape& shape, double lo, double hi, DType dtype, Generator& gen, Device device) {
   check_float(dtype, "uniform");
-  Tensor t = Tensor::empty(shape, dtype);
+  Tensor t = Tensor::empty(shape, dtype, device);
   const uint64_t per = dtype == DType::Float32 ? 1 : 2;
-  kernels::philox_uniform(dtype, t.raw_data(), t.numel(), gen.seed(), gen.advance(per * uint64_t(t.numel())), lo, hi);
+  kernels::philox_uniform(device, dtype, t.raw_data(), t.numel(), gen.seed(), gen.advance(per * uint64_t(t.numel())), lo, hi);
   return t;
 }
-Tensor rand(const Shape& shape, DType dtype, Generator& gen) { return uniform(shape, 0, 1, dtype, gen); }
+Tensor rand(const Shape& shape, DType dtype, Generator& gen, Device device) {
+  return uniform(shape, 0, 1, dtype, gen, device);
+}
 
-Tensor randn(const Shape& shape, DType dtype, Generator& gen) {
+Tensor randn(const Shape& shape, DType dtype, Generator& gen, Device device) {
   check_float(dtype, "randn");
-  Tensor t = Tensor::empty(shape, dtype);
+  Tensor t = Tensor::empty(shape, dtype, device);
   const uint64_t n = uint64_t(t.numel());
-  kernels::philox_normal(dtype, t.raw_data(), t.numel(), gen.seed(), gen.advance(2 * (n + 1)), 0, 1);
+  kernels::philox_normal(device, dtype, t.raw_data(), t.numel(), gen.seed(), gen.advance(2 * (n + 1)), 0, 1);
   return t;
 }
 
-Tensor randint(int64_t lo, int64_t hi, const Shape& shape, Generator& gen) {
+Tensor randint(int64_t lo, int64_t hi, const Shape& shape, Generator& gen, Device device) {
   if (hi <= lo)
     throw std::invalid_argument("randint: empty range [" + std::to_string(lo) + ", " + std::to_string(hi) + ")");
-  Tensor t = Tensor::empty(shape, DType::Int64);
-  kernels::philox_randint(t.data<int64_t>(), t.numel(), gen.seed(), gen.advance(2 * uint64_t(t.numel())), lo, hi);
+  Tensor t = Tensor::empty(shape, DType::Int64, device);
+  kernels::philox_randint(device, t.data<int64_t>(), t.numel(), gen.seed(), gen.advance(2 * uint64_t(t.numel())), lo, hi);
   return t;
 }
 

@@ -33,10 +33,14 @@ class Generator {
 Generator& default_generator();
 void manual_seed(uint64_t seed);
 
-Tensor rand(const Shape& shape, DType dtype = DType::Float32, Generator& gen = default_generator());   // [0, 1)
+// `device`: where the numbers are drawn; a CUDA draw gives the same numbers as the CPU one.
+Tensor rand(const Shape& shape, DType dtype = DType::Float32, Generator& gen = default_generator(),
+            Device device = Device::cpu());  // [0, 1)
 Tensor uniform(const Shape& shape, double lo, double hi, DType dtype = DType::Float32,
-               Generator& gen = default_generator());
-Tensor randn(const Shape& shape, DType dtype = DType::Float32, Generator& gen = default_generator());
-Tensor randint(int64_t lo, int64_t hi, const Shape& shape, Generator& gen = default_generator());  // [lo, hi)
+               Generator& gen = default_generator(), Device device = Device::cpu());
+Tensor randn(const Shape& shape, DType dtype = DType::Float32, Generator& gen = default_generator(),
+             Device device = Device::cpu());
+Tensor randint(int64_t lo, int64_t hi, const Shape& shape, Generator& gen = default_generator(),
+               Device device = Device::cpu());  // [lo, hi)
 
 }  // namespace metaloss

@@ -5,7 +5,8 @@
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
-#include "kernels/cpu/kernels.h"
+#include "kernels/cuda/runtime.h"
+#include "kernels/kernels.h"
 
 namespace metaloss {
 
@@ -50,13 +51,24 @@ int wrap_dim(int64_t dim, int ndim, const char* op) {
   return int(dim < 0 ? dim + n : dim);
 }
 
+Storage::Storage(size_t bytes, Device dev) : nbytes(bytes), device(dev) {
+  data = dev.is_cuda() ? kernels::cuda::allocate(dev.index, bytes) : Allocator::allocate(bytes);
+}
+Storage::~Storage() {
+  if (device.is_cuda())
+    kernels::cuda::release(device.index, data, nbytes);
+  else
+    Allocator::release(data, nbytes);
+}
+
 void Tensor::require_defined(const char* method) const {
   if (!impl_) throw std::invalid_argument(std::string("Tensor::") + method + ": the tensor is undefined (e.g. the .grad of a "
                                           "parameter no backward pass reached)");
 }
 
 // ---- creation -------------------------------------------------------------------------
-Tensor Tensor::empty(const Shape& shape, DType dtype) {
+Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
+  kernels::cuda::check_device(device, "empty");
   int64_t bytes = int64_t(dtype_size(dtype));
   for (int64_t d : shape) {
     if (d < 0) throw std::invalid_argument("empty: negative dimension in shape " + shape.str());
@@ -64,20 +76,20 @@ Tensor Tensor::empty(const Shape& shape, DType dtype) {
       throw std::invalid_argument("empty: shape " + shape.str() + " of " + dtype_name(dtype) + " overflows 64-bit sizes");
   }
   auto impl = std::allocate_shared<TensorImpl>(PoolAllocator<TensorImpl>{});
-  impl->storage = std::allocate_shared<Storage>(PoolAllocator<Storage>{}, size_t(shape.numel()) * dtype_size(dtype));
+  impl->storage = std::allocate_shared<Storage>(PoolAllocator<Storage>{}, size_t(shape.numel()) * dtype_size(dtype), device);
   impl->shape = shape;
   impl->strides = contiguous_strides(shape);
   impl->dtype = dtype;
   return Tensor(std::move(impl));
 }
-Tensor Tensor::full(const Shape& shape, double value, DType dtype) {
-  Tensor t = empty(shape, dtype);
+Tensor Tensor::full(const Shape& shape, double value, DType dtype, Device device) {
+  Tensor t = empty(shape, dtype, device);
   kernels::fill(t.view(), value);
   return t;
 }
-Tensor Tensor::zeros(const Shape& shape, DType dtype) { return full(shape, 0, dtype); }
-Tensor Tensor::ones(const Shape& shape, DType dtype) { return full(shape, 1, dtype); }
-Tensor Tensor::scalar(double value, DType dtype) { return full(Shape{}, value, dtype); }
+Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) { return full(shape, 0, dtype, device); }
+Tensor Tensor::ones(const Shape& shape, DType dtype, Device device) { return full(shape, 1, dtype, device); }
+Tensor Tensor::scalar(double value, DType dtype, Device device) { return full(Shape{}, value, dtype, device); }
 
 Tensor Tensor::arange(double start, double end, double step, DType dtype) {
   if (step == 0 || (end - start) / step < 0)
@@ -148,13 +160,15 @@ bool Tensor::is_contiguous() const {
 
 std::string Tensor::desc() const {
   if (!defined()) return "undefined";
-  return std::string(dtype_name(dtype())) + shape().str();
+  std::string s = std::string(dtype_name(dtype())) + shape().str();
+  return device().is_cpu() ? s : s + " on " + device().str();
 }
 
 kernels::View Tensor::view() const {
   kernels::View v;
   v.data = raw_data();
   v.dtype = dtype();
+  v.device = device();
   v.ndim = dim();
   for (int i = 0; i < v.ndim; ++i) {
     v.shape[i] = shape()[i];
@@ -167,6 +181,7 @@ double Tensor::item() const {
   require_defined("item");
   if (numel() != 1)
     throw std::invalid_argument("item: expected a tensor with one element, got " + desc());
+  if (is_cuda()) return cpu().item();
   return dispatch_dtype(dtype(), [&](auto t) { return double(*data<decltype(t)>()); });
 }
 
@@ -182,12 +197,13 @@ double Tensor::at(std::initializer_list<int64_t> index) const {
                                   " of tensor " + desc());
     off += v * strides()[i++];
   }
+  if (is_cuda()) return make_view(*this, Shape{}, Shape{}, offset() + off).item();
   return dispatch_dtype(dtype(), [&](auto t) { return double(data<decltype(t)>()[off]); });
 }
 
 std::vector<double> Tensor::to_vector() const {
   require_defined("to_vector");
-  Tensor c = metaloss::contiguous(detach()).to(DType::Float64);
+  Tensor c = metaloss::contiguous(detach()).to(DType::Float64).to(Device::cpu());
   const double* p = c.data<double>();
   return std::vector<double>(p, p + numel());
 }
@@ -230,9 +246,10 @@ void Tensor::register_hook(std::function<Tensor(const Tensor&)> hook) const {
 // ---- conversions and in-place updates ----------------------------------------------------
 Tensor Tensor::contiguous() const { return metaloss::contiguous(*this); }
 Tensor Tensor::to(DType dtype) const { return cast(*this, dtype); }
+Tensor Tensor::to(Device device) const { return to_device(*this, device); }
 Tensor Tensor::clone() const {
   require_defined("clone");
-  Tensor out = empty(shape(), dtype());
+  Tensor out = empty(shape(), dtype(), device());
   kernels::copy(view(), out.view());
   return out;
 }
@@ -261,6 +278,7 @@ const Tensor& Tensor::copy_(const Tensor& src) const {
   }
   // A source that shares memory with this tensor (x.copy_(transpose(x))) is read before writing.
   Tensor from = src.storage() == storage() ? src.detach().clone() : src.detach();
+  if (from.device() != device()) from = to_device(from, device());
   kernels::copy(expand(from, shape()).view(), view());
   ++impl_->storage->version;
   return *this;
@@ -275,8 +293,8 @@ const Tensor& Tensor::fill_(double value) const {
 
 const Tensor& Tensor::add_(const Tensor& other, double alpha) const {
   check_inplace(*this, "add_", &other);
-  if (other.dtype() != dtype())
-    throw std::invalid_argument("add_: dtype mismatch: " + desc() + " and " + other.desc());
+  if (other.dtype() != dtype() || other.device() != device())
+    throw std::invalid_argument("add_: dtype/device mismatch: " + desc() + " and " + other.desc());
   Tensor o = expand(other.detach(), shape());
   if (alpha != 1) o = mul(o, alpha);
   kernels::binary(kernels::BinaryOp::Add, view(), o.view(), view());

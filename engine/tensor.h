@@ -11,20 +11,22 @@
 #include "engine/small_pool.h"
 #include "engine/shape.h"
 #include "kernels/cpu/view.h"
+#include "kernels/device.h"
 #include "kernels/dtype.h"
 
 namespace metaloss {
 
 struct Node;
 
-// Memory shared by a tensor and all its views. `version` counts in-place modifications so that
-// autodiff can detect a saved tensor that changed after it was saved.
+// Memory shared by a tensor and all its views, on one device. `version` counts in-place
+// modifications so that autodiff can detect a saved tensor that changed after it was saved.
 struct Storage {
   void* data = nullptr;
   size_t nbytes = 0;
   uint32_t version = 0;
-  explicit Storage(size_t bytes) : data(Allocator::allocate(bytes)), nbytes(bytes) {}
-  ~Storage() { Allocator::release(data, nbytes); }
+  Device device;
+  explicit Storage(size_t bytes, Device dev = Device::cpu());
+  ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
 };
@@ -47,11 +49,11 @@ class Tensor {
   explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
 
   // ---- creation -------------------------------------------------------------------------
-  static Tensor empty(const Shape& shape, DType dtype = DType::Float32);
-  static Tensor zeros(const Shape& shape, DType dtype = DType::Float32);
-  static Tensor ones(const Shape& shape, DType dtype = DType::Float32);
-  static Tensor full(const Shape& shape, double value, DType dtype = DType::Float32);
-  static Tensor scalar(double value, DType dtype = DType::Float32);  // 0-d
+  static Tensor empty(const Shape& shape, DType dtype = DType::Float32, Device device = Device::cpu());
+  static Tensor zeros(const Shape& shape, DType dtype = DType::Float32, Device device = Device::cpu());
+  static Tensor ones(const Shape& shape, DType dtype = DType::Float32, Device device = Device::cpu());
+  static Tensor full(const Shape& shape, double value, DType dtype = DType::Float32, Device device = Device::cpu());
+  static Tensor scalar(double value, DType dtype = DType::Float32, Device device = Device::cpu());  // 0-d
   static Tensor arange(double start, double end, double step = 1, DType dtype = DType::Float32);
   static Tensor eye(int64_t n, DType dtype = DType::Float32);
   // Copies values (row-major) into a new tensor of the given shape.
@@ -67,16 +69,19 @@ class Tensor {
   int dim() const { return impl_->shape.size(); }
   int64_t numel() const { return impl_->shape.numel(); }
   DType dtype() const { return impl_->dtype; }
+  Device device() const { return impl_->storage->device; }
+  bool is_cuda() const { return device().is_cuda(); }
   int64_t offset() const { return impl_->offset; }
   bool is_contiguous() const;
-  std::string desc() const;  // "float32[2, 3]" for error messages
+  std::string desc() const;  // "float32[2, 3]" (and " on cuda:0" off the CPU) for error messages
   TensorImpl* impl() const { return impl_.get(); }
   const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
   bool same(const Tensor& o) const { return impl_ == o.impl_; }
   const std::shared_ptr<Storage>& storage() const { return impl_->storage; }
   uint32_t version() const { return impl_->storage->version; }
 
-  // Raw element access. data<T>() points at element 0 of the view (mind the strides).
+  // Raw element access. data<T>() points at element 0 of the view (mind the strides); for a CUDA
+  // tensor that is device memory. item(), at() and to_vector() work on any device (they copy).
   template <class T> T* data() const {
     return static_cast<T*>(impl_->storage->data) + impl_->offset;
   }
@@ -113,6 +118,9 @@ class Tensor {
   // ---- conversions and in-place updates (in-place ops bump the version counter) ----------
   Tensor contiguous() const;
   Tensor to(DType dtype) const;
+  Tensor to(Device device) const;  // differentiable; the same tensor when already there
+  Tensor cpu() const { return to(Device::cpu()); }
+  Tensor cuda(int index = 0) const { return to(Device::cuda(index)); }
   Tensor clone() const;
   // A Tensor is a handle: these change the shared data, not the handle, so they are const.
   const Tensor& copy_(const Tensor& src) const;

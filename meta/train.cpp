@@ -55,6 +55,7 @@ TrainReport train_supervised(Module& model, Optimizer& opt, const data::Dataset&
     throw std::invalid_argument("unknown lr schedule '" + o.lr_schedule + "' (known: none, cosine, step)");
   }
   const bool images = train.inputs.dim() == 4;
+  const Device dev = model_device(model);  // batches go where the parameters are
   model.train();
   Progress progress("train", total, o.log_every, stderr);
   const auto t0 = std::chrono::steady_clock::now();
@@ -65,8 +66,9 @@ TrainReport train_supervised(Module& model, Optimizer& opt, const data::Dataset&
     if (b == 0) sampler.start_epoch(gen);
     data::Batch batch = sampler.batch(b);
     Tensor x = (o.augment && images) ? data::random_crop_flip(batch.inputs, gen) : batch.inputs;
-    const Tensor out = model.forward(x);
-    Tensor loss = o.loss_fn ? o.loss_fn(out, batch.targets) : supervised_loss(o.loss, out, batch.targets, train.num_classes);
+    const Tensor targets = batch.targets.to(dev);
+    const Tensor out = model.forward(x.to(dev));
+    Tensor loss = o.loss_fn ? o.loss_fn(out, targets) : supervised_loss(o.loss, out, targets, train.num_classes);
     const double lv = loss.item();
     if (!std::isfinite(lv))
       throw std::runtime_error("training diverged: the " + o.loss + " loss is " + std::to_string(lv) + " at step " +
@@ -105,9 +107,10 @@ void for_batches(Module& model, const data::Dataset& d, int64_t batch, F f) {
   const bool was_training = model.is_training();
   model.eval();
   NoGrad ng;
+  const Device dev = model_device(model);
   for (int64_t start = 0; start < d.size(); start += batch) {
     const int64_t end = std::min(d.size(), start + batch);
-    f(model.forward(slice(d.inputs, 0, start, end)), slice(d.targets, 0, start, end), end - start);
+    f(model.forward(slice(d.inputs, 0, start, end).to(dev)), slice(d.targets, 0, start, end).to(dev), end - start);
   }
   model.train(was_training);
 }
@@ -130,6 +133,11 @@ double evaluate_loss(Module& model, const data::Dataset& d, const std::string& l
     total += supervised_loss(loss, out, y, d.num_classes).item() * double(n);
   });
   return total / double(d.size());
+}
+
+Device model_device(Module& m) {
+  auto ps = m.parameters();
+  return ps.empty() ? Device::cpu() : ps.front().device();
 }
 
 void disable_dropout(Module& m) {

@@ -56,6 +56,9 @@ double evaluate_accuracy(Module& model, const data::Dataset& d, int64_t batch = 
 double evaluate_loss(Module& model, const data::Dataset& d, const std::string& loss, int64_t batch = 1000);
 
 // Sets the drop probability of every Dropout in the model to 0 (for step-by-step comparisons).
+// Where the model's parameters live (the CPU for a model without parameters); training and
+// evaluation move each batch there.
+Device model_device(Module& m);
 void disable_dropout(Module& m);
 
 }  // namespace metaloss

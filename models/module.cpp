@@ -110,6 +110,19 @@ void Module::to(DType dtype) {
   for (auto& [n, c] : children_) c->to(dtype);
 }
 
+void Module::to(Device device) {
+  NoGrad ng;
+  for (auto& [name, p] : params_)
+    if (p.defined() && p.device() != device) {
+      const bool trainable = p.requires_grad();
+      p = p.to(device);
+      p.set_requires_grad(trainable);
+    }
+  for (auto& [name, b] : buffers_)
+    if (b.defined() && b.device() != device) b = b.to(device);
+  for (auto& [n, c] : children_) c->to(device);
+}
+
 void Module::train(bool on) {
   training_ = on;
   for (auto& [n, c] : children_) c->train(on);

@@ -45,6 +45,8 @@ class Module {
   // Converts every floating parameter and buffer (recursively) to `dtype`, in place: parameters
   // become new leaf tensors (requiring grad as before), so build optimizers after calling this.
   void to(DType dtype);
+  // Moves every parameter and buffer (recursively) to `device`, the same way.
+  void to(Device device);
   void train(bool on = true);
   void eval() { train(false); }
   bool is_training() const { return training_; }

@@ -66,8 +66,8 @@ void Adam::step() {
       else g = add(g, mul(p, o_.weight_decay));
     }
     if (!m_[i].defined()) {
-      m_[i] = Tensor::zeros(p.shape(), p.dtype());
-      v_[i] = Tensor::zeros(p.shape(), p.dtype());
+      m_[i] = Tensor::zeros(p.shape(), p.dtype(), p.device());
+      v_[i] = Tensor::zeros(p.shape(), p.dtype(), p.device());
     }
     m_[i].mul_(o_.beta1);
     m_[i].add_(g, 1 - o_.beta1);

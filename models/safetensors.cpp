@@ -387,7 +387,7 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
     if (name == "__metadata__") throw error("\"__metadata__\" is reserved and cannot name a tensor");
     if (!seen.insert(name).second) throw error("duplicate tensor name \"" + name + "\"");
     if (utf8_error(name) != npos) throw error("tensor name \"" + name + "\" is not valid UTF-8");
-    Tensor c = t.detach();  // detached: writing a file is not part of any graph
+    Tensor c = t.detach().cpu();  // detached: writing a file is not part of any graph; host bytes
     // Row-major values; an empty tensor has no bytes to arrange (and kernels need not see it).
     items.push_back({&name, c.is_contiguous() || c.numel() == 0 ? c : contiguous(c)});
   }

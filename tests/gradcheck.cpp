@@ -3,6 +3,8 @@
 #include <cmath>
 #include <sstream>
 
+#include "kernels/cuda/runtime.h"
+
 namespace metaloss::testing {
 
 double* element_ptr(const Tensor& t, int64_t k) {
@@ -15,6 +17,23 @@ double* element_ptr(const Tensor& t, int64_t k) {
 }
 
 namespace {
+
+// Reads / writes element k of a float64 tensor on any device (a CUDA tensor through 8-byte copies,
+// without bumping its version counter: the recorded graph must keep treating it as unchanged).
+double get_element(const Tensor& t, int64_t k) {
+  double v;
+  if (t.is_cuda())
+    kernels::cuda::memcpy(&v, Device::cpu(), element_ptr(t, k), t.device(), sizeof v);
+  else
+    v = *element_ptr(t, k);
+  return v;
+}
+void set_element(const Tensor& t, int64_t k, double v) {
+  if (t.is_cuda())
+    kernels::cuda::memcpy(element_ptr(t, k), t.device(), &v, Device::cpu(), sizeof v);
+  else
+    *element_ptr(t, k) = v;
+}
 
 Tensor flat_output(const MultiFn& fn, const std::vector<Tensor>& in) {
   Tensor y = fn(in);
@@ -45,6 +64,7 @@ CheckResult gradcheck(const MultiFn& fn, const std::vector<Tensor>& inputs, doub
     if (!y.requires_grad()) break;
     Tensor e = Tensor::zeros(Shape{m}, DType::Float64);
     e.data<double>()[row] = 1;
+    e = e.to(y.device());
     GradOptions o;
     o.retain_graph = 1;
     o.allow_unused = true;
@@ -60,16 +80,15 @@ CheckResult gradcheck(const MultiFn& fn, const std::vector<Tensor>& inputs, doub
     const Tensor& x = inputs[diff[j]];
     const int64_t n = x.numel();
     for (int64_t c = 0; c < n; ++c) {
-      double* p = element_ptr(x, c);
-      const double orig = *p;
+      const double orig = get_element(x, c);
       std::vector<double> plus, minus;
       {
         NoGrad ng;
-        *p = orig + eps;
+        set_element(x, c, orig + eps);
         plus = flat_output(fn, inputs).to_vector();
-        *p = orig - eps;
+        set_element(x, c, orig - eps);
         minus = flat_output(fn, inputs).to_vector();
-        *p = orig;
+        set_element(x, c, orig);
       }
       for (int64_t row = 0; row < m; ++row) {
         const double num = (plus[size_t(row)] - minus[size_t(row)]) / (2 * eps);
@@ -105,7 +124,7 @@ MultiFn grad_function(const MultiFn& fn, size_t n_inputs) {
     Grads g = y.requires_grad() ? grad({y}, diff, {reshape(w, y.shape().vec())}, o) : Grads(diff.size());
     std::vector<Tensor> flat;
     for (size_t i = 0; i < g.size(); ++i)
-      flat.push_back(g[i].defined() ? reshape(g[i], {-1}) : Tensor::zeros(Shape{diff[i].numel()}, DType::Float64));
+      flat.push_back(g[i].defined() ? reshape(g[i], {-1}) : Tensor::zeros(Shape{diff[i].numel()}, DType::Float64, diff[i].device()));
     return cat(flat, 0);
   };
 }
@@ -119,7 +138,7 @@ std::vector<Tensor> with_weights(const MultiFn& fn, const std::vector<Tensor>& i
     y = fn(inputs);
   }
   std::vector<Tensor> all = inputs;
-  Tensor w = randn(Shape{y.numel()}, DType::Float64, gen);
+  Tensor w = randn(Shape{y.numel()}, DType::Float64, gen, y.device());
   w.set_requires_grad(true);
   all.push_back(w);
   return all;

@@ -31,7 +31,8 @@ CheckResult gradgradgradcheck(const MultiFn& fn, const std::vector<Tensor>& inpu
 // The function whose gradient gradgradcheck checks: (inputs..., w) -> flattened gradients.
 MultiFn grad_function(const MultiFn& fn, size_t n_inputs);
 
-// Element k (row-major over the logical shape) of a tensor, whatever its strides.
+// Element k (row-major over the logical shape) of a tensor, whatever its strides (a device
+// pointer for a CUDA tensor).
 double* element_ptr(const Tensor& t, int64_t k);
 
 }  // namespace metaloss::testing

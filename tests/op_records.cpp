@@ -1,3 +1,4 @@
+#include <array>
 #include "op_records.h"
 
 #include <algorithm>
@@ -437,6 +438,65 @@ std::vector<OpRecord> build() {
                  return ref_conv2d(x[0], x[1], x[2], 1, 1, 1, 1);
                },
                2});
+  // conv2d_direct and its two adjoints: each one's backward rules are the other two, so gradcheck
+  // and gradgradcheck here check that the three rules fit together (cuDNN runs the same rules).
+  auto direct_samples = [] {
+    return std::vector<Sample>{{"pad 1", {leaf(any({1, 2, 4, 4})), leaf(any({2, 2, 3, 3}))}},
+                               {"stride 2, batch 2", {leaf(any({2, 1, 5, 5})), leaf(any({2, 1, 3, 3}))}},
+                               {"dilation 2", {leaf(any({1, 1, 5, 5})), leaf(any({1, 1, 2, 2}))}}};
+  };
+  // stride, padding, dilation of each sample, told apart by the shapes.
+  auto direct_geom = [](const Tensor& x, const Tensor& w) -> std::array<int64_t, 3> {
+    if (x.shape()[0] == 2) return {2, 0, 1};
+    if (w.shape()[2] == 2) return {1, 1, 2};
+    return {1, 1, 1};
+  };
+  r.push_back({"conv2d_direct", direct_samples,
+               [direct_geom](const Ts& x) {
+                 auto [s, p, d] = direct_geom(x[0], x[1]);
+                 return conv2d_direct(x[0], x[1], s, p, d);
+               },
+               [direct_geom](const Ts& x) {
+                 auto [s, p, d] = direct_geom(x[0], x[1]);
+                 return ref_conv2d(x[0], x[1], Tensor(), s, p, d, 1);
+               },
+               2});
+  r.push_back({"conv2d_input_grad",
+               [direct_samples] {
+                 auto ss = direct_samples();  // inputs: upstream gradient gy (shaped like y) and w
+                 for (auto& smp : ss) {
+                   NoGrad ng;
+                   const Tensor& x = smp.inputs[0];
+                   const Tensor y = smp.label == "pad 1" ? conv2d(x, smp.inputs[1], Tensor(), 1, 1)
+                                    : smp.label == "dilation 2" ? conv2d(x, smp.inputs[1], Tensor(), 1, 1, 2)
+                                                                : conv2d(x, smp.inputs[1], Tensor(), 2, 0);
+                   smp.inputs = {leaf(any(y.shape())), smp.inputs[1], x.detach()};  // x: only its shape is used
+                 }
+                 return ss;
+               },
+               [direct_geom](const Ts& x) {
+                 auto [s, p, d] = direct_geom(x[2], x[1]);
+                 return conv2d_input_grad(x[0], x[1], x[2].shape(), s, p, d);
+               },
+               nullptr, 2});
+  r.push_back({"conv2d_weight_grad",
+               [direct_samples] {
+                 auto ss = direct_samples();  // inputs: x and the upstream gradient gy
+                 for (auto& smp : ss) {
+                   NoGrad ng;
+                   const Tensor& w = smp.inputs[1];
+                   const Tensor y = smp.label == "pad 1" ? conv2d(smp.inputs[0], w, Tensor(), 1, 1)
+                                    : smp.label == "dilation 2" ? conv2d(smp.inputs[0], w, Tensor(), 1, 1, 2)
+                                                                : conv2d(smp.inputs[0], w, Tensor(), 2, 0);
+                   smp.inputs = {smp.inputs[0], leaf(any(y.shape())), w.detach()};  // w: only its shape is used
+                 }
+                 return ss;
+               },
+               [direct_geom](const Ts& x) {
+                 auto [s, p, d] = direct_geom(x[0], x[2]);
+                 return conv2d_weight_grad(x[0], x[1], x[2].shape(), s, p, d);
+               },
+               nullptr, 2});
   r.push_back({"im2col_col2im",
                [] { return std::vector<Sample>{{"roundtrip", {leaf(any({1, 2, 3, 3}))}}}; },
                [](const Ts& x) { return col2im(mul(im2col(x[0], 2, 1, 1, 1), 1.5), x[0].shape(), 2, 1, 1, 1); },

@@ -5,7 +5,7 @@
 #include <sstream>
 
 #include "engine/metaloss.h"
-#include "kernels/cpu/kernels.h"
+#include "kernels/kernels.h"
 
 using namespace metaloss;
 

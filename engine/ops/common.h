@@ -5,8 +5,8 @@
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
-#include "kernels/cpu/kernels.h"
-#include "kernels/profiler.h"
+#include "kernels/cuda/runtime.h"
+#include "kernels/kernels.h"
 #include "kernels/profiler.h"
 
 namespace metaloss::detail {
@@ -21,11 +21,16 @@ inline void check_float(const Tensor& t, const char* op) {
   check_defined(t, op);
   if (!is_floating(t.dtype())) fail(op, "expected a float32 or float64 tensor, got " + t.desc());
 }
+inline void check_same_device(const Tensor& a, const Tensor& b, const char* op) {
+  if (a.device() != b.device())
+    fail(op, std::string("device mismatch: ") + a.desc() + " and " + b.desc() + " (move one with .to(device))");
+}
 inline void check_same_dtype(const Tensor& a, const Tensor& b, const char* op) {
   check_defined(a, op, "first operand");
   check_defined(b, op, "second operand");
   if (a.dtype() != b.dtype())
     fail(op, std::string("dtype mismatch: ") + a.desc() + " and " + b.desc() + " (convert one with .to())");
+  check_same_device(a, b, op);
 }
 inline void check_index(const Tensor& t, const char* op) {
   check_defined(t, op, "index");
@@ -37,6 +42,7 @@ inline kernels::View broadcast_view(const Tensor& x, const Shape& shape) {
   kernels::View v;
   v.data = x.raw_data();
   v.dtype = x.dtype();
+  v.device = x.device();
   v.ndim = shape.size();
   const int off = shape.size() - x.dim();
   for (int i = 0; i < shape.size(); ++i) {
@@ -46,8 +52,8 @@ inline kernels::View broadcast_view(const Tensor& x, const Shape& shape) {
   return v;
 }
 
-inline Tensor zeros_like(const Tensor& x) { return Tensor::zeros(x.shape(), x.dtype()); }
-inline Tensor ones_like(const Tensor& x) { return Tensor::ones(x.shape(), x.dtype()); }
+inline Tensor zeros_like(const Tensor& x) { return Tensor::zeros(x.shape(), x.dtype(), x.device()); }
+inline Tensor ones_like(const Tensor& x) { return Tensor::ones(x.shape(), x.dtype(), x.device()); }
 // A bool mask as 0/1 in dtype t (a constant: no gradient flows through comparisons).
 inline Tensor mask_as(const Tensor& mask, DType t) { return cast(mask, t); }
 

@@ -1,4 +1,9 @@
-// Convolution (im2col + GEMM, composed from differentiable ops) and 2-d pooling.
+// Convolution and 2-d pooling. conv2d is im2col + GEMM composed from differentiable ops, or, on a
+// CUDA device with cuDNN, conv2d_direct: one op whose backward rules are its two adjoints
+// (conv2d_input_grad, conv2d_weight_grad), each of which has the other two as its own backward
+// rules, so every order of derivative stays available.
+#include <cstdlib>
+
 #include "engine/ops/common.h"
 
 namespace metaloss {
@@ -32,8 +37,8 @@ Tensor im2col(const Tensor& x_in, Pair2 k, Pair2 s, Pair2 p, Pair2 d, bool k_maj
   auto g = conv_geom(x_in.shape(), k, s, p, d, "im2col");
   g.k_major = k_major;
   Tensor x = x_in.is_contiguous() ? x_in : contiguous(x_in.detach());
-  Tensor cols = Tensor::empty(cols_shape(g), x.dtype());
-  kernels::im2col(x.dtype(), g, x.raw_data(), cols.raw_data());
+  Tensor cols = Tensor::empty(cols_shape(g), x.dtype(), x.device());
+  kernels::im2col(x.device(), x.dtype(), g, x.raw_data(), cols.raw_data());
   if (should_record(x_in))
     record("im2col", {x_in}, cols, {}, [shape = x_in.shape(), k, s, p, d, k_major](Node&, const Tensor& gr) -> Grads {
       return {col2im(gr, shape, k, s, p, d, k_major)};
@@ -49,13 +54,137 @@ Tensor col2im(const Tensor& cols_in, const Shape& image, Pair2 k, Pair2 s, Pair2
   const Shape want = cols_shape(g);
   if (cols_in.shape() != want) fail("col2im", "columns " + cols_in.desc() + " do not match " + want.str());
   Tensor cols = cols_in.is_contiguous() ? cols_in : contiguous(cols_in.detach());
-  Tensor x = Tensor::empty(image, cols.dtype());
-  kernels::col2im(cols.dtype(), g, cols.raw_data(), x.raw_data());
+  Tensor x = Tensor::empty(image, cols.dtype(), cols.device());
+  kernels::col2im(cols.device(), cols.dtype(), g, cols.raw_data(), x.raw_data());
   if (should_record(cols_in))
     record("col2im", {cols_in}, x, {}, [k, s, p, d, k_major](Node&, const Tensor& gr) -> Grads {
       return {im2col(gr, k, s, p, d, k_major)};
     });
   return x;
+}
+
+namespace {
+
+bool g_cudnn_enabled = [] {
+  const char* e = std::getenv("METALOSS_NO_CUDNN");
+  return !(e && e[0] == '1');
+}();
+
+// One GEMM for the whole batch, [o, K] x [K, n*L], instead of n small ones: fewer BLAS calls,
+// and the weight gradient becomes one GEMM with inner dimension n*L rather than n GEMMs plus a
+// sum over the batch. The result is [o, n, L]; it is viewed as [n, o, oh, ow].
+Tensor conv2d_im2col(const Tensor& x, const Tensor& w, const kernels::Conv2dGeom& g, Pair2 stride, Pair2 padding,
+                     Pair2 dilation) {
+  const int64_t o = w.shape()[0], K = w.shape()[1] * g.kh * g.kw;
+  Tensor cols = im2col(x, {g.kh, g.kw}, stride, padding, dilation, /*k_major=*/true);  // [K, n, L]
+  Tensor yt = matmul(reshape(w, {o, K}), reshape(cols, {K, g.n * g.oh * g.ow}));
+  return permute(reshape(yt, {o, g.n, g.oh, g.ow}), {1, 0, 2, 3});
+}
+
+// The gradient [o, n*L] laid out for the GEMMs of the two adjoints.
+Tensor grad_rows(const Tensor& gy) {
+  return reshape(contiguous(permute(gy, {1, 0, 2, 3})), {gy.shape()[1], -1});
+}
+
+void check_conv_operands(const Tensor& a, const Tensor& b, const char* op) {
+  check_float(a, op);
+  check_same_dtype(a, b, op);
+  if (a.dim() != 4 || b.dim() != 4) fail(op, "expected 4-d operands, got " + a.desc() + " and " + b.desc());
+}
+
+bool use_cudnn(const Tensor& x) { return x.is_cuda() && g_cudnn_enabled && kernels::cudnn_available(); }
+
+}  // namespace
+
+void set_cudnn_enabled(bool on) { g_cudnn_enabled = on; }
+bool cudnn_enabled() { return g_cudnn_enabled && kernels::cudnn_available(); }
+
+Tensor conv2d_direct(const Tensor& x_in, const Tensor& w_in, Pair2 stride, Pair2 padding, Pair2 dilation) {
+  METALOSS_PROFILE_SCOPE("conv2d_direct", "op");
+  check_conv_operands(x_in, w_in, "conv2d_direct");
+  if (w_in.shape()[1] != x_in.shape()[1])
+    fail("conv2d_direct", "input " + x_in.desc() + " and weight " + w_in.desc() + " disagree on input channels");
+  const auto g = conv_geom(x_in.shape(), {w_in.shape()[2], w_in.shape()[3]}, stride, padding, dilation, "conv2d_direct");
+  const int64_t o = w_in.shape()[0];
+  Tensor y;
+  if (use_cudnn(x_in)) {
+    const Tensor x = contiguous(x_in.detach()), w = contiguous(w_in.detach());
+    y = Tensor::empty(Shape{g.n, o, g.oh, g.ow}, x.dtype(), x.device());
+    kernels::conv2d_forward(x.device(), x.dtype(), g, o, x.raw_data(), w.raw_data(), y.raw_data());
+  } else {
+    NoGrad ng;
+    y = contiguous(conv2d_im2col(x_in, w_in, g, stride, padding, dilation));
+  }
+  if (should_record(x_in, w_in))
+    record("conv2d_direct", {x_in, w_in}, y, {x_in, w_in},
+           [stride, padding, dilation, xs = x_in.shape(), ws = w_in.shape()](Node& n, const Tensor& gy) -> Grads {
+             Grads gs(2);
+             if (n.needs_grad(0)) gs[0] = conv2d_input_grad(gy, n.saved_tensor(1), xs, stride, padding, dilation);
+             if (n.needs_grad(1)) gs[1] = conv2d_weight_grad(n.saved_tensor(0), gy, ws, stride, padding, dilation);
+             return gs;
+           });
+  return y;
+}
+
+Tensor conv2d_input_grad(const Tensor& gy_in, const Tensor& w_in, const Shape& x_shape, Pair2 stride, Pair2 padding,
+                         Pair2 dilation) {
+  METALOSS_PROFILE_SCOPE("conv2d_input_grad", "op");
+  check_conv_operands(gy_in, w_in, "conv2d_input_grad");
+  const auto g = conv_geom(x_shape, {w_in.shape()[2], w_in.shape()[3]}, stride, padding, dilation, "conv2d_input_grad");
+  const int64_t o = w_in.shape()[0];
+  if (gy_in.shape() != Shape{g.n, o, g.oh, g.ow} || w_in.shape()[1] != g.c)
+    fail("conv2d_input_grad", "gradient " + gy_in.desc() + " and weight " + w_in.desc() + " do not fit input " + x_shape.str());
+  Tensor dx;
+  if (use_cudnn(gy_in)) {
+    const Tensor gy = contiguous(gy_in.detach()), w = contiguous(w_in.detach());
+    dx = Tensor::empty(x_shape, gy.dtype(), gy.device());
+    kernels::conv2d_backward_data(gy.device(), gy.dtype(), g, o, gy.raw_data(), w.raw_data(), dx.raw_data());
+  } else {
+    NoGrad ng;
+    const int64_t K = g.c * g.kh * g.kw;
+    Tensor cols = matmul(transpose(reshape(w_in, {o, K}), 0, 1), grad_rows(gy_in));  // [K, n*L]
+    dx = col2im(reshape(cols, {K, g.n, g.oh * g.ow}), x_shape, {g.kh, g.kw}, stride, padding, dilation, true);
+  }
+  if (should_record(gy_in, w_in))
+    record("conv2d_input_grad", {gy_in, w_in}, dx, {gy_in, w_in},
+           [stride, padding, dilation, ws = w_in.shape()](Node& n, const Tensor& u) -> Grads {
+             Grads gs(2);
+             if (n.needs_grad(0)) gs[0] = conv2d_direct(u, n.saved_tensor(1), stride, padding, dilation);
+             if (n.needs_grad(1)) gs[1] = conv2d_weight_grad(u, n.saved_tensor(0), ws, stride, padding, dilation);
+             return gs;
+           });
+  return dx;
+}
+
+Tensor conv2d_weight_grad(const Tensor& x_in, const Tensor& gy_in, const Shape& w_shape, Pair2 stride, Pair2 padding,
+                          Pair2 dilation) {
+  METALOSS_PROFILE_SCOPE("conv2d_weight_grad", "op");
+  check_conv_operands(x_in, gy_in, "conv2d_weight_grad");
+  if (w_shape.size() != 4) fail("conv2d_weight_grad", "weight shape " + w_shape.str() + " is not 4-d");
+  const auto g = conv_geom(x_in.shape(), {w_shape[2], w_shape[3]}, stride, padding, dilation, "conv2d_weight_grad");
+  const int64_t o = w_shape[0];
+  if (gy_in.shape() != Shape{g.n, o, g.oh, g.ow} || w_shape[1] != g.c)
+    fail("conv2d_weight_grad", "input " + x_in.desc() + " and gradient " + gy_in.desc() + " do not fit weight " + w_shape.str());
+  Tensor dw;
+  if (use_cudnn(x_in)) {
+    const Tensor x = contiguous(x_in.detach()), gy = contiguous(gy_in.detach());
+    dw = Tensor::empty(w_shape, x.dtype(), x.device());
+    kernels::conv2d_backward_filter(x.device(), x.dtype(), g, o, x.raw_data(), gy.raw_data(), dw.raw_data());
+  } else {
+    NoGrad ng;
+    const int64_t K = g.c * g.kh * g.kw;
+    Tensor cols = im2col(x_in, {g.kh, g.kw}, stride, padding, dilation, true);  // [K, n, L]
+    dw = reshape(matmul(grad_rows(gy_in), transpose(reshape(cols, {K, -1}), 0, 1)), {w_shape[0], w_shape[1], w_shape[2], w_shape[3]});
+  }
+  if (should_record(x_in, gy_in))
+    record("conv2d_weight_grad", {x_in, gy_in}, dw, {x_in, gy_in},
+           [stride, padding, dilation, xs = x_in.shape()](Node& n, const Tensor& u) -> Grads {
+             Grads gs(2);
+             if (n.needs_grad(0)) gs[0] = conv2d_input_grad(n.saved_tensor(1), u, xs, stride, padding, dilation);
+             if (n.needs_grad(1)) gs[1] = conv2d_direct(n.saved_tensor(0), u, stride, padding, dilation);
+             return gs;
+           });
+  return dw;
 }
 
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, Pair2 stride, Pair2 padding, Pair2 dilation,
@@ -73,15 +202,16 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, Pair2 stride
                        " expects " + std::to_string(w.shape()[1] * groups) + " (groups " + std::to_string(groups) + ")");
   const Pair2 k{w.shape()[2], w.shape()[3]};
   const auto g = conv_geom(x.shape(), k, stride, padding, dilation, "conv2d");
+  if (bias.defined()) {
+    check_same_dtype(x, bias, "conv2d");
+    if (bias.dim() != 1 || bias.shape()[0] != o)
+      fail("conv2d", "bias " + bias.desc() + " does not match " + std::to_string(o) + " out channels");
+  }
   Tensor y;
-  if (groups == 1) {
-    // One GEMM for the whole batch, [o, K] x [K, n*L], instead of n small ones: fewer BLAS calls,
-    // and the weight gradient becomes one GEMM with inner dimension n*L rather than n GEMMs
-    // plus a sum over the batch. The result is [o, n, L]; it is viewed as [n, o, oh, ow].
-    const int64_t K = w.shape()[1] * k.h * k.w;
-    Tensor cols = im2col(x, k, stride, padding, dilation, /*k_major=*/true);  // [K, n, L]
-    Tensor yt = matmul(reshape(w, {o, K}), reshape(cols, {K, g.n * g.oh * g.ow}));
-    y = permute(reshape(yt, {o, g.n, g.oh, g.ow}), {1, 0, 2, 3});
+  if (groups == 1 && use_cudnn(x)) {
+    y = conv2d_direct(x, w, stride, padding, dilation);
+  } else if (groups == 1) {
+    y = conv2d_im2col(x, w, g, stride, padding, dilation);
     if (!bias.defined()) return contiguous(y);  // later ops run fastest on dense memory
   } else {
     Tensor cols = im2col(x, k, stride, padding, dilation);  // [n, c*kh*kw, L]
@@ -89,11 +219,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, Pair2 stride
     Tensor wg = reshape(w, {groups, o / groups, -1});
     y = reshape(matmul(wg, cg), {g.n, o, g.oh, g.ow});  // [n, groups, o/groups, L]
   }
-  if (bias.defined()) {
-    if (bias.dim() != 1 || bias.shape()[0] != o)
-      fail("conv2d", "bias " + bias.desc() + " does not match " + std::to_string(o) + " out channels");
-    y = add(y, reshape(bias, {1, o, 1, 1}));
-  }
+  if (bias.defined()) y = add(y, reshape(bias, {1, o, 1, 1}));
   return y;
 }
 
@@ -119,8 +245,8 @@ Tensor max_pool2d(const Tensor& x, Pair2 k, Pair2 s, Pair2 p) {
   METALOSS_PROFILE_SCOPE("max_pool2d", "op");
   const auto g = pool_geom(x, k, s, p, "max_pool2d");
   Tensor xc = x.is_contiguous() ? x : contiguous(x.detach());
-  Tensor idx = Tensor::empty(Shape{x.shape()[0], x.shape()[1], g.oh * g.ow}, DType::Int64);
-  kernels::max_pool2d_indices(x.dtype(), g, xc.raw_data(), idx.data<int64_t>());
+  Tensor idx = Tensor::empty(Shape{x.shape()[0], x.shape()[1], g.oh * g.ow}, DType::Int64, x.device());
+  kernels::max_pool2d_indices(x.device(), x.dtype(), g, xc.raw_data(), idx.data<int64_t>());
   Tensor flat = reshape(x, {x.shape()[0], x.shape()[1], g.h * g.w});
   return reshape(gather(flat, 2, idx), {x.shape()[0], x.shape()[1], g.oh, g.ow});
 }
@@ -133,12 +259,12 @@ Tensor avg_pool_pair(const Tensor& in, const kernels::Pool2dGeom& g, const Shape
                                   : (backward ? "avg_pool2d_backward" : "avg_pool2d"),
                          "op");
   Tensor src = in.is_contiguous() ? in : contiguous(in.detach());
-  Tensor out = Tensor::empty(out_shape, in.dtype());
+  Tensor out = Tensor::empty(out_shape, in.dtype(), in.device());
   if (adaptive)
-    (backward ? kernels::adaptive_avg_pool2d_backward : kernels::adaptive_avg_pool2d)(in.dtype(), g, src.raw_data(),
+    (backward ? kernels::adaptive_avg_pool2d_backward : kernels::adaptive_avg_pool2d)(in.device(), in.dtype(), g, src.raw_data(),
                                                                                       out.raw_data());
   else
-    (backward ? kernels::avg_pool2d_backward : kernels::avg_pool2d)(in.dtype(), g, src.raw_data(), out.raw_data());
+    (backward ? kernels::avg_pool2d_backward : kernels::avg_pool2d)(in.device(), in.dtype(), g, src.raw_data(), out.raw_data());
   if (should_record(in)) {
     const char* name = adaptive ? (backward ? "adaptive_avg_pool2d_backward" : "adaptive_avg_pool2d")
                                 : (backward ? "avg_pool2d_backward" : "avg_pool2d");

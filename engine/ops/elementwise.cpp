@@ -12,7 +12,7 @@ namespace {
 
 Tensor unary_fwd(UnaryOp k, const Tensor& x, const char* op, double a = 0, double b = 0) {
   check_float(x, op);
-  Tensor out = Tensor::empty(x.shape(), x.dtype());
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   kernels::unary(k, x.view(), out.view(), a, b);
   return out;
 }
@@ -20,7 +20,7 @@ Tensor unary_fwd(UnaryOp k, const Tensor& x, const char* op, double a = 0, doubl
 Tensor binary_fwd(BinaryOp k, const Tensor& a, const Tensor& b, const char* op) {
   check_same_dtype(a, b, op);
   const Shape s = a.shape() == b.shape() ? a.shape() : broadcast_shapes(a.shape(), b.shape(), op);
-  Tensor out = Tensor::empty(s, a.dtype());
+  Tensor out = Tensor::empty(s, a.dtype(), a.device());
   kernels::binary(k, broadcast_view(a, s), broadcast_view(b, s), out.view());
   return out;
 }
@@ -34,14 +34,14 @@ Tensor compare_fwd(CompareOp k, const Tensor& a, const Tensor& b, const char* op
   METALOSS_PROFILE_SCOPE(op, "op");
   check_same_dtype(a, b, op);
   const Shape s = broadcast_shapes(a.shape(), b.shape(), op);
-  Tensor out = Tensor::empty(s, DType::Bool);
+  Tensor out = Tensor::empty(s, DType::Bool, a.device());
   kernels::compare(k, broadcast_view(a, s), broadcast_view(b, s), out.view());
   return out;
 }
 Tensor compare_scalar_fwd(CompareOp k, const Tensor& a, double v, const char* op) {
   METALOSS_PROFILE_SCOPE(op, "op");
   check_defined(a, op);
-  Tensor out = Tensor::empty(a.shape(), DType::Bool);
+  Tensor out = Tensor::empty(a.shape(), DType::Bool, a.device());
   kernels::compare_scalar(k, a.view(), v, out.view());
   return out;
 }
@@ -185,7 +185,7 @@ Tensor rdiv(double s, const Tensor& a) {
 Tensor neg(const Tensor& x) {
   METALOSS_PROFILE_SCOPE("neg", "op");
   check_defined(x, "neg");
-  Tensor out = Tensor::empty(x.shape(), x.dtype());
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   kernels::unary(UnaryOp::Neg, x.view(), out.view());
   if (should_record(x)) record("neg", {x}, out, {}, [](Node&, const Tensor& g) -> Grads { return {neg(g)}; });
   return out;
@@ -226,7 +226,7 @@ Tensor rsqrt(const Tensor& x) {
 Tensor abs(const Tensor& x) {
   METALOSS_PROFILE_SCOPE("abs", "op");
   check_defined(x, "abs");
-  Tensor y = Tensor::empty(x.shape(), x.dtype());
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   kernels::unary(UnaryOp::Abs, x.view(), y.view());
   if (should_record(x))
     record("abs", {x}, y, {x}, [](Node& n, const Tensor& g) -> Grads { return {mul(g, sign(n.saved_tensor(0)))}; });
@@ -320,12 +320,13 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   check_defined(cond, "where", "condition");
   if (cond.dtype() != DType::Bool) fail("where", "condition must be bool, got " + cond.desc());
   check_same_dtype(a, b, "where");
+  check_same_device(cond, a, "where");
   const Shape s = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
-  Tensor out = Tensor::empty(s, a.dtype());
+  Tensor out = Tensor::empty(s, a.dtype(), a.device());
   kernels::where(broadcast_view(cond, s), broadcast_view(a, s), broadcast_view(b, s), out.view());
   if (should_record(a, b))
     record("where", {a, b}, out, {cond}, [sa = a.shape(), sb = b.shape()](Node& n, const Tensor& g) -> Grads {
-      Tensor c = n.saved_tensor(0), z = Tensor::zeros(Shape{}, g.dtype()), ga, gb;
+      Tensor c = n.saved_tensor(0), z = Tensor::zeros(Shape{}, g.dtype(), g.device()), ga, gb;
       if (n.needs_grad(0)) ga = sum_to(where(c, g, z), sa);
       if (n.needs_grad(1)) gb = sum_to(where(c, z, g), sb);
       return {ga, gb};
@@ -351,7 +352,7 @@ Tensor cast(const Tensor& x, DType dtype) {
   METALOSS_PROFILE_SCOPE("cast", "op");
   check_defined(x, "cast");
   if (x.dtype() == dtype) return x;
-  Tensor out = Tensor::empty(x.shape(), dtype);
+  Tensor out = Tensor::empty(x.shape(), dtype, x.device());
   kernels::copy(x.view(), out.view());
   if (is_floating(dtype) && should_record(x))
     record("cast", {x}, out, {}, [from = x.dtype()](Node&, const Tensor& g) -> Grads { return {cast(g, from)}; });

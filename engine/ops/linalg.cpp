@@ -31,7 +31,7 @@ Tensor bmm_fwd(Tensor a, Tensor b, const Shape& batch) {
   Shape out_shape = batch;
   out_shape.push_back(m);
   out_shape.push_back(n);
-  Tensor out = Tensor::empty(out_shape, a.dtype());
+  Tensor out = Tensor::empty(out_shape, a.dtype(), a.device());
   if (out.numel() == 0) return out;
   if (k == 0) {
     out.fill_(0);
@@ -69,7 +69,7 @@ Tensor bmm_fwd(Tensor a, Tensor b, const Shape& batch) {
   }
   if (b_shared && a_stacks && nb > 1) {
     g.m = m * nb;
-    kernels::gemm(a.dtype(), g, a.raw_data(), b.raw_data(), out.raw_data());
+    kernels::gemm(a.device(), a.dtype(), g, a.raw_data(), b.raw_data(), out.raw_data());
     return out;
   }
   // General case: one GEMM per batch entry, offsets from each operand's batch strides.
@@ -83,7 +83,7 @@ Tensor bmm_fwd(Tensor a, Tensor b, const Shape& batch) {
       if (ai >= 0 && a.shape()[ai] != 1) oa += idx * a.strides()[ai];
       if (bi >= 0 && b.shape()[bi] != 1) ob += idx * b.strides()[bi];
     }
-    kernels::gemm(a.dtype(), g, static_cast<char*>(a.raw_data()) + oa * int64_t(es),
+    kernels::gemm(a.device(), a.dtype(), g, static_cast<char*>(a.raw_data()) + oa * int64_t(es),
                   static_cast<char*>(b.raw_data()) + ob * int64_t(es), static_cast<char*>(out.raw_data()) + i * m * n * int64_t(es));
   }
   return out;

@@ -12,7 +12,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   if (x.dim() < 2) fail("batch_norm", "expected input [n, c, ...], got " + x.desc());
   const int64_t c = x.shape()[1];
   auto check_param = [&](const Tensor& t, const char* what) {
-    if (t.defined() && (t.dim() != 1 || t.shape()[0] != c || t.dtype() != x.dtype()))
+    if (t.defined() && (t.dim() != 1 || t.shape()[0] != c || t.dtype() != x.dtype() || t.device() != x.device()))
       fail("batch_norm", std::string(what) + " " + t.desc() + " does not match " + std::to_string(c) +
                              " channels of " + x.desc());
   };
@@ -54,7 +54,7 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
   if (p < 0 || p > 1) fail("dropout", "probability must be in [0, 1], got " + std::to_string(p));
   if (!training || p == 0) return x;
   if (p == 1) return mul(x, 0.0);
-  Tensor keep = cast(ge(rand(x.shape(), x.dtype(), gen), p), x.dtype());
+  Tensor keep = cast(ge(rand(x.shape(), x.dtype(), gen, x.device()), p), x.dtype());
   return mul(x, mul(keep, 1.0 / (1.0 - p)));
 }
 

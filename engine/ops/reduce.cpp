@@ -40,7 +40,7 @@ Tensor reduce_fwd(kernels::ReduceOp k, const Tensor& x, const std::vector<int>& 
   if (k != kernels::ReduceOp::Sum)
     for (int d : dims)
       if (x.shape()[d] == 0) fail(op, "cannot reduce over an empty dim of " + x.desc());
-  Tensor out = Tensor::empty(keep, x.dtype());
+  Tensor out = Tensor::empty(keep, x.dtype(), x.device());
   kernels::reduce(k, x.view(), out.view());
   return keepdim ? out : make_view(out, reduced_shape(x.shape(), dims, false),
                                    contiguous_strides(reduced_shape(x.shape(), dims, false)), 0);
@@ -108,8 +108,8 @@ Tensor argmax(const Tensor& x, int64_t dim_in, bool keepdim) {
   for (int i = dim + 1; i < x.dim(); ++i) inner *= x.shape()[i];
   Shape keep = x.shape();
   if (x.dim()) keep[dim] = 1;
-  Tensor out = Tensor::empty(keep, DType::Int64);
-  kernels::argmax(x.dtype(), xc.raw_data(), out.data<int64_t>(), outer, n, inner);
+  Tensor out = Tensor::empty(keep, DType::Int64, x.device());
+  kernels::argmax(x.device(), x.dtype(), xc.raw_data(), out.data<int64_t>(), outer, n, inner);
   return keepdim || x.dim() == 0 ? out : squeeze(out, dim);
 }
 
@@ -123,7 +123,7 @@ Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim
     NoGrad ng;
     m = amax(x, dims, true);
     // An all -inf slice would give nan from (-inf) - (-inf); shift by 0 there instead.
-    m = where(eq(abs(m), INFINITY), Tensor::zeros(Shape{}, x.dtype()), m);
+    m = where(eq(abs(m), INFINITY), Tensor::zeros(Shape{}, x.dtype(), x.device()), m);
   }
   Tensor s = log(sum(exp(sub(x, m)), dims, true));
   Tensor out = add(s, m);
@@ -135,11 +135,11 @@ Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim
 namespace {
 Tensor softmax_fwd(const Tensor& x, int dim, bool log) {
   Tensor xc = x.is_contiguous() ? x : contiguous(x.detach());
-  Tensor y = Tensor::empty(x.shape(), x.dtype());
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   int64_t outer = 1, inner = 1;
   for (int i = 0; i < dim; ++i) outer *= x.shape()[i];
   for (int i = dim + 1; i < x.dim(); ++i) inner *= x.shape()[i];
-  kernels::softmax(x.dtype(), xc.raw_data(), y.raw_data(), outer, x.dim() ? x.shape()[dim] : 1, inner, log);
+  kernels::softmax(x.device(), x.dtype(), xc.raw_data(), y.raw_data(), outer, x.dim() ? x.shape()[dim] : 1, inner, log);
   return y;
 }
 }  // namespace

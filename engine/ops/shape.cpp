@@ -182,7 +182,7 @@ Tensor slice(const Tensor& x, int64_t dim_in, int64_t start, int64_t end, int64_
 Tensor slice_backward(const Tensor& x, const Shape& shape, int64_t dim_in, int64_t start, int64_t end, int64_t step) {
   METALOSS_PROFILE_SCOPE("slice_backward", "op");
   check_defined(x, "slice_backward");
-  Tensor out = Tensor::zeros(shape, x.dtype());
+  Tensor out = Tensor::zeros(shape, x.dtype(), x.device());
   const int dim = wrap_dim(dim_in, shape.size(), "slice_backward");
   Tensor window = slice(out, dim, start, end, step);
   if (window.shape() != x.shape())
@@ -239,7 +239,7 @@ Tensor contiguous(const Tensor& x) {
   METALOSS_PROFILE_SCOPE("contiguous", "op");
   check_defined(x, "contiguous");
   if (x.is_contiguous()) return x;
-  Tensor out = Tensor::empty(x.shape(), x.dtype());
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   kernels::copy(x.view(), out.view());
   if (should_record(x)) record("contiguous", {x}, out, {}, [](Node&, const Tensor& g) -> Grads { return {g}; });
   return out;
@@ -258,7 +258,7 @@ Tensor cat(const std::vector<Tensor>& xs, int64_t dim_in) {
   std::vector<int64_t> sizes;
   for (size_t i = 0; i < xs.size(); ++i) {
     const Tensor& t = xs[i];
-    if (t.dtype() != first.dtype())
+    if (t.dtype() != first.dtype() || t.device() != first.device())
       fail("cat", "tensor " + std::to_string(i) + " is " + t.desc() + " but tensor 0 is " + first.desc());
     bool ok = t.dim() == first.dim();
     for (int d = 0; ok && d < t.dim(); ++d)
@@ -269,7 +269,7 @@ Tensor cat(const std::vector<Tensor>& xs, int64_t dim_in) {
     s[dim] += t.shape()[dim];
     sizes.push_back(t.shape()[dim]);
   }
-  Tensor out = Tensor::empty(s, first.dtype());
+  Tensor out = Tensor::empty(s, first.dtype(), first.device());
   int64_t at = 0;
   for (const Tensor& t : xs) {
     kernels::copy(t.view(), slice(out, dim, at, at + t.shape()[dim]).view());
@@ -285,6 +285,19 @@ Tensor cat(const std::vector<Tensor>& xs, int64_t dim_in) {
       }
       return gs;
     });
+  return out;
+}
+
+Tensor to_device(const Tensor& x, Device device) {
+  METALOSS_PROFILE_SCOPE("to_device", "op");
+  check_defined(x, "to");
+  if (x.device() == device) return x;
+  kernels::cuda::check_device(device, "to");
+  const Tensor src = contiguous(x.detach());
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), device);
+  kernels::cuda::memcpy(out.raw_data(), device, src.raw_data(), src.device(), size_t(x.numel()) * dtype_size(x.dtype()));
+  if (is_floating(x.dtype()) && should_record(x))
+    record("to_device", {x}, out, {}, [from = x.device()](Node&, const Tensor& g) -> Grads { return {to_device(g, from)}; });
   return out;
 }
 

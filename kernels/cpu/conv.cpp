@@ -97,6 +97,8 @@ void im2col_impl(const Conv2dGeom& g, T* img, T* cols) {
 
 }  // namespace
 
+namespace cpu {
+
 void im2col(DType t, const Conv2dGeom& g, const void* x, void* cols) {
   METALOSS_PROFILE_SCOPE("im2col", "kernel", double((g.n * g.c * g.h * g.w + g.n * g.c * g.kh * g.kw * g.oh * g.ow) * int64_t(dtype_size(t))));
   float_dispatch("im2col", t, [&](auto v) {
@@ -246,4 +248,5 @@ POOL_ENTRY(adaptive_avg_pool2d, adaptive_avg_impl, false)
 POOL_ENTRY(adaptive_avg_pool2d_backward, adaptive_avg_impl, true)
 #undef POOL_ENTRY
 
+}  // namespace cpu
 }  // namespace metaloss::kernels

@@ -163,6 +163,8 @@ void compare_typed(CompareOp op, const View& a, const U& b, const View& o) {
 
 }  // namespace
 
+namespace cpu {
+
 void unary(UnaryOp op, const View& x, const View& out, double alpha, double beta) {
   METALOSS_PROFILE_SCOPE("unary", "kernel", double(out.numel() * int64_t(2 * dtype_size(out.dtype))), double(out.numel()));
   switch (x.dtype) {
@@ -233,4 +235,5 @@ void fill(const View& out, double value) {
   });
 }
 
+}  // namespace cpu
 }  // namespace metaloss::kernels

@@ -7,6 +7,8 @@
 
 namespace metaloss::kernels {
 
+namespace cpu {
+
 void gemm(DType t, const GemmArgs& g, const void* a, const void* b, void* c) {
   if (g.m == 0 || g.n == 0) return;
   const double es = double(dtype_size(t)), nb = double(g.batch);
@@ -34,4 +36,5 @@ void gemm(DType t, const GemmArgs& g, const void* a, const void* b, void* c) {
   }
 }
 
+}  // namespace cpu
 }  // namespace metaloss::kernels

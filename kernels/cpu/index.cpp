@@ -7,6 +7,8 @@
 
 namespace metaloss::kernels {
 
+namespace cpu {
+
 // out[p] = x[p with p[dim] = index[p]]; out and index share a shape.
 void gather(const View& x, int dim, const View& index, const View& out) {
   dispatch_dtype(x.dtype, [&](auto t) {
@@ -88,7 +90,7 @@ void index_select(const View& x, int dim, const int64_t* index, int64_t n, const
     src.data = static_cast<char*>(x.data) + index[j] * x.strides[dim] * int64_t(dtype_size(x.dtype));
     dst.data = static_cast<char*>(out.data) + j * out.strides[dim] * int64_t(dtype_size(out.dtype));
     src.shape[dim] = dst.shape[dim] = 1;
-    copy(src, dst);
+    cpu::copy(src, dst);
   }
 }
 
@@ -99,7 +101,7 @@ void index_add(const View& out, int dim, const int64_t* index, int64_t n, const 
     s.data = static_cast<char*>(src.data) + j * src.strides[dim] * int64_t(dtype_size(src.dtype));
     d.data = static_cast<char*>(out.data) + index[j] * out.strides[dim] * int64_t(dtype_size(out.dtype));
     s.shape[dim] = d.shape[dim] = 1;
-    binary(BinaryOp::Add, d, s, d);
+    cpu::binary(BinaryOp::Add, d, s, d);
   }
 }
 
@@ -112,4 +114,5 @@ int64_t find_bad_index(const View& index, int64_t size) {
   return -1;
 }
 
+}  // namespace cpu
 }  // namespace metaloss::kernels

@@ -1,28 +1,9 @@
-// CPU compute kernels. Each takes strided views; the caller (engine) allocates outputs,
-// checks shapes and dtypes, and expresses broadcasting as zero strides.
+// The CPU kernels (kernels/cpu/*.cpp). Same contracts as kernels/kernels.h, on host memory; the
+// engine reaches them through the dispatching functions declared there.
 #pragma once
-#include <cstdint>
-#include "kernels/cpu/view.h"
+#include "kernels/kernels.h"
 
-namespace metaloss::kernels {
-
-enum class UnaryOp : uint8_t {
-  Neg, Exp, Log, Sqrt, Rsqrt, Abs, Sign, Square, Tanh, Sigmoid, Relu,
-  LeakyRelu,   // alpha = negative slope
-  Softplus,    // alpha = beta, beta = threshold
-  AddScalar,   // x + alpha
-  MulScalar,   // x * alpha
-  PowScalar,   // x ^ alpha
-  RSubScalar,  // alpha - x
-  RDivScalar,  // alpha / x
-  Clamp,       // min(max(x, alpha), beta)
-};
-// TanhBackward(g, y) = g * (1 - y*y), SigmoidBackward(g, y) = g * (y * (1 - y)),
-// ReluBackward(g, x) = g * (x > 0 ? 1 : 0): the fused backward rules of tanh/sigmoid/relu, used
-// only when the backward pass records no graph.
-enum class BinaryOp : uint8_t { Add, Sub, Mul, Div, Pow, Min, Max, TanhBackward, SigmoidBackward, ReluBackward };
-enum class CompareOp : uint8_t { Eq, Ne, Lt, Le, Gt, Ge };
-enum class ReduceOp : uint8_t { Sum, Max, Min };
+namespace metaloss::kernels::cpu {
 
 // out = op(x); x and out have the same shape and dtype (x may use zero strides).
 void unary(UnaryOp op, const View& x, const View& out, double alpha = 0, double beta = 0);
@@ -49,29 +30,13 @@ void argmax(DType t, const void* x, int64_t* out, int64_t outer, int64_t dim, in
 void softmax(DType t, const void* x, void* out, int64_t outer, int64_t dim, int64_t inner, bool log);
 
 // C[b] = op(A[b]) @ op(B[b]) (+ C if accumulate), row-major, batch strides in elements.
-struct GemmArgs {
-  bool trans_a = false, trans_b = false;
-  int64_t m = 0, n = 0, k = 0;
-  int64_t lda = 0, ldb = 0, ldc = 0;
-  int64_t batch = 1, stride_a = 0, stride_b = 0, stride_c = 0;
-  bool accumulate = false;
-};
 void gemm(DType t, const GemmArgs& g, const void* a, const void* b, void* c);
 
 // Convolution helpers: images [n, c, h, w] contiguous <-> columns [n, c*kh*kw, oh*ow].
-struct Conv2dGeom {
-  int64_t n, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow;
-  // Column layout: false = [n, c*kh*kw, oh*ow] (one matrix per image); true = [c*kh*kw, n, oh*ow],
-  // so a whole batch is one [c*kh*kw, n*oh*ow] matrix and a convolution is a single GEMM.
-  bool k_major = false;
-};
 void im2col(DType t, const Conv2dGeom& g, const void* x, void* cols);
 void col2im(DType t, const Conv2dGeom& g, const void* cols, void* x);  // x is overwritten
 
 // Pooling over planes of a contiguous [planes, h, w] tensor.
-struct Pool2dGeom {
-  int64_t planes, h, w, kh, kw, sh, sw, ph, pw, oh, ow;
-};
 void max_pool2d_indices(DType t, const Pool2dGeom& g, const void* x, int64_t* idx);
 void avg_pool2d(DType t, const Pool2dGeom& g, const void* x, void* out);
 void avg_pool2d_backward(DType t, const Pool2dGeom& g, const void* gout, void* gin);
@@ -92,4 +57,4 @@ void philox_uniform(DType t, void* out, int64_t n, uint64_t seed, uint64_t offse
 void philox_normal(DType t, void* out, int64_t n, uint64_t seed, uint64_t offset, double mean, double std);
 void philox_randint(int64_t* out, int64_t n, uint64_t seed, uint64_t offset, int64_t lo, int64_t hi);
 
-}  // namespace metaloss::kernels
+}  // namespace metaloss::kernels::cpu

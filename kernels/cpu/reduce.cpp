@@ -196,6 +196,8 @@ void softmax_typed(const T* x, T* y, int64_t outer, int64_t dim, int64_t inner, 
 
 }  // namespace
 
+namespace cpu {
+
 void reduce(ReduceOp op, const View& x, const View& out) {
   METALOSS_PROFILE_SCOPE("reduce", "kernel", double(x.numel() * int64_t(dtype_size(x.dtype))), double(x.numel()));
   switch (x.dtype) {
@@ -235,4 +237,5 @@ void softmax(DType t, const void* x, void* out, int64_t outer, int64_t dim, int6
     throw std::invalid_argument(std::string("kernel softmax: unsupported dtype ") + dtype_name(t));
 }
 
+}  // namespace cpu
 }  // namespace metaloss::kernels

@@ -1,6 +1,7 @@
-// A strided view of raw memory: what every CPU kernel takes. Strides are in elements.
+// A strided view of raw memory on one device: what every kernel takes. Strides are in elements.
 #pragma once
 #include <cstdint>
+#include "kernels/device.h"
 #include "kernels/dtype.h"
 
 namespace metaloss::kernels {
@@ -10,6 +11,7 @@ constexpr int kMaxDims = 8;
 struct View {
   void* data = nullptr;
   DType dtype = DType::Float32;
+  Device device;
   int ndim = 0;
   int64_t shape[kMaxDims] = {};
   int64_t strides[kMaxDims] = {};

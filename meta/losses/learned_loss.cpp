@@ -306,7 +306,7 @@ Tensor LearnedLoss::sample(const Tensor& p_grid, double target) {
   if (!p_grid.defined() || p_grid.dim() != 1 || !is_floating(p_grid.dtype()))
     fail("sample expects a 1-d float grid, got " + (p_grid.defined() ? p_grid.desc() : std::string("undefined")));
   NoGrad no_grad;
-  const Tensor t = Tensor::full(p_grid.shape(), target, p_grid.dtype());
+  const Tensor t = Tensor::full(p_grid.shape(), target, p_grid.dtype(), p_grid.device());
   return reshape(forward(stack({p_grid, t}, 1)), {-1});
 }
 

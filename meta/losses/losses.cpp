@@ -26,7 +26,7 @@ void check_classification(const char* loss, const Tensor& logits, const Tensor& 
     fail(loss, "batch size mismatch: " + std::string(what) + " " + logits.desc() + " has " +
                    std::to_string(logits.size(0)) + " rows, labels " + labels.desc() + " has " +
                    std::to_string(labels.size(0)));
-  const Tensor lc = labels.contiguous();
+  const Tensor lc = labels.contiguous().cpu();  // a CUDA batch's labels: one small copy
   const int64_t* p = lc.data<int64_t>();
   const int64_t classes = logits.size(1);
   for (int64_t i = 0; i < lc.numel(); ++i)
@@ -94,7 +94,7 @@ Tensor focal(const Tensor& logits, const Tensor& labels, double gamma) {
   // 1 - p_t >= 0 since log_softmax <= 0. For gamma < 1 the derivative gamma (1 - p_t)^(gamma - 1)
   // is infinite where p_t rounds to 1, so the base is kept at least 1e-12 (a change of the value
   // below 1e-12^gamma).
-  const Tensor weight = pow(maximum(rsub(1.0, exp(lpt)), Tensor::scalar(1e-12, lpt.dtype())), gamma);
+  const Tensor weight = pow(maximum(rsub(1.0, exp(lpt)), Tensor::scalar(1e-12, lpt.dtype(), lpt.device())), gamma);
   return neg(mean(mul(weight, lpt)));
 }
 

@@ -1,0 +1,41 @@
+// The CUDA runtime as the rest of metaloss sees it: device count, a caching device allocator,
+// copies between host and device, synchronisation. Declared in every build; without CUDA
+// (METALOSS_WITH_CUDA undefined) cuda_device_count() is 0 and the rest throws std::runtime_error
+// saying the library was built without CUDA.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/device.h"
+
+namespace metaloss::kernels::cuda {
+
+bool built_with_cuda();
+bool built_with_cudnn();
+// Number of usable CUDA devices (0 without a driver or GPU; never throws).
+int device_count();
+// Throws std::invalid_argument when `d` is not a usable CUDA device, naming `what`.
+void check_device(Device d, const char* what);
+
+// Caching allocator: freed blocks are kept per device and size class and reused, so a steady
+// loop does not call cudaMalloc per tensor. An allocation that fails frees the cache and retries
+// once, then throws std::runtime_error naming the size and the memory in use.
+void* allocate(int device, size_t bytes);
+void release(int device, void* p, size_t bytes);
+struct MemoryStats {
+  uint64_t requests = 0, cuda_mallocs = 0;
+  size_t bytes_in_use = 0, peak_bytes_in_use = 0, bytes_cached = 0;
+};
+MemoryStats memory_stats(int device);
+void reset_peak(int device);
+void empty_cache();
+
+// Copies `bytes` between any two of host/device memory (d2h and h2d wait for the device's
+// stream: the host data is ready or consumed when they return).
+void memcpy(void* dst, Device dst_dev, const void* src, Device src_dev, size_t bytes);
+// Makes `device` the calling thread's current device (kernels launch on the current device).
+void make_current(int device);
+// Waits for all work queued on the device's stream.
+void synchronize(int device);
+
+}  // namespace metaloss::kernels::cuda

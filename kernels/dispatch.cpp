@@ -1,0 +1,164 @@
+// The device-neutral kernel API (kernels/kernels.h): checks that a call's operands share a device
+// and sends it to the CPU kernel or the CUDA kernel of the same contract.
+#include <initializer_list>
+#include <stdexcept>
+#include <string>
+
+#include "kernels/cpu/kernels.h"
+#include "kernels/cuda/runtime.h"
+#include "kernels/kernels.h"
+#ifdef METALOSS_WITH_CUDA
+#include "kernels/cuda/cuda_kernels.h"
+#endif
+
+namespace metaloss::kernels {
+namespace {
+
+// The device all views of one call live on; throws when they differ.
+Device common_device(const char* kernel, std::initializer_list<const View*> views) {
+  const Device d = (*views.begin())->device;
+  for (const View* v : views)
+    if (v->device != d)
+      throw std::invalid_argument(std::string("kernel ") + kernel + ": operands on different devices (" + d.str() +
+                                  " and " + v->device.str() + "); move them with .to(device) first");
+  return d;
+}
+
+#ifdef METALOSS_WITH_CUDA
+// CUDA kernels launch on the current device: make it the operands' one.
+bool on_cuda(Device d) {
+  if (!d.is_cuda()) return false;
+  cuda::make_current(d.index);
+  return true;
+}
+#define METALOSS_DISPATCH(dev, call) \
+  do {                               \
+    if (on_cuda(dev)) return cuda::call; \
+    return cpu::call;                \
+  } while (0)
+#else
+[[noreturn]] void no_cuda(const char* kernel) {
+  throw std::runtime_error(std::string("kernel ") + kernel + ": a CUDA operand, but metaloss was built without CUDA");
+}
+#define METALOSS_DISPATCH(dev, call)    \
+  do {                                  \
+    if ((dev).is_cuda()) no_cuda(#call); \
+    return cpu::call;                   \
+  } while (0)
+#endif
+
+}  // namespace
+
+void unary(UnaryOp op, const View& x, const View& out, double alpha, double beta) {
+  METALOSS_DISPATCH(common_device("unary", {&x, &out}), unary(op, x, out, alpha, beta));
+}
+void binary(BinaryOp op, const View& a, const View& b, const View& out) {
+  METALOSS_DISPATCH(common_device("binary", {&a, &b, &out}), binary(op, a, b, out));
+}
+void compare(CompareOp op, const View& a, const View& b, const View& out) {
+  METALOSS_DISPATCH(common_device("compare", {&a, &b, &out}), compare(op, a, b, out));
+}
+void compare_scalar(CompareOp op, const View& a, double s, const View& out) {
+  METALOSS_DISPATCH(common_device("compare_scalar", {&a, &out}), compare_scalar(op, a, s, out));
+}
+void where(const View& cond, const View& a, const View& b, const View& out) {
+  METALOSS_DISPATCH(common_device("where", {&cond, &a, &b, &out}), where(cond, a, b, out));
+}
+void copy(const View& src, const View& out) { METALOSS_DISPATCH(common_device("copy", {&src, &out}), copy(src, out)); }
+void fill(const View& out, double value) { METALOSS_DISPATCH(out.device, fill(out, value)); }
+void reduce(ReduceOp op, const View& x, const View& out) {
+  METALOSS_DISPATCH(common_device("reduce", {&x, &out}), reduce(op, x, out));
+}
+void argmax(Device dev, DType t, const void* x, int64_t* out, int64_t outer, int64_t dim, int64_t inner) {
+  METALOSS_DISPATCH(dev, argmax(t, x, out, outer, dim, inner));
+}
+void softmax(Device dev, DType t, const void* x, void* out, int64_t outer, int64_t dim, int64_t inner, bool log) {
+  METALOSS_DISPATCH(dev, softmax(t, x, out, outer, dim, inner, log));
+}
+void gemm(Device dev, DType t, const GemmArgs& g, const void* a, const void* b, void* c) {
+  METALOSS_DISPATCH(dev, gemm(t, g, a, b, c));
+}
+void im2col(Device dev, DType t, const Conv2dGeom& g, const void* x, void* cols) {
+  METALOSS_DISPATCH(dev, im2col(t, g, x, cols));
+}
+void col2im(Device dev, DType t, const Conv2dGeom& g, const void* cols, void* x) {
+  METALOSS_DISPATCH(dev, col2im(t, g, cols, x));
+}
+void max_pool2d_indices(Device dev, DType t, const Pool2dGeom& g, const void* x, int64_t* idx) {
+  METALOSS_DISPATCH(dev, max_pool2d_indices(t, g, x, idx));
+}
+void avg_pool2d(Device dev, DType t, const Pool2dGeom& g, const void* x, void* out) {
+  METALOSS_DISPATCH(dev, avg_pool2d(t, g, x, out));
+}
+void avg_pool2d_backward(Device dev, DType t, const Pool2dGeom& g, const void* gout, void* gin) {
+  METALOSS_DISPATCH(dev, avg_pool2d_backward(t, g, gout, gin));
+}
+void adaptive_avg_pool2d(Device dev, DType t, const Pool2dGeom& g, const void* x, void* out) {
+  METALOSS_DISPATCH(dev, adaptive_avg_pool2d(t, g, x, out));
+}
+void adaptive_avg_pool2d_backward(Device dev, DType t, const Pool2dGeom& g, const void* gout, void* gin) {
+  METALOSS_DISPATCH(dev, adaptive_avg_pool2d_backward(t, g, gout, gin));
+}
+void gather(const View& x, int dim, const View& index, const View& out) {
+  METALOSS_DISPATCH(common_device("gather", {&x, &index, &out}), gather(x, dim, index, out));
+}
+void scatter_add(const View& out, int dim, const View& index, const View& src) {
+  METALOSS_DISPATCH(common_device("scatter_add", {&out, &index, &src}), scatter_add(out, dim, index, src));
+}
+void index_select(const View& x, int dim, const int64_t* index, int64_t n, const View& out) {
+  METALOSS_DISPATCH(common_device("index_select", {&x, &out}), index_select(x, dim, index, n, out));
+}
+void index_add(const View& out, int dim, const int64_t* index, int64_t n, const View& src) {
+  METALOSS_DISPATCH(common_device("index_add", {&out, &src}), index_add(out, dim, index, n, src));
+}
+int64_t find_bad_index(const View& index, int64_t size) { METALOSS_DISPATCH(index.device, find_bad_index(index, size)); }
+void philox_uniform(Device dev, DType t, void* out, int64_t n, uint64_t seed, uint64_t offset, double lo, double hi) {
+  METALOSS_DISPATCH(dev, philox_uniform(t, out, n, seed, offset, lo, hi));
+}
+void philox_normal(Device dev, DType t, void* out, int64_t n, uint64_t seed, uint64_t offset, double mean, double std) {
+  METALOSS_DISPATCH(dev, philox_normal(t, out, n, seed, offset, mean, std));
+}
+void philox_randint(Device dev, int64_t* out, int64_t n, uint64_t seed, uint64_t offset, int64_t lo, int64_t hi) {
+  METALOSS_DISPATCH(dev, philox_randint(out, n, seed, offset, lo, hi));
+}
+
+bool cudnn_available() {
+#if defined(METALOSS_WITH_CUDA) && defined(METALOSS_WITH_CUDNN)
+  return cuda::device_count() > 0;
+#else
+  return false;
+#endif
+}
+
+#if defined(METALOSS_WITH_CUDA) && defined(METALOSS_WITH_CUDNN)
+namespace {
+void require_cuda(Device dev, const char* kernel) {
+  if (!on_cuda(dev)) throw std::invalid_argument(std::string("kernel ") + kernel + ": cuDNN convolution needs a CUDA device");
+}
+}  // namespace
+void conv2d_forward(Device dev, DType t, const Conv2dGeom& g, int64_t k, const void* x, const void* w, void* y) {
+  require_cuda(dev, "conv2d_forward");
+  cuda::conv2d_forward(t, g, k, x, w, y);
+}
+void conv2d_backward_data(Device dev, DType t, const Conv2dGeom& g, int64_t k, const void* dy, const void* w, void* dx) {
+  require_cuda(dev, "conv2d_backward_data");
+  cuda::conv2d_backward_data(t, g, k, dy, w, dx);
+}
+void conv2d_backward_filter(Device dev, DType t, const Conv2dGeom& g, int64_t k, const void* x, const void* dy,
+                            void* dw) {
+  require_cuda(dev, "conv2d_backward_filter");
+  cuda::conv2d_backward_filter(t, g, k, x, dy, dw);
+}
+#else
+void conv2d_forward(Device, DType, const Conv2dGeom&, int64_t, const void*, const void*, void*) {
+  throw std::runtime_error("kernel conv2d_forward: metaloss was built without cuDNN");
+}
+void conv2d_backward_data(Device, DType, const Conv2dGeom&, int64_t, const void*, const void*, void*) {
+  throw std::runtime_error("kernel conv2d_backward_data: metaloss was built without cuDNN");
+}
+void conv2d_backward_filter(Device, DType, const Conv2dGeom&, int64_t, const void*, const void*, void*) {
+  throw std::runtime_error("kernel conv2d_backward_filter: metaloss was built without cuDNN");
+}
+#endif
+
+}  // namespace metaloss::kernels
