@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "engine/metaloss.h"
-#include "kernels/cpu/kernels.h"
+#include "kernels/kernels.h"
 #include "kernels/profiler.h"
 
 namespace ml = metaloss;
@@ -95,7 +95,7 @@ void BM_Gemm_Kernel(benchmark::State& state) {
   args.ldb = g.bt ? g.k : g.n;
   args.ldc = g.n;
   for (auto _ : state) {
-    ml::kernels::gemm(ml::DType::Float32, args, g.a.raw_data(), g.b.raw_data(), g.c.raw_data());
+    ml::kernels::gemm(ml::Device::cpu(), ml::DType::Float32, args, g.a.raw_data(), g.b.raw_data(), g.c.raw_data());
     benchmark::ClobberMemory();
   }
   SetFlops(state, g.flops());

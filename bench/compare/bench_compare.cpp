@@ -2,7 +2,7 @@
 // compare_torch.py, which does the same work in PyTorch). One workload per process, so each
 // process's peak resident memory belongs to one workload:
 //
-//   bench_compare WORKLOAD [--threads T] [--iters N] [--warmup W]
+//   bench_compare WORKLOAD [--threads T] [--iters N] [--warmup W] [--device cpu|cuda]
 //
 // prints one JSON line: workload, threads, iters, median/min/p90 microseconds per iteration.
 // Workloads (batch 128, Fashion-MNIST shapes, random data from a fixed seed):
@@ -22,7 +22,8 @@
 #include <vector>
 
 #include "bench/symbolic_expr.h"
-#include "kernels/cpu/kernels.h"
+#include "kernels/cuda/runtime.h"
+#include "kernels/kernels.h"
 #include "models/layers.h"
 #include "models/optim.h"
 #include "models/zoo.h"
@@ -32,6 +33,7 @@ using namespace metaloss;
 namespace {
 
 constexpr int64_t kBatch = 128, kClasses = 10;
+Device g_device;  // where models and batches live (--device)
 
 std::shared_ptr<Module> make_base(const std::string& name, Generator& gen) {
   if (name == "mlp") {  // the 784-1000-500-250-10, PyTorch-default init
@@ -42,16 +44,23 @@ std::shared_ptr<Module> make_base(const std::string& name, Generator& gen) {
       m->push_back(std::make_shared<Linear>(w[i], w[i + 1], true, gen));
       if (i < 3) m->push_back(std::make_shared<ReLU>());
     }
+    m->to(g_device);
     return m;
   }
-  if (name == "lenet5") return make_model("lenet5", kClasses, gen);
+  if (name == "lenet5") {
+    auto m = make_model("lenet5", kClasses, gen);
+    m->to(g_device);
+    return m;
+  }
   throw std::invalid_argument("unknown base model '" + name + "' (mlp, lenet5)");
 }
 
 struct Batch {
   Tensor x, y;
 };
-Batch random_batch(Generator& gen) { return {randn({kBatch, 1, 28, 28}, DType::Float32, gen), randint(0, kClasses, {kBatch}, gen)}; }
+Batch random_batch(Generator& gen) {
+  return {randn({kBatch, 1, 28, 28}, DType::Float32, gen).to(g_device), randint(0, kClasses, {kBatch}, gen).to(g_device)};
+}
 
 // ML3's loss network: per class c, (softmax prob f_c, one-hot y_c) -> 2-50-50-1, no biases,
 // ReLU, Softplus output; the loss is the batch mean of the sum over classes.
@@ -64,6 +73,7 @@ struct LossNet {
     net.push_back(std::make_shared<ReLU>());
     net.push_back(std::make_shared<Linear>(50, 1, false, gen));
     net.push_back(std::make_shared<Softplus>());
+    net.to(g_device);
   }
   Tensor operator()(const Tensor& logits, const Tensor& labels) {
     Tensor f = softmax(logits, 1), y = one_hot(labels, kClasses, logits.dtype());
@@ -131,15 +141,17 @@ std::function<void()> make_workload(const std::string& w, Generator& gen) {
 
 int main(int argc, char** argv) {
   if (argc < 2 || !std::strcmp(argv[1], "--help")) {
-    std::fprintf(stderr, "usage: bench_compare WORKLOAD [--threads T] [--iters N] [--warmup W]\n");
+    std::fprintf(stderr, "usage: bench_compare WORKLOAD [--threads T] [--iters N] [--warmup W] [--device cpu|cuda]\n");
     return 2;
   }
   std::string workload = argv[1];
   int threads = 1, iters = 20, warmup = 3;
+  std::string device = "cpu";
   for (int i = 2; i + 1 < argc; i += 2) {
     std::string k = argv[i];
     int v = std::atoi(argv[i + 1]);
-    if (k == "--threads") threads = v;
+    if (k == "--device") device = argv[i + 1];
+    else if (k == "--threads") threads = v;
     else if (k == "--iters") iters = v;
     else if (k == "--warmup") warmup = v;
     else {
@@ -149,19 +161,27 @@ int main(int argc, char** argv) {
   }
   try {
     kernels::set_num_threads(threads);
+    g_device = Device::parse(device);
+    kernels::cuda::check_device(g_device, "bench_compare --device");
+    // A CUDA step is timed until the device has finished it.
+    auto sync = [] {
+      if (g_device.is_cuda()) kernels::cuda::synchronize(g_device.index);
+    };
     Generator gen(1234);
     auto run = make_workload(workload, gen);
     for (int i = 0; i < warmup; ++i) run();
+    sync();
     std::vector<double> us;
     for (int i = 0; i < iters; ++i) {
       auto t0 = std::chrono::steady_clock::now();
       run();
+      sync();
       us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
     }
     std::sort(us.begin(), us.end());
-    std::printf("{\"library\": \"metaloss\", \"workload\": \"%s\", \"threads\": %d, \"iters\": %d, \"median_us\": %.2f, "
-                "\"min_us\": %.2f, \"p90_us\": %.2f}\n",
-                workload.c_str(), threads, iters, us[us.size() / 2], us.front(), us[us.size() * 9 / 10]);
+    std::printf("{\"library\": \"metaloss\", \"workload\": \"%s\", \"device\": \"%s\", \"threads\": %d, \"iters\": %d, "
+                "\"median_us\": %.2f, \"min_us\": %.2f, \"p90_us\": %.2f}\n",
+                workload.c_str(), g_device.str().c_str(), threads, iters, us[us.size() / 2], us.front(), us[us.size() * 9 / 10]);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_compare: %s\n", e.what());
     return 1;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch side of the side-by-side comparison: the workloads of bench_compare.cpp, op for op.
 
-    /usr/bin/python3 compare_torch.py WORKLOAD [--threads T] [--iters N] [--warmup W]
+    /usr/bin/python3 compare_torch.py WORKLOAD [--threads T] [--iters N] [--warmup W] [--device cpu|cuda]
 
 Prints one JSON line like bench_compare. Run with Debian's python3-torch (1.13). Workloads:
 train_mlp, train_lenet5, meta_{mlp,lenet5}_{1,5}, symbolic (see bench_compare.cpp).
@@ -22,19 +22,20 @@ import symbolic_loss  # noqa: E402
 import zoo  # noqa: E402
 
 BATCH, CLASSES = 128, 10
+DEVICE = torch.device("cpu")  # --device
 
 
 def make_base(name):
     if name == "mlp":  # 784-1000-500-250-10, nn defaults
         return nn.Sequential(nn.Flatten(), nn.Linear(784, 1000), nn.ReLU(), nn.Linear(1000, 500), nn.ReLU(),
-                             nn.Linear(500, 250), nn.ReLU(), nn.Linear(250, CLASSES))
+                             nn.Linear(500, 250), nn.ReLU(), nn.Linear(250, CLASSES)).to(DEVICE)
     if name == "lenet5":
-        return zoo.make("lenet5", classes=CLASSES)
+        return zoo.make("lenet5", classes=CLASSES).to(DEVICE)
     raise SystemExit(f"unknown base model {name}")
 
 
 def random_batch():
-    return torch.randn(BATCH, 1, 28, 28), torch.randint(0, CLASSES, (BATCH,))
+    return torch.randn(BATCH, 1, 28, 28).to(DEVICE), torch.randint(0, CLASSES, (BATCH,)).to(DEVICE)
 
 
 class LossNet(nn.Module):
@@ -68,7 +69,7 @@ def make_workload(w):
         for k in (1, 5):
             if w == f"meta_{m}_{k}":
                 base = make_base(m)
-                loss_net = LossNet()
+                loss_net = LossNet().to(DEVICE)
                 meta_opt = torch.optim.Adam(loss_net.parameters(), lr=1e-3)
                 (xs, ys), (xq, yq) = random_batch(), random_batch()
                 names = [n for n, _ in base.named_parameters()]
@@ -100,19 +101,28 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--iters", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--device", default="cpu")
     a = ap.parse_args()
+    global DEVICE
+    DEVICE = torch.device(a.device)
+    # Full float32 everywhere, as metaloss computes: no TF32 in cuBLAS or cuDNN.
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    sync = torch.cuda.synchronize if DEVICE.type == "cuda" else (lambda: None)
     torch.set_num_threads(a.threads)
     torch.manual_seed(1234)
     run = make_workload(a.workload)
     for _ in range(a.warmup):
         run()
+    sync()
     us = []
     for _ in range(a.iters):
         t0 = time.perf_counter()
         run()
+        sync()
         us.append((time.perf_counter() - t0) * 1e6)
     us.sort()
-    print(json.dumps({"library": "pytorch", "workload": a.workload, "threads": a.threads, "iters": a.iters,
+    print(json.dumps({"library": "pytorch", "workload": a.workload, "device": a.device, "threads": a.threads, "iters": a.iters,
                       "median_us": round(us[len(us) // 2], 2), "min_us": round(us[0], 2),
                       "p90_us": round(us[len(us) * 9 // 10], 2)}))
 

@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -71,11 +72,14 @@ def main():
                     help="runs per (workload, threads, library), interleaved; the report takes the median of "
                          "their medians and shows the spread (a shared VM moves single runs by up to ~30 %%)")
     ap.add_argument("--out", help="also write the report here")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda: where both libraries run (cuda: targets are 1.0)")
+    ap.add_argument("--python", default=TORCH_PY, help="the Python that has PyTorch")
     a = ap.parse_args()
     threads = [int(t) for t in a.threads.split(",")]
     workloads = [w for w in a.workloads.split(",") if w]
     binary = os.path.abspath(a.bench_compare)
-    torch_version = subprocess.run([TORCH_PY, "-c", "import torch; print(torch.__version__)"], capture_output=True,
+    torch_py = shutil.which(a.python) or a.python  # run_measured execs a path
+    torch_version = subprocess.run([torch_py, "-c", "import torch; print(torch.__version__)"], capture_output=True,
                                    text=True, check=True).stdout.strip()
 
     runs = {}  # (workload, threads, lib) -> [(json, rss)] over repeats
@@ -84,9 +88,9 @@ def main():
             iters, warm, _, _ = WORKLOADS[w]
             iters, warm = max(3, int(iters * a.scale)), max(1, int(warm * a.scale))
             for t in threads:
-                common = [w, "--threads", str(t), "--iters", str(iters), "--warmup", str(warm)]
+                common = [w, "--threads", str(t), "--iters", str(iters), "--warmup", str(warm), "--device", a.device]
                 for lib, cmd in (("metaloss", [binary] + common),
-                                 ("pytorch", [TORCH_PY, os.path.join(HERE, "compare_torch.py")] + common)):
+                                 ("pytorch", [torch_py, os.path.join(HERE, "compare_torch.py")] + common)):
                     j, rss, secs = run_measured(cmd)
                     runs.setdefault((w, t, lib), []).append((j, rss))
                     print(f"  [{rep + 1}] {w:14s} {t} thr {lib:8s} median {j['median_us'] / 1000:9.3f} ms  "
@@ -103,7 +107,7 @@ def main():
     P(f"Machine: {platform.node()}, {os.cpu_count()} cores, "
       f"{open('/proc/cpuinfo').read().split('model name')[1].split(':')[1].splitlines()[0].strip()}; "
       f"load average at the end {' '.join(open('/proc/loadavg').read().split()[:3])}")
-    P(f"PyTorch {torch_version} ({TORCH_PY}); metaloss {binary}; {max(1, a.repeat)} interleaved runs per cell, "
+    P(f"Device {a.device}; PyTorch {torch_version} ({torch_py}); metaloss {binary}; {max(1, a.repeat)} interleaved runs per cell, "
       "times are the median of the runs' medians, [min-max] of the runs' medians in brackets")
     P("")
     P("### Time per iteration (median), ratio = metaloss / PyTorch")
@@ -117,7 +121,7 @@ def main():
     for w in workloads:
         for t in threads:
             m, p = res[(w, t, "metaloss")][0]["median_us"], res[(w, t, "pytorch")][0]["median_us"]
-            tgt = WORKLOADS[w][2]
+            tgt = WORKLOADS[w][2] if a.device == "cpu" else 1.0  # GPU: no slower than PyTorch CUDA
             P(f"| {WORKLOADS[w][3]} | {t} | {ms((w, t, 'metaloss'))} | {ms((w, t, 'pytorch'))} | {m / p:.3f} | <= {tgt} | "
               f"{'met' if m / p <= tgt else 'MISSED'} |")
     if len(threads) > 1:
@@ -130,6 +134,14 @@ def main():
         for w in workloads:
             sp = [res[(w, t1, lib)][0]["median_us"] / res[(w, t2, lib)][0]["median_us"] for lib in ("metaloss", "pytorch")]
             P(f"| {WORKLOADS[w][3]} | {sp[0]:.2f}x | {sp[1]:.2f}x |")
+    if a.device != "cpu":  # host RSS says little about a GPU run
+        lines.append("")
+        report = "\n".join(lines) + "\n"
+        print(report)
+        if a.out:
+            with open(a.out, "w") as f:
+                f.write(report)
+        return
     P("")
     P(f"### Peak resident memory of the whole process (MiB, {threads[0]} thread, max over runs), ratio = metaloss / PyTorch")
     P("")
