@@ -7,21 +7,23 @@
 #      then PyTorch, and
 #   4. times the train steps (MLP, LeNet-5, batch 128) and ML3 meta steps next to PyTorch CUDA.
 #
-#   bench/gpu_check.sh [--build-dir DIR] [--data DIR] [--python PY] [--quick]
+#   bench/gpu_check.sh [--build-dir DIR] [--data DIR] [--python PY] [--quick] [--no-bench]
 #
 # --data: a Fashion-MNIST folder (idx files, .gz or not; default /usr/share/datasets/fashion-mnist);
-# --quick: fewer benchmark iterations. Exits non-zero when a test fails. Sized to finish within
+# --quick: fewer benchmark iterations; --no-bench: build and test only. Exits non-zero when a test
+# fails. Build dependencies as scripts/install-deps.sh installs them (OpenBLAS, doctest, zlib). Sized to finish within
 # 8 minutes on an H100 (build about 3 of them, on 16 cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-build=build/gpu data=${METALOSS_FMNIST_DIR:-/usr/share/datasets/fashion-mnist} py=python3 scale=1
+build=build/gpu data=${METALOSS_FMNIST_DIR:-/usr/share/datasets/fashion-mnist} py=python3 scale=1 bench=1
 while [ $# -gt 0 ]; do
   case $1 in
     --build-dir) build=$2; shift 2 ;;
     --data) data=$2; shift 2 ;;
     --python) py=$2; shift 2 ;;
     --quick) scale=0.5; shift ;;
-    *) echo "gpu_check.sh: unknown option '$1' (expected --build-dir DIR, --data DIR, --python PY, --quick)" >&2; exit 2 ;;
+    --no-bench) bench=0; shift ;;
+    *) echo "gpu_check.sh: unknown option '$1' (expected --build-dir DIR, --data DIR, --python PY, --quick, --no-bench)" >&2; exit 2 ;;
   esac
 done
 t0=$(date +%s)
@@ -33,12 +35,17 @@ if [ ! -x "$build/tests/metaloss_cuda_tests" ]; then
   cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DMETALOSS_CUDA=ON -DMETALOSS_BUILD_BENCH=ON \
     -DMETALOSS_BUILD_APPS=OFF -DCMAKE_CUDA_ARCHITECTURES=native >/dev/null
   cmake --build "$build" -j "$(nproc)" --target metaloss_cuda_tests bench_gpu bench_compare
+  stamp "built"
 fi
 
 stamp "CUDA tests"
 status=0
 METALOSS_FMNIST_DIR=$data "$build/tests/metaloss_cuda_tests" || status=$?
 
+if [ "$bench" = 0 ]; then
+  stamp "done (CUDA tests exit status $status; benchmarks skipped)"
+  exit $status
+fi
 stamp "kernel throughput: metaloss"
 "$build/bench/bench_gpu" --iters $((20 * ${scale%.*} + 10))
 stamp "kernel throughput: PyTorch $($py -c 'import torch; print(torch.__version__)')"

@@ -19,6 +19,8 @@ namespace metaloss::kernels::cuda {
 cudaStream_t stream();
 // The current device (cudaGetDevice), cached per thread.
 int current_device();
+// Its number of multiprocessors (cached): sizes grids that loop rather than cover every element.
+int sm_count();
 
 // Grid size for n elements with `threads` per block (grid-stride loops cover the rest).
 inline unsigned grid_for(int64_t n, int threads = 256) {

@@ -31,18 +31,6 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
 
-int sm_count() {
-  constexpr int kCached = 64;
-  static std::atomic<int> cached[kCached];  // 0 = not asked yet
-  const int dev = current_device();
-  int n = dev >= 0 && dev < kCached ? cached[dev].load(std::memory_order_relaxed) : 0;
-  if (n == 0) {
-    ML_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev), "reduce");
-    if (n < 1) n = 1;
-    if (dev >= 0 && dev < kCached) cached[dev].store(n, std::memory_order_relaxed);
-  }
-  return n;
-}
 
 // ---- warp / block helpers ------------------------------------------------------------------
 

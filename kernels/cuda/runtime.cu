@@ -1,6 +1,7 @@
 // CUDA runtime glue: per-device streams, the caching device allocator, host<->device copies.
 #include <cuda_runtime.h>
 
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <vector>
@@ -96,6 +97,19 @@ void make_current(int device) {
   if (device == current_device()) return;
   ML_CUDA_CHECK(cudaSetDevice(device), "set device");
   t_current = device;
+}
+
+int sm_count() {
+  constexpr int kCached = 64;
+  static std::atomic<int> cached[kCached];  // 0 = not asked yet
+  const int dev = current_device();
+  int n = dev >= 0 && dev < kCached ? cached[dev].load(std::memory_order_relaxed) : 0;
+  if (n == 0) {
+    ML_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev), "multiprocessor count");
+    if (n < 1) n = 1;
+    if (dev >= 0 && dev < kCached) cached[dev].store(n, std::memory_order_relaxed);
+  }
+  return n;
 }
 
 cudaStream_t stream() {
