@@ -103,6 +103,7 @@ struct SeedResult {
   uint64_t seed;
   double baseline, learned, baseline_seconds, learned_seconds;
   int64_t skipped = 0;
+  std::vector<double> extra, extra_seconds;  // one per --extra-baselines loss
 };
 
 struct MeanStd {
@@ -150,6 +151,9 @@ CLI::App* add_learn_command(CLI::App& app, LearnArgs& a) {
       ->check(CLI::Range(0.01, 0.9))->capture_default_str();
   c->add_option("--snapshots", a.snapshots, "AdaLFL: plot phi at this many points of online training")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
+  c->add_option("--extra-baselines", a.extra_baselines,
+                "more fixed losses trained exactly like the baseline, as extra table columns: "
+                "lsr, sparse_lsr, focal, mse (classification), l1 (regression)");
   c->add_option("--threads", a.threads, "CPU threads (default: all cores)")->check(CLI::PositiveNumber);
   c->add_option("--out", a.out, "output folder (default runs/learn-METHOD-DATASET-MODEL)");
   c->add_option("--metrics", a.metrics, "JSON-lines metrics file (default OUT/metrics.jsonl; appended)");
@@ -170,6 +174,19 @@ int run_learn(const LearnArgs& in) {
   if (is_regression(a.dataset) && !a.data_dir.empty() && !fs::is_directory(a.data_dir))
     throw std::invalid_argument("--data-dir " + a.data_dir + ": no such directory");
   const std::vector<uint64_t> seeds = parse_seeds(a.seeds);
+  std::vector<std::string> extras;
+  for (size_t b = 0; b < a.extra_baselines.size();) {
+    size_t e = a.extra_baselines.find(',', b);
+    if (e == std::string::npos) e = a.extra_baselines.size();
+    const std::string name = a.extra_baselines.substr(b, e - b);
+    const bool ok = is_regression(a.dataset) ? name == "l1"
+                                             : (name == "lsr" || name == "sparse_lsr" || name == "focal" || name == "mse");
+    if (!ok)
+      throw std::invalid_argument("--extra-baselines: '" + name + "' is not a fixed loss for this dataset (expected " +
+                                  (is_regression(a.dataset) ? "l1" : "lsr, sparse_lsr, focal or mse") + ")");
+    extras.push_back(name);
+    b = e + 1;
+  }
   const std::string model = a.model.empty() ? default_model(a.dataset) : a.model;
   if (a.threads > 0) kernels::set_num_threads(a.threads);
 
@@ -211,7 +228,7 @@ int run_learn(const LearnArgs& in) {
     // Only the progress lines use it here (no metrics from these runs): about every twentieth.
     const int64_t budget = a.epochs > 0 ? a.epochs * ((sp.train.size() + a.batch_size - 1) / a.batch_size) : a.steps;
     to.log_every = std::max<int64_t>(a.log_every, budget / 20);
-    SeedResult r{seed, NAN, NAN, 0, 0};
+    SeedResult r{seed, NAN, NAN, 0, 0, 0, {}, {}};
 
     {  // baseline: CE / MSE, same init, batches and budget as the learned loss's base training
       std::fprintf(stderr, "seed %llu: baseline (%s)\n", (unsigned long long)seed, base_loss.c_str());
@@ -224,6 +241,17 @@ int run_learn(const LearnArgs& in) {
       SGD opt(m->parameters(), SGDOptions{a.inner_lr, a.momentum});
       r.baseline_seconds = train_supervised(*m, opt, sp.train, to, order).seconds;
       r.baseline = test_score(*m, sp.test);
+    }
+    for (const std::string& name : extras) {  // same init, masks, batches and budget; another loss
+      std::fprintf(stderr, "seed %llu: baseline (%s)\n", (unsigned long long)seed, name.c_str());
+      manual_seed(learn::derive_generator(seed, 4).seed());
+      Generator init = learn::derive_generator(seed, 0), order = learn::derive_generator(seed, 2);
+      auto m = factory(init);
+      SGD opt(m->parameters(), SGDOptions{a.inner_lr, a.momentum});
+      TrainOptions eo = to;
+      eo.loss = name;
+      r.extra_seconds.push_back(train_supervised(*m, opt, sp.train, eo, order).seconds);
+      r.extra.push_back(test_score(*m, sp.test));
     }
 
     Generator loss_gen = learn::derive_generator(seed, 3);
@@ -296,31 +324,56 @@ int run_learn(const LearnArgs& in) {
   };
   auto fmt_ms = [&](const MeanStd& s) { return fmt(s.mean) + " ± " + (std::isnan(s.std) ? std::string("n/a") : fmt(s.std)); };
   std::vector<double> base_v, learned_v;
+  std::vector<std::vector<double>> extra_v(extras.size());
   for (const auto& r : results) {
     base_v.push_back(r.baseline);
     learned_v.push_back(r.learned);
+    for (size_t i = 0; i < extras.size(); ++i) extra_v[i].push_back(r.extra[i]);
   }
   const std::string h_base = "baseline (" + base_loss + ") " + score, h_learned = a.method + " " + score;
-  std::printf("%-12s %24s %24s %10s\n", "seed", h_base.c_str(), h_learned.c_str(), "skipped");
+  std::printf("%-12s %24s %24s %10s", "seed", h_base.c_str(), h_learned.c_str(), "skipped");
+  for (const auto& e : extras) std::printf(" %24s", (e + " " + score).c_str());
+  std::printf("\n");
   std::ofstream md(out + "/results.md"), csv(out + "/results.csv");
   md << "# metaloss learn: " << a.method << " on " << a.dataset << " with " << model << "\n\n"
      << "meta steps " << a.meta_steps << ", inner steps " << a.inner_steps << ", alpha " << a.inner_lr << ", meta lr "
      << a.meta_lr << ", " << (a.epochs > 0 ? "epochs " + std::to_string(a.epochs) : "steps " + std::to_string(a.steps))
      << ", batch " << a.batch_size << ", momentum " << a.momentum << "\n\n"
-     << "| seed | " << h_base << " | " << h_learned << " | skipped |\n|---:|---:|---:|---:|\n";
+     << "| seed | " << h_base << " | " << h_learned << " | skipped |";
+  for (const auto& e : extras) md << " " << e << " " << score << " |";
+  md << "\n|---:|---:|---:|---:|";
+  for (size_t i = 0; i < extras.size(); ++i) md << "---:|";
+  md << "\n";
   csv << "seed,baseline_" << (regression ? "test_mse" : "test_error") << "," << a.method << "_"
-      << (regression ? "test_mse" : "test_error") << ",skipped,baseline_seconds,learned_seconds\n";
+      << (regression ? "test_mse" : "test_error") << ",skipped,baseline_seconds,learned_seconds";
+  for (const auto& e : extras) csv << "," << e << "_" << (regression ? "test_mse" : "test_error") << "," << e << "_seconds";
+  csv << "\n";
   for (const auto& r : results) {
-    std::printf("%-12llu %24s %24s %10lld\n", (unsigned long long)r.seed, fmt(r.baseline).c_str(), fmt(r.learned).c_str(),
+    std::printf("%-12llu %24s %24s %10lld", (unsigned long long)r.seed, fmt(r.baseline).c_str(), fmt(r.learned).c_str(),
                 (long long)r.skipped);
-    md << "| " << r.seed << " | " << fmt(r.baseline) << " | " << fmt(r.learned) << " | " << r.skipped << " |\n";
+    md << "| " << r.seed << " | " << fmt(r.baseline) << " | " << fmt(r.learned) << " | " << r.skipped << " |";
     csv << r.seed << "," << r.baseline << "," << r.learned << "," << r.skipped << "," << r.baseline_seconds << ","
-        << r.learned_seconds << "\n";
+        << r.learned_seconds;
+    for (size_t i = 0; i < extras.size(); ++i) {
+      std::printf(" %24s", fmt(r.extra[i]).c_str());
+      md << " " << fmt(r.extra[i]) << " |";
+      csv << "," << r.extra[i] << "," << r.extra_seconds[i];
+    }
+    std::printf("\n");
+    md << "\n";
+    csv << "\n";
   }
   const std::string mb = fmt_ms(mean_std(base_v)), ml = fmt_ms(mean_std(learned_v));
   // printf pads by bytes and "±" takes two: one more byte of width per "±" keeps the columns.
-  std::printf("%-13s %25s %25s\n", "mean ± std", mb.c_str(), ml.c_str());
-  md << "| mean ± std | " << mb << " | " << ml << " | |\n";
+  std::printf("%-13s %25s %25s %10s", "mean ± std", mb.c_str(), ml.c_str(), "");
+  md << "| mean ± std | " << mb << " | " << ml << " | |";
+  for (size_t i = 0; i < extras.size(); ++i) {
+    const std::string me = fmt_ms(mean_std(extra_v[i]));
+    std::printf(" %25s", me.c_str());
+    md << " " << me << " |";
+  }
+  std::printf("\n");
+  md << "\n";
   std::fprintf(stderr, "wrote %s/: results.md, results.csv, metrics, learned-loss-seed*.safetensors, loss-seed*.{gp,dat,svg}\n",
                out.c_str());
   return 0;

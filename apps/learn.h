@@ -13,6 +13,7 @@ namespace metaloss::app {
 
 struct LearnArgs {
   std::string method, dataset = "fashion-mnist", data_dir, model, seeds = "0", out, metrics, config;
+  std::string extra_baselines;  // comma-separated fixed losses trained like the baseline (e.g. lsr,sparse_lsr)
   int64_t meta_steps = -1;  // -1: the method's default (see --help)
   int64_t inner_steps = 1, steps = 0, epochs = 0, batch_size = 128, snapshots = 4, log_every = 100;
   double inner_lr = 0.01, meta_lr = 1e-3, momentum = 0, clip_norm = 10, val_fraction = 0.1;

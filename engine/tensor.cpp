@@ -181,7 +181,7 @@ double Tensor::item() const {
   require_defined("item");
   if (numel() != 1)
     throw std::invalid_argument("item: expected a tensor with one element, got " + desc());
-  if (is_cuda()) return cpu().item();
+  if (is_cuda()) return detach().cpu().item();
   return dispatch_dtype(dtype(), [&](auto t) { return double(*data<decltype(t)>()); });
 }
 

@@ -79,7 +79,7 @@ Tensor BatchNorm::forward(const Tensor& x) {
                                 x.desc());
   if (is_training()) {
     NoGrad ng;
-    buffer(count_).add_(Tensor::ones(Shape{}, DType::Int64));
+    buffer(count_).add_(Tensor::ones(Shape{}, DType::Int64, buffer(count_).device()));
   }
   return batch_norm(x, buffer(mean_), buffer(var_), affine_ ? param(w_) : Tensor(), affine_ ? param(b_) : Tensor(),
                     is_training(), momentum_, eps_);

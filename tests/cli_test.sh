@@ -73,6 +73,9 @@ check "learn: bad seeds" 2 "--seeds: expected comma-separated non-negative integ
 check "learn: image model on regression" 2 "--model logistic is not a regression model" -- "$bin" learn --method ml3 --dataset diabetes --model logistic
 check "learn: model/dataset mismatch" 2 "takes inputs \[3, 32, 32\]" -- "$bin" learn --method ml3 --model vgg16
 check "learn: help" 0 "--inner-steps" -- "$bin" learn --help
+check "learn: bad extra baseline" 2 "--extra-baselines: 'hinge' is not a fixed loss" -- "$bin" learn --method ml3 --extra-baselines lsr,hinge
+check "learn: extra baselines" 0 "mean ± std +[0-9.]+% ± n/a +[0-9.]+% ± n/a +[0-9.]+% ± n/a +[0-9.]+% ± n/a" -- \
+  "$bin" learn --method ml3 --model logistic --meta-steps 2 --steps 20 --extra-baselines lsr,sparse_lsr --out "$tmp/learn-extra"
 check "learn: adalfl tiny run" 0 "mean ± std +[0-9.]+% ± n/a +[0-9.]+% ± n/a" -- \
   "$bin" learn --method adalfl --model logistic --meta-steps 3 --steps 20 --snapshots 2 --out "$tmp/learn"
 for f in results.csv results.md metrics.jsonl learned-loss-seed0.safetensors loss-seed0.gp loss-seed0.dat; do

@@ -48,9 +48,10 @@ struct DeviceScope {  // makes `device` current for this thread while alive
 
 void free_cached(int device) {
   DevicePool& p = pool(device);
+  if (p.free_lists.empty()) return;  // never touch (or create a context on) an unused device
   DeviceScope scope(device);
   for (auto& [cls, list] : p.free_lists)
-    for (void* ptr : list) cudaFree(ptr);
+    for (void* ptr : list) ML_CUDA_CHECK(cudaFree(ptr), "free cached device memory");
   p.free_lists.clear();
   p.stats.bytes_cached = 0;
 }
@@ -157,6 +158,7 @@ void* allocate(int device, size_t bytes) {
 
 void release(int device, void* ptr, size_t bytes) {
   if (!ptr) return;
+  check_device(Device::cuda(device), "cuda release");
   const size_t cls = size_class(bytes == 0 ? 1 : bytes);
   DevicePool& p = pool(device);
   std::lock_guard<std::mutex> lock(p.mu);
@@ -166,12 +168,14 @@ void release(int device, void* ptr, size_t bytes) {
 }
 
 MemoryStats memory_stats(int device) {
+  check_device(Device::cuda(device), "cuda memory_stats");
   DevicePool& p = pool(device);
   std::lock_guard<std::mutex> lock(p.mu);
   return p.stats;
 }
 
 void reset_peak(int device) {
+  check_device(Device::cuda(device), "cuda reset_peak");
   DevicePool& p = pool(device);
   std::lock_guard<std::mutex> lock(p.mu);
   p.stats.peak_bytes_in_use = p.stats.bytes_in_use;
@@ -180,7 +184,8 @@ void reset_peak(int device) {
 void empty_cache() {
   for (int d = 0; d < device_count(); ++d) {
     std::lock_guard<std::mutex> lock(pool(d).mu);
-    synchronize(d);
+    if (pool(d).free_lists.empty()) continue;
+    synchronize(d);  // cached blocks may still be read by queued kernels
     free_cached(d);
   }
 }

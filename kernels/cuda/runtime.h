@@ -18,7 +18,9 @@ int device_count();
 void check_device(Device d, const char* what);
 
 // Caching allocator: freed blocks are kept per device and size class and reused, so a steady
-// loop does not call cudaMalloc per tensor. An allocation that fails frees the cache and retries
+// loop does not call cudaMalloc per tensor. Reuse right after release is safe because all work of
+// a device runs on its one stream (stream()); code that hands raw_data() to another stream must
+// synchronise first. Byte counts in MemoryStats are of size classes, not of requests. An allocation that fails frees the cache and retries
 // once, then throws std::runtime_error naming the size and the memory in use.
 void* allocate(int device, size_t bytes);
 void release(int device, void* p, size_t bytes);

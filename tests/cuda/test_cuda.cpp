@@ -52,6 +52,7 @@ double worst(const Tensor& a, const Tensor& b, double atol, double rtol) {
   return w;
 }
 #define CHECK_CLOSE(gpu, cpu, atol, rtol) CHECK(worst(gpu, cpu, atol, rtol) <= 1.0)
+#define CHECK_EQUAL_VALUES(gpu, cpu) CHECK((gpu).to_vector() == (cpu).to_vector())
 
 // Gradients of sum(y * w) for a fixed random w, for every input that requires grad.
 std::vector<Tensor> vjp_grads(const Tensor& y, const std::vector<Tensor>& in, const Tensor& w) {
@@ -176,9 +177,9 @@ TEST_CASE("cuda: large tensors take the kernels' wide paths and agree with the C
     CHECK_CLOSE(sum(ag, {0}), sum(a, {0}), atol * 30, rtol * 10);                  // over rows (bias grad)
     CHECK_CLOSE(sum(ag, {1}), sum(a, {1}), atol * 30, rtol * 10);                  // row sums
     CHECK_CLOSE(mean(reshape(ag, {10, 300, 1000}), {1}), mean(reshape(a, {10, 300, 1000}), {1}), atol, rtol * 10);
-    CHECK_CLOSE(amax(ag, {1}), amax(a, {1}), 0, 0 + 1e-300);
-    CHECK_CLOSE(amin(ag, {0}), amin(a, {0}), 0, 0 + 1e-300);
-    CHECK_CLOSE(amax(ag), amax(a), 0, 1e-300);
+    CHECK_EQUAL_VALUES(amax(ag, {1}), amax(a, {1}));
+    CHECK_EQUAL_VALUES(amin(ag, {0}), amin(a, {0}));
+    CHECK_EQUAL_VALUES(amax(ag), amax(a));
     CHECK(argmax(ag, 1).to_vector() == argmax(a, 1).to_vector());
     CHECK(argmax(ag, 0).to_vector() == argmax(a, 0).to_vector());
     CHECK_CLOSE(softmax(ag, 1), softmax(a, 1), atol, rtol);
@@ -203,25 +204,25 @@ TEST_CASE("cuda: large tensors take the kernels' wide paths and agree with the C
     CHECK_CLOSE(matmul(b1.to(kGpu), b2.to(kGpu)), matmul(b1, b2), atol * 10, rtol * 10);
     // Indexing with many (repeated) indices: atomics on the GPU, so float sums may differ in order.
     Tensor idx = randint(0, 1000, Shape{5000}, gen);
-    CHECK_CLOSE(index_select(ag, 0, idx.to(kGpu)), index_select(a, 0, idx), 0, 1e-300);
+    CHECK_EQUAL_VALUES(index_select(ag, 0, idx.to(kGpu)), index_select(a, 0, idx));
     Tensor src = randn(Shape{5000, 3000}, t, gen);
     CHECK_CLOSE(index_add(ag, 0, idx.to(kGpu), src.to(kGpu)), index_add(a, 0, idx, src), atol * 10, rtol * 10);
     Tensor gi = randint(0, 3000, Shape{1000, 50}, gen);
-    CHECK_CLOSE(gather(ag, 1, gi.to(kGpu)), gather(a, 1, gi), 0, 1e-300);
+    CHECK_EQUAL_VALUES(gather(ag, 1, gi.to(kGpu)), gather(a, 1, gi));
     Tensor gs = randn(Shape{1000, 50}, t, gen);
     CHECK_CLOSE(scatter_add(ag, 1, gi.to(kGpu), gs.to(kGpu)), scatter_add(a, 1, gi, gs), atol, rtol);
     Tensor labels = randint(0, 10, Shape{4096}, gen);
-    CHECK_CLOSE(one_hot(labels.to(kGpu), 10, t), one_hot(labels, 10, t), 0, 1e-300);
+    CHECK_EQUAL_VALUES(one_hot(labels.to(kGpu), 10, t), one_hot(labels, 10, t));
     // Convolution helpers, pooling and batch norm at LeNet-like sizes.
     Tensor img = randn(Shape{64, 6, 28, 28}, t, gen);
     Tensor ig = img.to(kGpu);
     for (bool km : {false, true}) {
-      CHECK_CLOSE(im2col(ig, 5, 1, 2, 1, km), im2col(img, 5, 1, 2, 1, km), 0, 1e-300);
+      CHECK_EQUAL_VALUES(im2col(ig, 5, 1, 2, 1, km), im2col(img, 5, 1, 2, 1, km));
       Tensor cols = im2col(img, 3, 2, 1, 1, km);
       CHECK_CLOSE(col2im(cols.to(kGpu), img.shape(), 3, 2, 1, 1, km), col2im(cols, img.shape(), 3, 2, 1, 1, km), atol, rtol);
     }
-    CHECK_CLOSE(max_pool2d(ig, 2, 2), max_pool2d(img, 2, 2), 0, 1e-300);
-    CHECK_CLOSE(max_pool2d(ig, 3, 2, 1), max_pool2d(img, 3, 2, 1), 0, 1e-300);
+    CHECK_EQUAL_VALUES(max_pool2d(ig, 2, 2), max_pool2d(img, 2, 2));
+    CHECK_EQUAL_VALUES(max_pool2d(ig, 3, 2, 1), max_pool2d(img, 3, 2, 1));
     CHECK_CLOSE(avg_pool2d(ig, 2, 2), avg_pool2d(img, 2, 2), atol, rtol);
     CHECK_CLOSE(avg_pool2d(ig, 3, 2, 1), avg_pool2d(img, 3, 2, 1), atol, rtol);
     CHECK_CLOSE(adaptive_avg_pool2d(ig, {5, 3}), adaptive_avg_pool2d(img, {5, 3}), atol, rtol);
@@ -244,7 +245,7 @@ TEST_CASE("cuda: random streams equal the CPU's for the same seed") {
     CHECK(rand(Shape{100003}, t, gc).to_vector() == rand(Shape{100003}, t, gg, kGpu).to_vector());
     CHECK(uniform(Shape{777}, -2, 5, t, gc).to_vector() == uniform(Shape{777}, -2, 5, t, gg, kGpu).to_vector());
     // Box-Muller on the device may differ from glibc's log/sin/cos in the last bit.
-    CHECK_CLOSE(randn(Shape{100001}, t, gg, kGpu), randn(Shape{100001}, t, gc), 1e-6, t == F32 ? 1e-6 : 1e-14);
+    CHECK_CLOSE(randn(Shape{100001}, t, gg, kGpu), randn(Shape{100001}, t, gc), t == F32 ? 1e-6 : 1e-13, t == F32 ? 1e-6 : 1e-14);
     CHECK(randint(-5, 1000, Shape{4097}, gc).to_vector() == randint(-5, 1000, Shape{4097}, gg, kGpu).to_vector());
     CHECK(gc.offset() == gg.offset());
   }
@@ -254,6 +255,8 @@ TEST_CASE("cuda: random streams equal the CPU's for the same seed") {
 }
 
 TEST_CASE("cuda: conv2d through cuDNN and through im2col + cuBLAS agree with the CPU, to the second derivative") {
+  // A CUDA build with cuDNN must really take the cuDNN path here (else "dnn" below is im2col too).
+  REQUIRE(cudnn_enabled() == cuda::built_with_cudnn());
   if (!cudnn_enabled()) MESSAGE("built without cuDNN: only the im2col path runs");
   Generator gen(11);
   for (DType t : {F64, F32}) {
@@ -282,6 +285,39 @@ TEST_CASE("cuda: conv2d through cuDNN and through im2col + cuBLAS agree with the
         CHECK(worst(gemm[i], ref[i], tol, tol * 10) <= 1);
       }
     }
+  }
+}
+
+TEST_CASE("cuda: a batch-norm model (AllCNN-C) trains on the GPU as on the CPU, running statistics included") {
+  auto run = [](Device dev) {
+    // AllCNN-C's dropout draws from the default generator: both runs must start it from one seed
+    // (a first version of this test did not, and its GPU run failed on different masks).
+    manual_seed(7);
+    Generator gen(5);
+    auto model = make_model("allcnn_c", 10, gen);
+    model->to(DType::Float64);
+    model->to(dev);
+    SGD opt(model->parameters(), SGDOptions{0.01, 0.9});
+    Generator data_gen(6);
+    std::vector<double> losses;
+    for (int s = 0; s < 3; ++s) {
+      Tensor x = randn(Shape{8, 3, 32, 32}, F64, data_gen).to(dev), y = randint(0, 10, Shape{8}, data_gen).to(dev);
+      opt.zero_grad();
+      Tensor loss = cross_entropy(model->forward(x), y);
+      loss.backward();
+      opt.step();
+      losses.push_back(loss.item());
+    }
+    return std::pair{losses, model->state_dict()};
+  };
+  auto [lc, sc] = run(Device::cpu());
+  auto [lg, sg] = run(kGpu);
+  for (size_t i = 0; i < lc.size(); ++i) CHECK(std::abs(lc[i] - lg[i]) <= 1e-9 * std::abs(lc[i]));
+  REQUIRE(sc.size() == sg.size());
+  for (size_t i = 0; i < sc.size(); ++i) {
+    INFO(sc[i].first);
+    CHECK(sg[i].second.device() == kGpu);
+    CHECK_CLOSE(sg[i].second, sc[i].second, 1e-9, 1e-7);  // weights, running mean/var, batch counts
   }
 }
 
@@ -356,7 +392,7 @@ TEST_CASE("cuda: LeNet-5 on Fashion-MNIST, 200 steps: the GPU loss curve follows
     } else {
       // float32: summation orders differ (cuDNN/cuBLAS vs OpenBLAS), so curves drift apart slowly.
       for (int s = 0; s < 20; ++s) CHECK(std::abs(cpu[size_t(s)] - gpu[size_t(s)]) < 1e-4);
-      CHECK(sum_diff / kSteps < 2e-2);
+      CHECK(sum_diff / kSteps < 1e-4);
     }
   }
 }
