@@ -85,6 +85,13 @@ Tensor sum_to(const Tensor& x, const Shape& shape);
 // matmul: 1-d and 2-d operands as NumPy; >= 3-d is batched with broadcast batch dims.
 Tensor matmul(const Tensor& a, const Tensor& b);
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());  // x W^T + b
+// Eigendecomposition of a symmetric matrix (its lower triangle is read): eigenvalues ascending,
+// eigenvectors as the columns of `vectors`. No gradient (the result is detached); CPU tensors.
+struct SymmetricEigen {
+  Tensor values;   // [n]
+  Tensor vectors;  // [n, n]
+};
+SymmetricEigen symmetric_eigen(const Tensor& a);
 
 // ---- shape and views (share storage with their input) --------------------------------------
 Tensor reshape(const Tensor& x, const std::vector<int64_t>& shape);  // one -1 allowed; copies if needed

@@ -122,6 +122,11 @@ void philox_randint(Device dev, int64_t* out, int64_t n, uint64_t seed, uint64_t
   METALOSS_DISPATCH(dev, philox_randint(out, n, seed, offset, lo, hi));
 }
 
+void symmetric_eigen(Device dev, DType t, int64_t n, const void* a, void* eigenvalues, void* eigenvectors) {
+  if (dev.is_cuda()) throw std::invalid_argument("kernel symmetric_eigen: CPU only (move the matrix with .cpu())");
+  cpu::symmetric_eigen(t, n, a, eigenvalues, eigenvectors);
+}
+
 bool cudnn_available() {
 #if defined(METALOSS_WITH_CUDA) && defined(METALOSS_WITH_CUDNN)
   return cuda::device_count() > 0;

@@ -98,6 +98,11 @@ void philox_uniform(Device dev, DType t, void* out, int64_t n, uint64_t seed, ui
 void philox_normal(Device dev, DType t, void* out, int64_t n, uint64_t seed, uint64_t offset, double mean, double std);
 void philox_randint(Device dev, int64_t* out, int64_t n, uint64_t seed, uint64_t offset, int64_t lo, int64_t hi);
 
+// Eigenvalues (ascending) and eigenvectors (row-major n x n, column j the vector of eigenvalue j)
+// of a contiguous symmetric n x n matrix (its lower triangle is read), through LAPACK ?syev.
+// CPU only: a CUDA device throws.
+void symmetric_eigen(Device dev, DType t, int64_t n, const void* a, void* eigenvalues, void* eigenvectors);
+
 // cuDNN convolution (groups 1) of contiguous x [n, c, h, w] with w [k, c, kh, kw] into
 // y [n, k, oh, ow], and its two adjoints. CUDA only, and only when built with cuDNN
 // (cudnn_available()); the engine uses them for conv2d on a CUDA device.

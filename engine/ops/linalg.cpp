@@ -139,4 +139,17 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   return y;
 }
 
+SymmetricEigen symmetric_eigen(const Tensor& a_in) {
+  METALOSS_PROFILE_SCOPE("symmetric_eigen", "op");
+  check_float(a_in, "symmetric_eigen");
+  if (a_in.dim() != 2 || a_in.shape()[0] != a_in.shape()[1])
+    fail("symmetric_eigen", "expected a square matrix [n, n], got " + a_in.desc());
+  if (a_in.is_cuda()) fail("symmetric_eigen", "runs on the CPU (LAPACK); got " + a_in.desc() + " (use .cpu())");
+  const Tensor a = contiguous(a_in.detach());
+  const int64_t n = a.shape()[0];
+  SymmetricEigen r{Tensor::empty(Shape{n}, a.dtype()), Tensor::empty(Shape{n, n}, a.dtype())};
+  kernels::symmetric_eigen(a.device(), a.dtype(), n, a.raw_data(), r.values.raw_data(), r.vectors.raw_data());
+  return r;
+}
+
 }  // namespace metaloss

@@ -7,4 +7,7 @@ namespace metaloss::kernels::cpu {
 
 #include "kernels/backend_api.inc"
 
+// CPU only (LAPACK): see kernels::symmetric_eigen.
+void symmetric_eigen(DType t, int64_t n, const void* a, void* eigenvalues, void* eigenvectors);
+
 }  // namespace metaloss::kernels::cpu

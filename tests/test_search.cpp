@@ -1,0 +1,116 @@
+// Population-search building blocks: LAPACK symmetric eigendecomposition, the TaylorGLO loss
+// (value, orientation, gradients), CMA-ES (convergence, failed candidates, reproducibility).
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "engine/metaloss.h"
+#include "gradcheck.h"
+#include "meta/losses/taylor_glo.h"
+#include "meta/search/cmaes.h"
+
+using namespace metaloss;
+using namespace metaloss::testing;
+
+TEST_CASE("symmetric_eigen: A V = V diag(w), V orthonormal, eigenvalues ascending") {
+  Generator gen(3);
+  for (DType t : {DType::Float64, DType::Float32}) {
+    Tensor r = randn(Shape{6, 6}, t, gen);
+    Tensor a = add(r, transpose(r, 0, 1));
+    SymmetricEigen e = symmetric_eigen(a);
+    const double tol = t == DType::Float64 ? 1e-10 : 1e-4;
+    auto w = e.values.to_vector();
+    for (size_t i = 1; i < w.size(); ++i) CHECK(w[i - 1] <= w[i]);
+    auto av = matmul(a, e.vectors).to_vector(), vw = mul(e.vectors, e.values).to_vector();
+    for (size_t i = 0; i < av.size(); ++i) CHECK(std::abs(av[i] - vw[i]) < tol * 10);
+    auto vtv = matmul(transpose(e.vectors, 0, 1), e.vectors).to_vector();
+    for (int i = 0; i < 6; ++i)
+      for (int j = 0; j < 6; ++j) CHECK(std::abs(vtv[size_t(i * 6 + j)] - (i == j ? 1.0 : 0.0)) < tol);
+  }
+  CHECK_THROWS_WITH_AS(symmetric_eigen(Tensor::zeros(Shape{2, 3}, DType::Float64)),
+                       doctest::Contains("expected a square matrix"), std::invalid_argument);
+}
+
+namespace {
+// f(x, y) of the TaylorGLO polynomial, written out per element.
+double taylor_f(const double* t, double x, double y) {
+  const double dx = x - t[0], dy = y - t[1];
+  return t[2] * dy + t[3] * dy * dy / 2 + t[4] * dy * dy * dy / 6 + t[5] * dx * dy + t[6] * dx * dy * dy / 2 +
+         t[7] * dx * dx * dy / 2;
+}
+}  // namespace
+
+TEST_CASE("taylor_glo: value, the label/prediction orientation, gradients") {
+  Generator gen(4);
+  const Tensor logits = randn(Shape{5, 4}, DType::Float64, gen);
+  const Tensor labels = Tensor::from_vector(std::vector<int64_t>{0, 3, 1, 1, 2}, Shape{5});
+  const Tensor theta = randn(Shape{8}, DType::Float64, gen);
+  // Reference, element by element.
+  const auto p = softmax(logits, 1).to_vector(), th = theta.to_vector();
+  const auto lab = labels.to_vector();
+  double ref = 0;
+  for (int b = 0; b < 5; ++b)
+    for (int c = 0; c < 4; ++c) ref += taylor_f(th.data(), c == int(lab[size_t(b)]) ? 1.0 : 0.0, p[size_t(b * 4 + c)]);
+  ref = -ref / 5;
+  CHECK(losses::taylor_glo(logits, labels, theta).item() == doctest::Approx(ref).epsilon(1e-12));
+  // x is the label, y the prediction: a loss of y alone (t3 (y - t1)^2 / 2) must not depend on the
+  // labels, and one of x alone times y (t5 x y) is -mean p_target.
+  const std::array<double, 8> y_only{0, 0.3, 0, 1, 0, 0, 0, 0};
+  const Tensor other = Tensor::from_vector(std::vector<int64_t>{1, 0, 2, 3, 3}, Shape{5});
+  CHECK(losses::taylor_glo(logits, labels, y_only).item() == doctest::Approx(losses::taylor_glo(logits, other, y_only).item()));
+  const double p_target = mean(gather(softmax(logits, 1), 1, unsqueeze(labels, 1))).item();
+  CHECK(losses::taylor_glo(logits, labels, losses::kTaylorGLOTargetProbability).item() == doctest::Approx(-p_target));
+  // Differentiable in the logits and in theta, to second order.
+  Tensor lg = logits.detach().set_requires_grad(true), tg = theta.detach().set_requires_grad(true);
+  auto fn = [labels](const std::vector<Tensor>& in) { return losses::taylor_glo(in[0], labels, in[1]); };
+  auto r1 = gradcheck(fn, {lg, tg});
+  CHECK_MESSAGE(r1.ok, r1.message);
+  auto r2 = gradgradcheck(fn, {lg, tg});
+  CHECK_MESSAGE(r2.ok, r2.message);
+  CHECK_THROWS_WITH_AS(losses::taylor_glo(logits, labels, Tensor::zeros(Shape{7}, DType::Float64)),
+                       doctest::Contains("expected theta with 8 values"), std::invalid_argument);
+}
+
+namespace {
+double sphere(const std::vector<double>& x) {
+  double s = 0;
+  for (double v : x) s += v * v;
+  return s;
+}
+double rosenbrock(const std::vector<double>& x) {
+  double s = 0;
+  for (size_t i = 0; i + 1 < x.size(); ++i)
+    s += 100 * (x[i + 1] - x[i] * x[i]) * (x[i + 1] - x[i] * x[i]) + (1 - x[i]) * (1 - x[i]);
+  return s;
+}
+double run(double (*f)(const std::vector<double>&), int n, int generations, uint64_t seed, bool fail_some = false) {
+  search::CMAES es(std::vector<double>(size_t(n), 3.0), search::CMAESOptions{1.2, 0}, seed);
+  for (int g = 0; g < generations; ++g) {
+    auto pop = es.ask();
+    std::vector<double> fit;
+    for (size_t k = 0; k < pop.size(); ++k)  // a "failed evaluation" for every third candidate
+      fit.push_back(fail_some && k % 3 == 0 ? std::numeric_limits<double>::quiet_NaN() : f(pop[k]));
+    es.tell(fit);
+  }
+  return es.best_fitness();
+}
+}  // namespace
+
+TEST_CASE("CMA-ES: converges on the sphere and Rosenbrock, survives failed candidates, reproducible") {
+  CHECK(run(sphere, 8, 200, 1) < 1e-10);
+  CHECK(run(rosenbrock, 4, 600, 2) < 1e-8);
+  CHECK(run(sphere, 8, 250, 3, /*fail_some=*/true) < 1e-8);
+  CHECK(run(sphere, 8, 30, 7) == run(sphere, 8, 30, 7));  // same seed, same search
+  CHECK(run(sphere, 8, 30, 7) != run(sphere, 8, 30, 8));
+  search::CMAES es(std::vector<double>(8, 0.0), search::CMAESOptions{1.2, 20}, 1);
+  CHECK(es.population() == 20);
+  CHECK_THROWS_AS(es.tell(std::vector<double>(20, 0.0)), std::logic_error);  // nothing asked
+  auto pop = es.ask();
+  CHECK(pop.size() == 20);
+  CHECK_THROWS_AS(es.ask(), std::logic_error);
+  CHECK_THROWS_WITH_AS(es.tell(std::vector<double>(19, 0.0)), doctest::Contains("expected 20 fitness values"),
+                       std::invalid_argument);
+  CHECK_THROWS_AS(search::CMAES({}, {}, 0), std::invalid_argument);
+  CHECK_THROWS_AS(search::CMAES({0.0}, search::CMAESOptions{-1, 0}, 0), std::invalid_argument);
+}
