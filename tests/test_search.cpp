@@ -114,3 +114,80 @@ TEST_CASE("CMA-ES: converges on the sphere and Rosenbrock, survives failed candi
   CHECK_THROWS_AS(search::CMAES({}, {}, 0), std::invalid_argument);
   CHECK_THROWS_AS(search::CMAES({0.0}, search::CMAESOptions{-1, 0}, 0), std::invalid_argument);
 }
+
+#include "meta/search/taylor_glo_search.h"
+#include "models/layers.h"
+
+namespace {
+// Three Gaussian blobs in 2-d: a classification task a linear model learns in a few dozen steps.
+data::Dataset blobs(int64_t n, uint64_t seed) {
+  Generator g(seed);
+  Tensor labels = randint(0, 3, Shape{n}, g);
+  const Tensor centres = Tensor::from_vector(std::vector<double>{0, 3, 3, 0, -3, -3}, Shape{3, 2}, DType::Float32);
+  Tensor x = add(index_select(centres, 0, labels), mul(randn(Shape{n, 2}, DType::Float32, g), 0.7));
+  return data::Dataset{x, labels, 3, "blobs"};
+}
+learn::LearnTask blob_task() {
+  return learn::LearnTask{blobs(512, 1), blobs(256, 2), [](Generator& gen) {
+                            auto m = std::make_shared<Sequential>();
+                            m->push_back(std::make_shared<Linear>(2, 3, true, gen));
+                            return std::static_pointer_cast<Module>(m);
+                          }};
+}
+}  // namespace
+
+TEST_CASE("TaylorGLO search: seeded candidates, failed candidates, an all-failed generation, reproducible") {
+  const auto task = blob_task();
+  CHECK(search::candidate_seed(1, 2, 3) == search::candidate_seed(1, 2, 3));
+  CHECK(search::candidate_seed(1, 2, 3) != search::candidate_seed(1, 3, 2));
+  CHECK(search::candidate_seed(1, 2, 3) != search::candidate_seed(2, 2, 3));
+  search::TaylorGLOConfig cfg;
+  cfg.steps = 60;
+  cfg.lr = 0.5;
+  // The "maximise the target probability" loss learns the blobs.
+  auto good = search::evaluate_candidate(losses::kTaylorGLOTargetProbability, task, cfg, 9);
+  CHECK(good.status == "ok");
+  CHECK(good.fitness < 0.2);
+  // Its negation pushes the target probability down: a valid but bad loss.
+  auto bad = search::evaluate_candidate({0, 0, 0, 0, 0, -1, 0, 0}, task, cfg, 9);
+  CHECK(bad.status == "ok");
+  CHECK(bad.fitness > 0.5);
+  // A non-finite parameter is a failed candidate with a reason, not an exception.
+  auto nan = search::evaluate_candidate({NAN, 0, 0, 0, 0, 1, 0, 0}, task, cfg, 9);
+  CHECK(nan.status == "failed");
+  CHECK(nan.fitness == 1.0);
+  CHECK(nan.reason.find("non-finite") != std::string::npos);
+
+  cfg.generations = 3;
+  cfg.population = 6;
+  cfg.seed = 11;
+  int logged = 0;
+  auto r1 = search::taylor_glo_search(task, cfg, [&](const search::GenerationLog&) { ++logged; });
+  CHECK(logged == 3);
+  CHECK(r1.generations.size() == 3);
+  CHECK(r1.evaluations <= 18);
+  double best_logged = 1;
+  for (const auto& g : r1.generations) best_logged = std::min(best_logged, g.best);
+  CHECK(r1.best_fitness == best_logged);
+  auto r2 = search::taylor_glo_search(task, cfg);
+  CHECK(r2.best_fitness == r1.best_fitness);
+  CHECK(r2.best == r1.best);
+  cfg.initial = {NAN, 0, 0, 0, 0, 1, 0, 0};
+  CHECK_THROWS_WITH_AS(search::taylor_glo_search(task, cfg), doctest::Contains("must be finite"), std::invalid_argument);
+  // Every candidate of every generation failing (a base model whose outputs are NaN, so every
+  // training diverges) is handled: the search completes.
+  cfg.initial = losses::kTaylorGLOTargetProbability;
+  cfg.generations = 2;
+  learn::LearnTask broken = task;
+  broken.make_model = [](Generator& gen) {
+    auto m = std::make_shared<Sequential>();
+    m->push_back(std::make_shared<Linear>(2, 3, true, gen));
+    NoGrad ng;
+    for (auto& p : m->parameters()) p.fill_(NAN);
+    return std::static_pointer_cast<Module>(m);
+  };
+  auto r3 = search::taylor_glo_search(broken, cfg);
+  CHECK(r3.generations.size() == 2);
+  CHECK(r3.generations[0].failed == 6);
+  CHECK(r3.best_fitness == 1.0);
+}
