@@ -21,6 +21,18 @@ struct LearnArgs {
   int threads = 0;
 };
 
+// `metaloss search --method taylorglo`: a population search over loss functions (issue 7; TaylorGLO
+// only so far, local and serial, no run store yet).
+struct SearchArgs {
+  std::string method = "taylorglo", dataset = "fashion-mnist", data_dir, model, out;
+  uint64_t seed = 0;
+  int generations = 50, population = 20, threads = 0;
+  double sigma = 1.2, lr = 0.01, val_fraction = 0.1;
+  int64_t steps = 1000, test_steps = 0, batch_size = 128;
+};
+CLI::App* add_search_command(CLI::App& app, SearchArgs& a);
+int run_search(const SearchArgs& a);
+
 // Registers the subcommand (options write into `a`); returns it so main can test `*learn`.
 CLI::App* add_learn_command(CLI::App& app, LearnArgs& a);
 // Runs it. Bad option combinations throw std::invalid_argument (exit 2), failures while running

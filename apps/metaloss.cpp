@@ -3,6 +3,7 @@
 //   metaloss models show NAME       every parameter's name and shape
 //   metaloss train [options]        train a zoo model with a fixed loss (see --help)
 //   metaloss learn [options]        meta-learn a loss (ML3 / AdaLFL) vs a CE/MSE baseline (apps/learn.h)
+//   metaloss search [options]       TaylorGLO: CMA-ES over a Taylor-polynomial loss (apps/learn.h)
 // Exit codes: 0 success, 1 a failure while running (bad file, divergence), 2 bad usage.
 #include <CLI/CLI.hpp>
 
@@ -285,6 +286,8 @@ int main(int argc, char** argv) {
 
   app::LearnArgs la;
   auto* learn = app::add_learn_command(app, la);
+  app::SearchArgs sa;
+  auto* search = app::add_search_command(app, sa);
 
   std::vector<std::string> args;
   try {
@@ -308,6 +311,7 @@ int main(int argc, char** argv) {
     if (*models) return run_models(models_show->parsed() ? show : "");
     if (*train) return run_train(a);
     if (*learn) return app::run_learn(la);
+    if (*search) return app::run_search(sa);
   } catch (const std::invalid_argument& e) {
     std::fprintf(stderr, "metaloss: %s\n", e.what());
     return 2;
