@@ -78,3 +78,35 @@ TEST_CASE("other bad arguments") {
   CHECK_THROWS_WITH_AS(permute(Tensor::zeros({2, 3}), {0, 0}), doctest::Contains("permute: dim 0 repeated"),
                        std::invalid_argument);
 }
+
+#include "kernels/cuda/runtime.h"
+#include "kernels/kernels.h"
+
+TEST_CASE("devices: names, parsing, and a clear error for a device that is not there") {
+  CHECK(Device::cpu().str() == "cpu");
+  CHECK(Device::cuda(2).str() == "cuda:2");
+  CHECK(Device::parse("cuda") == Device::cuda(0));
+  CHECK(Device::parse("cuda:3") == Device::cuda(3));
+  CHECK(Device::parse("cpu") == Device::cpu());
+  for (const char* bad : {"gpu", "cuda:", "cuda:x", "cuda:-1", "CPU", ""})
+    CHECK_THROWS_WITH_AS(Device::parse(bad), doctest::Contains("is not a device"), std::invalid_argument);
+  Tensor x = Tensor::ones(Shape{2, 2});
+  CHECK(x.to(Device::cpu()).same(x));  // already there: the same tensor, no copy
+  CHECK(x.device() == Device::cpu());
+  CHECK(x.desc() == "float32[2, 2]");
+  // A CUDA device beyond those present (all of them on a machine without a GPU) is refused by
+  // name, whether the build has CUDA or not.
+  const Device missing = Device::cuda(kernels::cuda::device_count());
+  CHECK_THROWS_WITH_AS(Tensor::zeros(Shape{2}, DType::Float32, missing),
+                       doctest::Contains((missing.str() + " is not available").c_str()), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(x.to(missing), doctest::Contains("is not available"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(rand(Shape{3}, DType::Float32, default_generator(), missing),
+                       doctest::Contains("is not available"), std::invalid_argument);
+  // The kernel layer refuses operands on different devices before touching any memory.
+  kernels::View a = x.view(), b = x.view();
+  b.device = Device::cuda(0);
+  CHECK_THROWS_WITH_AS(kernels::binary(kernels::BinaryOp::Add, a, b, a), doctest::Contains("operands on different devices"),
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(kernels::symmetric_eigen(Device::cuda(0), DType::Float64, 1, nullptr, nullptr, nullptr),
+                       doctest::Contains("CPU only"), std::invalid_argument);
+}
