@@ -100,6 +100,20 @@ double test_score(Module& m, const data::Dataset& test) {
   return test.is_classification() ? 1 - evaluate_accuracy(m, test) : evaluate_loss(m, test, "mse");
 }
 
+// A fresh model of `seed` trained with SGD and options `o`, then scored on the test split. Every run
+// of one seed uses the same streams: init 0, batch order 2, and dropout masks 4 (the default
+// generator is reseeded, so no seed depends on the seeds before it in the list). Returns
+// {test score, training seconds}.
+std::pair<double, double> train_seeded(const learn::ModelFactory& factory, uint64_t seed, const data::Splits& sp,
+                                       const TrainOptions& o, double lr, double momentum) {
+  manual_seed(learn::derive_generator(seed, 4).seed());
+  Generator init = learn::derive_generator(seed, 0), order = learn::derive_generator(seed, 2);
+  auto m = factory(init);
+  SGD opt(m->parameters(), SGDOptions{lr, momentum});
+  const double seconds = train_supervised(*m, opt, sp.train, o, order).seconds;
+  return {test_score(*m, sp.test), seconds};
+}
+
 struct SeedResult {
   uint64_t seed;
   double baseline, learned, baseline_seconds, learned_seconds;
@@ -231,28 +245,20 @@ int run_learn(const LearnArgs& in) {
     to.log_every = std::max<int64_t>(a.log_every, budget / 20);
     SeedResult r{seed, NAN, NAN, 0, 0, 0, {}, {}};
 
-    {  // baseline: CE / MSE, same init, batches and budget as the learned loss's base training
-      std::fprintf(stderr, "seed %llu: baseline (%s)\n", (unsigned long long)seed, base_loss.c_str());
-      // Dropout draws from the default generator: seed it from this seed (stream 4) before each
-      // run, so the baseline and the learned run see the same masks and no seed depends on the
-      // seeds before it in the list.
-      manual_seed(learn::derive_generator(seed, 4).seed());
-      Generator init = learn::derive_generator(seed, 0), order = learn::derive_generator(seed, 2);
-      auto m = factory(init);
-      SGD opt(m->parameters(), SGDOptions{a.inner_lr, a.momentum});
-      r.baseline_seconds = train_supervised(*m, opt, sp.train, to, order).seconds;
-      r.baseline = test_score(*m, sp.test);
-    }
-    for (const std::string& name : extras) {  // same init, masks, batches and budget; another loss
-      std::fprintf(stderr, "seed %llu: baseline (%s)\n", (unsigned long long)seed, name.c_str());
-      manual_seed(learn::derive_generator(seed, 4).seed());
-      Generator init = learn::derive_generator(seed, 0), order = learn::derive_generator(seed, 2);
-      auto m = factory(init);
-      SGD opt(m->parameters(), SGDOptions{a.inner_lr, a.momentum});
-      TrainOptions eo = to;
-      eo.loss = name;
-      r.extra_seconds.push_back(train_supervised(*m, opt, sp.train, eo, order).seconds);
-      r.extra.push_back(test_score(*m, sp.test));
+    // Baselines: CE / MSE, then any --extra-baselines, each with the init, masks, batches and
+    // budget of the learned loss's base training.
+    for (size_t i = 0; i <= extras.size(); ++i) {
+      TrainOptions o = to;
+      o.loss = i == 0 ? base_loss : extras[i - 1];
+      std::fprintf(stderr, "seed %llu: baseline (%s)\n", (unsigned long long)seed, o.loss.c_str());
+      const auto [score, seconds] = train_seeded(factory, seed, sp, o, a.inner_lr, a.momentum);
+      if (i == 0) {
+        r.baseline = score;
+        r.baseline_seconds = seconds;
+      } else {
+        r.extra.push_back(score);
+        r.extra_seconds.push_back(seconds);
+      }
     }
 
     Generator loss_gen = learn::derive_generator(seed, 3);
@@ -444,19 +450,11 @@ int run_search(const SearchArgs& a) {
   to.batch_size = a.batch_size;
   to.log_every = std::max<int64_t>(100, to.steps / 10);
   double scores[2];
-  for (int k = 0; k < 2; ++k) {
-    manual_seed(learn::derive_generator(a.seed, 4).seed());
-    Generator init = learn::derive_generator(a.seed, 0), order = learn::derive_generator(a.seed, 2);
-    auto m = factory(init);
-    SGD opt(m->parameters(), SGDOptions{a.lr, 0});
-    TrainOptions o = to;
-    if (k == 0) {
-      o.loss = "taylorglo";
-      o.loss_fn = [&r](const Tensor& y, const Tensor& t) { return losses::taylor_glo(y, t, r.best); };
-    }
-    train_supervised(*m, opt, sp.train, o, order);
-    scores[k] = test_score(*m, sp.test);
-  }
+  TrainOptions best = to;
+  best.loss = "taylorglo";
+  best.loss_fn = [&r](const Tensor& y, const Tensor& t) { return losses::taylor_glo(y, t, r.best); };
+  scores[0] = train_seeded(factory, a.seed, sp, best, a.lr, 0).first;
+  scores[1] = train_seeded(factory, a.seed, sp, to, a.lr, 0).first;
   std::string theta;
   for (double v : r.best) theta += (theta.empty() ? "" : ", ") + std::to_string(v);
   metrics.write({{"best_validation_error", r.best_fitness}, {"test_error", scores[0]}, {"ce_test_error", scores[1]},
