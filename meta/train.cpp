@@ -81,6 +81,12 @@ TrainReport train_supervised(Module& model, Optimizer& opt, const data::Dataset&
     if (multistep) multistep->step();
     r.steps = step + 1;
     r.last_loss = lv;
+    if (o.time_limit > 0 && step + 1 < total) {
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (secs > o.time_limit)
+        throw std::runtime_error("over its time budget of " + std::to_string(o.time_limit) + " s after step " +
+                                 std::to_string(step + 1) + " of " + std::to_string(total));
+    }
     interval_loss += lv;
     ++interval_n;
     if (o.progress) progress.update(step + 1, lv);

@@ -33,6 +33,10 @@ struct TrainOptions {
   int64_t log_every = 100;
   int64_t eval_batch = 1000;  // batch size for evaluation passes
   bool progress = true;       // progress bar / log lines on stderr
+  // Wall-clock budget in seconds for the whole run (0: none). Over it, training stops with
+  // std::runtime_error naming the budget and the step (a population search scores such a
+  // candidate as failed).
+  double time_limit = 0;
 };
 
 struct TrainReport {

@@ -3,6 +3,8 @@
 # as another user it only reports what is missing.
 set -euo pipefail
 pkgs=(build-essential cmake doctest-dev libopenblas-dev zlib1g-dev pkg-config libcli11-dev dataset-fashion-mnist
+      libsqlite3-dev  # the run store of `metaloss search`
+      libopenmpi-dev openmpi-bin  # `mpirun -np N metaloss search --mpi` (optional: METALOSS_MPI)
       gnuplot-nox)  # gnuplot: learned-loss plots of `metaloss learn` (optional at run time)
 # Extra packages for optional parts, by flag: --bench (Google Benchmark, PyTorch peer), --data.
 for arg in "$@"; do

@@ -87,7 +87,7 @@ PlotFiles write_plot(const LossPlot& plot, const std::string& base_path) {
        << "set terminal svg size 900,560 dynamic noenhanced font 'sans,12' background '#ffffff'\n"
        << "set output " << gp_quote(stem + ".svg") << "\n"
        << "set title " << gp_quote(plot.title) << "\n"
-       << "set xlabel " << gp_quote(plot.xlabel) << "\nset ylabel \"L_phi(p, y)\"\n"
+       << "set xlabel " << gp_quote(plot.xlabel) << "\nset ylabel " << gp_quote(plot.ylabel) << "\n"
        << "set key outside right top\nset grid\n"
        << "plot ";
     for (size_t c = 0; c < plot.values.size(); ++c) {

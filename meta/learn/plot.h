@@ -14,6 +14,7 @@ namespace metaloss::learn {
 struct LossPlot {
   std::string title;
   std::string xlabel;
+  std::string ylabel = "L_phi(p, y)";
   std::vector<double> x;
   std::vector<std::string> names;            // one per column of values
   std::vector<std::vector<double>> values;   // [curve][point]

@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <cstdio>
+#include <cstdlib>
 #include <numeric>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 
@@ -119,6 +122,104 @@ void CMAES::tell(const std::vector<double>& fitness_in) {
   asked_.clear();
   ++generation_;
   decompose();
+}
+
+namespace {
+
+void put(std::string& out, const char* key, const std::vector<double>& v) {
+  out += key;
+  char buf[40];
+  for (double x : v) {
+    std::snprintf(buf, sizeof buf, " %a", x);
+    out += buf;
+  }
+  out += '\n';
+}
+
+// Reads "key v1 v2 ..." from the line stream, expecting `count` values (-1: any).
+std::vector<double> get(std::istringstream& in, const char* key, long count) {
+  std::string line;
+  if (!std::getline(in, line)) throw std::invalid_argument(std::string("CMAES::load_state: missing '") + key + "' line");
+  std::istringstream ls(line);
+  std::string k;
+  ls >> k;
+  if (k != key)
+    throw std::invalid_argument(std::string("CMAES::load_state: expected '") + key + "', found '" + k + "'");
+  std::vector<double> v;
+  std::string tok;
+  while (ls >> tok) {
+    char* end = nullptr;
+    const double x = std::strtod(tok.c_str(), &end);
+    if (end == tok.c_str() || *end != '\0')
+      throw std::invalid_argument(std::string("CMAES::load_state: bad number '") + tok + "' in '" + key + "'");
+    v.push_back(x);
+  }
+  if (count >= 0 && long(v.size()) != count)
+    throw std::invalid_argument(std::string("CMAES::load_state: '") + key + "' has " + std::to_string(v.size()) +
+                                " values, expected " + std::to_string(count));
+  return v;
+}
+
+}  // namespace
+
+std::string CMAES::save_state() const {
+  std::string s = "cmaes 1\n";
+  put(s, "shape", {double(n_), double(lambda_), double(generation_)});
+  put(s, "sigma", {sigma_});
+  put(s, "mean", mean_);
+  put(s, "pc", pc_);
+  put(s, "ps", ps_);
+  put(s, "C", C_);
+  put(s, "B", B_);
+  put(s, "D", D_);
+  put(s, "best_f", {best_f_});
+  put(s, "best_x", best_x_);
+  std::vector<double> asked;
+  for (const auto& x : asked_) asked.insert(asked.end(), x.begin(), x.end());
+  put(s, "asked", asked);
+  s += "generator " + std::to_string(gen_.seed()) + " " + std::to_string(gen_.offset()) + "\n";
+  return s;
+}
+
+void CMAES::load_state(const std::string& state) {
+  std::istringstream in(state);
+  std::string header;
+  if (!std::getline(in, header) || header != "cmaes 1")
+    throw std::invalid_argument("CMAES::load_state: not a CMA-ES state (first line '" + header + "')");
+  const auto shape = get(in, "shape", 3);
+  if (int(shape[0]) != n_ || int(shape[1]) != lambda_)
+    throw std::invalid_argument("CMAES::load_state: state of dimension " + std::to_string(int(shape[0])) +
+                                " and population " + std::to_string(int(shape[1])) + ", this optimiser has " +
+                                std::to_string(n_) + " and " + std::to_string(lambda_));
+  const size_t n = size_t(n_);
+  const int generation = int(shape[2]);
+  const double sigma = get(in, "sigma", 1)[0];
+  auto mean = get(in, "mean", long(n)), pc = get(in, "pc", long(n)), ps = get(in, "ps", long(n));
+  auto C = get(in, "C", long(n * n)), B = get(in, "B", long(n * n)), D = get(in, "D", long(n));
+  const double best_f = get(in, "best_f", 1)[0];
+  auto best_x = get(in, "best_x", -1);
+  const auto asked = get(in, "asked", -1);
+  if (!best_x.empty() && best_x.size() != n) throw std::invalid_argument("CMAES::load_state: 'best_x' has the wrong size");
+  if (asked.size() % n != 0 || (!asked.empty() && asked.size() != n * size_t(lambda_)))
+    throw std::invalid_argument("CMAES::load_state: 'asked' has " + std::to_string(asked.size()) + " values");
+  std::string line, key;
+  unsigned long long seed = 0, offset = 0;
+  if (!std::getline(in, line) || std::sscanf(line.c_str(), "generator %llu %llu", &seed, &offset) != 2)
+    throw std::invalid_argument("CMAES::load_state: missing or bad 'generator' line");
+  generation_ = generation;
+  sigma_ = sigma;
+  mean_ = std::move(mean);
+  pc_ = std::move(pc);
+  ps_ = std::move(ps);
+  C_ = std::move(C);
+  B_ = std::move(B);
+  D_ = std::move(D);
+  best_f_ = best_f;
+  best_x_ = std::move(best_x);
+  asked_.clear();
+  for (size_t k = 0; k < asked.size(); k += n) asked_.emplace_back(asked.begin() + long(k), asked.begin() + long(k + n));
+  gen_ = Generator(seed);
+  gen_.set_offset(offset);
 }
 
 void CMAES::decompose() {

@@ -5,6 +5,7 @@
 // at construction: the same seed gives the same sequence of populations.
 #pragma once
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "engine/random.h"
@@ -32,6 +33,14 @@ class CMAES {
   // Best candidate and fitness seen so far (empty / +inf before the first tell).
   const std::vector<double>& best() const { return best_x_; }
   double best_fitness() const { return best_f_; }
+
+  // The whole state (mean, step size, paths, covariance and its decomposition, the pending
+  // population, best so far, the Generator's seed and offset) as text with exact (hex) floats.
+  // load_state on an optimiser built with the same dimension and population continues exactly
+  // where save_state left off; anything else is refused with std::invalid_argument.
+  std::string save_state() const;
+  void load_state(const std::string& state);
+  const Generator& generator() const { return gen_; }
 
  private:
   int n_, lambda_, mu_, generation_ = 0;

@@ -2,7 +2,8 @@
 
 #include <chrono>
 #include <cmath>
-#include <cstring>
+#include <cstdio>
+#include <cstdlib>
 #include <stdexcept>
 
 #include "meta/train.h"
@@ -10,14 +11,37 @@
 
 namespace metaloss::search {
 
-uint64_t candidate_seed(uint64_t run_seed, int generation, int index) {
-  auto mix = [](uint64_t z) {  // splitmix64
-    z += 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
+std::string taylor_glo_genome(const TaylorParams& theta) {
+  std::string s = "taylorglo(";
+  char buf[40];
+  for (size_t i = 0; i < theta.size(); ++i) {
+    std::snprintf(buf, sizeof buf, "%s%.17g", i ? ", " : "", theta[i]);
+    s += buf;
+  }
+  return s + ")";
+}
+
+TaylorParams parse_taylor_glo_genome(const std::string& genome) {
+  auto bad = [&](const std::string& why) {
+    return std::invalid_argument("not a TaylorGLO genome (" + why + "): '" + genome +
+                                 "' (expected taylorglo(t0, ..., t7) with 8 numbers)");
   };
-  return mix(mix(mix(run_seed) ^ uint64_t(uint32_t(generation))) ^ (uint64_t(uint32_t(index)) << 32));
+  const std::string head = "taylorglo(";
+  if (genome.compare(0, head.size(), head) != 0 || genome.empty() || genome.back() != ')') throw bad("form");
+  TaylorParams theta{};
+  const char* p = genome.c_str() + head.size();
+  for (size_t i = 0; i < theta.size(); ++i) {
+    char* end = nullptr;
+    theta[i] = std::strtod(p, &end);
+    if (end == p) throw bad("number " + std::to_string(i + 1));
+    p = end;
+    if (i + 1 < theta.size()) {
+      if (*p != ',') throw bad("missing ',' after number " + std::to_string(i + 1));
+      ++p;
+    }
+  }
+  if (std::string(p) != ")") throw bad("trailing text");
+  return theta;
 }
 
 Evaluation evaluate_candidate(const TaylorParams& theta, const learn::LearnTask& task, const TaylorGLOConfig& cfg,
@@ -37,6 +61,7 @@ Evaluation evaluate_candidate(const TaylorParams& theta, const learn::LearnTask&
     to.batch_size = cfg.batch_size;
     to.progress = false;
     to.loss = "taylorglo";
+    to.time_limit = cfg.time_limit;
     to.loss_fn = [&theta](const Tensor& out, const Tensor& y) { return losses::taylor_glo(out, y, theta); };
     train_supervised(*model, opt, task.train, to, order);  // throws on a non-finite loss
     const double err = 1 - evaluate_accuracy(*model, task.valid);
@@ -52,62 +77,61 @@ Evaluation evaluate_candidate(const TaylorParams& theta, const learn::LearnTask&
   return e;
 }
 
+EvalFn taylor_glo_eval_fn(const learn::LearnTask& task, const TaylorGLOConfig& cfg) {
+  return [task, cfg](const std::string& genome, uint64_t seed) {
+    TaylorParams theta;
+    try {
+      theta = parse_taylor_glo_genome(genome);
+    } catch (const std::exception& ex) {
+      Evaluation e;
+      e.seed = seed;
+      e.status = "failed";
+      e.reason = ex.what();
+      return e;
+    }
+    return evaluate_candidate(theta, task, cfg, seed);
+  };
+}
+
+TaylorGLOOptimizer::TaylorGLOOptimizer(const TaylorGLOConfig& cfg)
+    : es_(std::vector<double>(cfg.initial.begin(), cfg.initial.end()), CMAESOptions{cfg.sigma, cfg.population},
+          cfg.seed) {
+  for (double v : cfg.initial)
+    if (!std::isfinite(v)) throw std::invalid_argument("TaylorGLO search: the initial parameters must be finite");
+}
+
+std::vector<Candidate> TaylorGLOOptimizer::ask() {
+  std::vector<Candidate> out;
+  for (const auto& x : es_.ask()) {
+    TaylorParams theta;
+    std::copy(x.begin(), x.end(), theta.begin());
+    out.push_back({taylor_glo_genome(theta), x});
+  }
+  return out;
+}
+
+std::string TaylorGLOOptimizer::rng_state() const {
+  return "philox seed " + std::to_string(es_.generator().seed()) + " offset " + std::to_string(es_.generator().offset());
+}
+
 TaylorGLOResult taylor_glo_search(const learn::LearnTask& task, const TaylorGLOConfig& cfg,
                                   const std::function<void(const GenerationLog&)>& on_generation) {
   task.validate();
   if (task.num_classes() == 0) throw std::invalid_argument("taylor_glo_search: needs a classification task");
   if (cfg.generations < 1 || cfg.steps < 1)
     throw std::invalid_argument("taylor_glo_search: generations and steps must be >= 1");
-  for (double v : cfg.initial)
-    if (!std::isfinite(v)) throw std::invalid_argument("taylor_glo_search: the initial parameters must be finite");
-  CMAES es(std::vector<double>(cfg.initial.begin(), cfg.initial.end()), CMAESOptions{cfg.sigma, cfg.population}, cfg.seed);
+  TaylorGLOOptimizer opt(cfg);
+  SerialEvaluator ev(taylor_glo_eval_fn(task, cfg));
+  RunStore store(":memory:", true);
+  SearchLoopOptions lo;
+  lo.seed = cfg.seed;
+  lo.generations = cfg.generations;
+  const SearchOutcome o = run_population_search(opt, ev, store, lo, {}, on_generation);
   TaylorGLOResult r;
-  r.best = cfg.initial;
-  r.best_fitness = INFINITY;  // the first candidate sets it (fitness is at most 1)
-  std::map<std::array<uint64_t, losses::kTaylorGLOParams>, Evaluation> cache;  // exact bits -> result
-  for (int g = 0; g < cfg.generations; ++g) {
-    const auto t0 = std::chrono::steady_clock::now();
-    const auto pop = es.ask();
-    std::vector<double> fitness;
-    GenerationLog log;
-    log.generation = g;
-    double sum = 0;
-    int ok = 0;
-    for (size_t k = 0; k < pop.size(); ++k) {
-      TaylorParams theta;
-      std::array<uint64_t, losses::kTaylorGLOParams> key;
-      for (size_t i = 0; i < theta.size(); ++i) {
-        theta[i] = pop[k][i];
-        std::memcpy(&key[i], &theta[i], sizeof(double));
-      }
-      Evaluation e;
-      if (auto it = cache.find(key); it != cache.end()) {
-        e = it->second;
-        e.cached = true;
-        ++log.cached;
-      } else {
-        e = evaluate_candidate(theta, task, cfg, candidate_seed(cfg.seed, g, int(k)));
-        cache.emplace(key, e);
-        ++r.evaluations;
-      }
-      if (e.status != "ok") ++log.failed;
-      else {
-        sum += e.fitness;
-        ++ok;
-      }
-      if (e.fitness < r.best_fitness) {
-        r.best_fitness = e.fitness;
-        r.best = theta;
-      }
-      fitness.push_back(e.fitness);
-    }
-    es.tell(fitness);
-    log.best = *std::min_element(fitness.begin(), fitness.end());
-    log.mean = ok ? sum / ok : 1;
-    log.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    r.generations.push_back(log);
-    if (on_generation) on_generation(log);
-  }
+  r.best = o.best.genome.empty() ? cfg.initial : parse_taylor_glo_genome(o.best.genome);
+  r.best_fitness = o.best.fitness;
+  r.generations = o.generations;
+  r.evaluations = o.evaluations;
   return r;
 }
 

@@ -1,36 +1,24 @@
-// TaylorGLO's search (Gonzalez & Miikkulainen 2021), local and serial: CMA-ES over the 8 TaylorGLO
-// parameters, each candidate scored by training a fresh base model with its loss for a budget of
-// steps and measuring the validation error. What later parallel/MPI workers and the run store
-// build on:
-//   - every candidate's seed is derived from (run seed, generation, index), so its result does not
-//     depend on who evaluates it or when;
-//   - a candidate whose training produces a non-finite loss gets the worst fitness (1: every
-//     validation example wrong) with the reason recorded, and the search goes on;
-//   - evaluations are cached by the candidate's exact parameter bits.
+// TaylorGLO's search (Gonzalez & Miikkulainen 2021): CMA-ES over the 8 TaylorGLO parameters, each
+// candidate scored by training a fresh base model with its loss for a budget of steps and
+// measuring the validation error. The loop, the run store, the cache and the evaluators are the
+// shared population-search machinery of meta/search/population.h; this file supplies the genome
+// (8 doubles written with 17 significant digits, so the text round-trips exactly), the optimiser
+// and the candidate evaluation.
 #pragma once
 #include <array>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <string>
 #include <vector>
 
 #include "meta/learn/task.h"
 #include "meta/losses/taylor_glo.h"
 #include "meta/search/cmaes.h"
+#include "meta/search/population.h"
 
 namespace metaloss::search {
 
 using TaylorParams = std::array<double, losses::kTaylorGLOParams>;
-
-struct Evaluation {
-  double fitness = 1;     // validation error in [0, 1]; 1 for a failed candidate
-  std::string status;     // "ok" or "failed"
-  std::string reason;     // why it failed (empty when ok)
-  uint64_t seed = 0;
-  double seconds = 0;
-  bool cached = false;
-};
 
 struct TaylorGLOConfig {
   uint64_t seed = 0;
@@ -40,22 +28,36 @@ struct TaylorGLOConfig {
   int64_t steps = 1000;  // base-training steps per candidate ("partial training")
   int64_t batch_size = 128;
   double lr = 0.01;
+  double time_limit = 0;  // seconds of training per candidate (0: none); over it the candidate fails
   TaylorParams initial = losses::kTaylorGLOTargetProbability;
 };
 
-// The seed of candidate `index` of generation `generation` (splitmix64 of the three).
-uint64_t candidate_seed(uint64_t run_seed, int generation, int index);
+// "taylorglo(t0, ..., t7)" with %.17g numbers, and back (throws std::invalid_argument naming the text).
+std::string taylor_glo_genome(const TaylorParams& theta);
+TaylorParams parse_taylor_glo_genome(const std::string& genome);
 
 // Trains task.make_model's model from `seed` with the TaylorGLO loss `theta` for cfg.steps SGD
-// steps on task.train and returns the validation error on task.valid (classification).
+// steps on task.train and returns the validation error on task.valid (classification). A
+// non-finite parameter, loss or error, or a training over cfg.time_limit, is a failed
+// candidate (fitness 1) with the reason.
 Evaluation evaluate_candidate(const TaylorParams& theta, const learn::LearnTask& task, const TaylorGLOConfig& cfg,
                               uint64_t seed);
+// The same as an EvalFn over genome text.
+EvalFn taylor_glo_eval_fn(const learn::LearnTask& task, const TaylorGLOConfig& cfg);
 
-struct GenerationLog {
-  int generation = 0;
-  double best = 1, mean = 1;  // fitness of this generation (mean over successful candidates)
-  int failed = 0, cached = 0;
-  double seconds = 0;
+// CMA-ES on TaylorGLO parameters as a PopulationOptimizer (state: the CMA-ES state text).
+class TaylorGLOOptimizer : public PopulationOptimizer {
+ public:
+  explicit TaylorGLOOptimizer(const TaylorGLOConfig& cfg);
+  std::vector<Candidate> ask() override;
+  void tell(const std::vector<double>& fitness) override { es_.tell(fitness); }
+  std::string save_state() const override { return es_.save_state(); }
+  void load_state(const std::string& s) override { es_.load_state(s); }
+  std::string rng_state() const override;
+  const CMAES& cmaes() const { return es_; }
+
+ private:
+  CMAES es_;
 };
 
 struct TaylorGLOResult {
@@ -65,7 +67,8 @@ struct TaylorGLOResult {
   int64_t evaluations = 0;  // trainings actually run (cache hits excluded)
 };
 
-// Runs the search; on_generation (optional) sees each generation's log as it completes.
+// The whole search in this process with a throw-away (in-memory) run store; on_generation
+// (optional) sees each generation's log as it completes.
 TaylorGLOResult taylor_glo_search(const learn::LearnTask& task, const TaylorGLOConfig& cfg,
                                   const std::function<void(const GenerationLog&)>& on_generation = {});
 

@@ -1,0 +1,196 @@
+#include "meta/search/population.h"
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <map>
+#include <stdexcept>
+
+namespace metaloss::search {
+
+uint64_t candidate_seed(uint64_t run_seed, int generation, int index) {
+  auto mix = [](uint64_t z) {  // splitmix64
+    z += 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  };
+  return mix(mix(mix(run_seed) ^ uint64_t(uint32_t(generation))) ^ (uint64_t(uint32_t(index)) << 32));
+}
+
+void SerialEvaluator::evaluate(const std::vector<EvalJob>& jobs,
+                               const std::function<void(size_t, const Evaluation&)>& done) {
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    Evaluation e = fn_(jobs[i].genome, jobs[i].seed);
+    e.seed = jobs[i].seed;
+    if (e.worker.empty()) e.worker = "local";
+    done(i, e);
+  }
+}
+
+namespace {
+
+std::string params_json(const std::vector<double>& p) {
+  std::string s = "[";
+  char buf[40];
+  for (size_t i = 0; i < p.size(); ++i) {
+    std::snprintf(buf, sizeof buf, "%s%.17g", i ? ", " : "", p[i]);
+    s += buf;
+  }
+  return s + "]";
+}
+
+GenerationLog summarise(int g, const std::vector<CandidateRecord>& recs, double seconds) {
+  GenerationLog log;
+  log.generation = g;
+  log.seconds = seconds;
+  double sum = 0;
+  int ok = 0;
+  log.best = 1;
+  for (const auto& r : recs) {
+    log.best = std::min(log.best, r.fitness);
+    if (r.cached) ++log.cached;
+    else ++log.evaluated;
+    if (r.status != "ok") ++log.failed;
+    else {
+      sum += r.fitness;
+      ++ok;
+    }
+  }
+  log.mean = ok ? sum / ok : 1;
+  return log;
+}
+
+}  // namespace
+
+SearchOutcome run_population_search(PopulationOptimizer& opt, Evaluator& ev, RunStore& store,
+                                    const SearchLoopOptions& opts,
+                                    const std::function<void(const CandidateRecord&)>& on_candidate,
+                                    const std::function<void(const GenerationLog&)>& on_generation) {
+  if (opts.generations < 1) throw std::invalid_argument("population search: generations must be >= 1");
+  SearchOutcome out;
+  const std::vector<GenerationRecord> done = store.generations();
+  for (size_t i = 0; i < done.size(); ++i)
+    if (done[i].generation != int(i))
+      throw std::runtime_error("run store " + store.path() + ": generation " + std::to_string(i) +
+                               " is missing (found " + std::to_string(done[i].generation) + ")");
+  if (!done.empty()) opt.load_state(done.back().optimizer_state);
+  out.resumed_from = int(done.size());
+  for (const auto& g : done)
+    out.generations.push_back({g.generation, g.best, g.mean, g.failed, g.cached, g.evaluated, g.seconds});
+  out.session = store.begin_session(opts.command);
+
+  // The fitness cache: genome -> its first evaluation (in (generation, index) order).
+  std::map<std::string, CandidateRecord> cache;
+  std::map<int, std::vector<CandidateRecord>> recorded;  // generations not completed yet
+  for (auto& c : store.candidates()) {
+    if (c.generation >= int(done.size())) {
+      recorded[c.generation].push_back(c);
+      continue;
+    }
+    if (!c.cached) cache.emplace(c.genome, c);
+  }
+  for (const auto& kv : recorded)
+    if (kv.first != int(done.size()))
+      throw std::runtime_error("run store " + store.path() + ": candidates of generation " + std::to_string(kv.first) +
+                               " but generation " + std::to_string(done.size()) + " is the first incomplete one");
+
+  int64_t session_evaluations = 0;
+  for (int g = int(done.size()); g < opts.generations; ++g) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::vector<Candidate> pop = opt.ask();
+    const size_t n = pop.size();
+    std::vector<CandidateRecord> recs(n);
+    std::vector<bool> have(n, false);
+    for (const auto& c : recorded[g]) {  // an interrupted generation: what was already recorded
+      if (c.index < 0 || size_t(c.index) >= n || pop[size_t(c.index)].genome != c.genome)
+        throw std::runtime_error("run store " + store.path() + ": recorded candidate " + std::to_string(g) + "/" +
+                                 std::to_string(c.index) +
+                                 " does not match the resumed optimiser's population (was the store edited?)");
+      recs[size_t(c.index)] = c;
+      have[size_t(c.index)] = true;
+      ++out.reused;
+    }
+    // Each remaining candidate: a cache hit, a duplicate of an earlier one in this generation, or a job.
+    std::vector<EvalJob> jobs;
+    std::vector<int> duplicate_of(n, -1);
+    std::map<std::string, int> first_here;
+    auto commit = [&](size_t k, CandidateRecord r) {
+      r.session = out.session;
+      store.add_candidate(r);
+      recs[k] = r;
+      have[k] = true;
+      if (on_candidate) on_candidate(r);
+    };
+    auto base_record = [&](size_t k) {
+      CandidateRecord r;
+      r.generation = g;
+      r.index = int(k);
+      r.genome = pop[k].genome;
+      r.params = params_json(pop[k].params);
+      r.seed = candidate_seed(opts.seed, g, int(k));
+      return r;
+    };
+    auto copy_of = [&](size_t k, const CandidateRecord& src) {
+      CandidateRecord r = base_record(k);
+      r.fitness = src.fitness;
+      r.status = src.status;
+      r.reason = "same genome as candidate " + std::to_string(src.generation) + "/" + std::to_string(src.index) +
+                 (src.reason.empty() ? "" : ": " + src.reason);
+      r.worker = "cache";
+      r.cached = true;
+      return r;
+    };
+    for (size_t k = 0; k < n; ++k) {
+      const auto here = first_here.find(pop[k].genome);
+      if (here == first_here.end()) first_here.emplace(pop[k].genome, int(k));
+      if (have[k]) continue;
+      if (auto it = cache.find(pop[k].genome); it != cache.end()) commit(k, copy_of(k, it->second));
+      else if (here != first_here.end()) duplicate_of[k] = here->second;
+      else jobs.push_back({g, int(k), pop[k].genome, candidate_seed(opts.seed, g, int(k))});
+    }
+    ev.evaluate(jobs, [&](size_t j, const Evaluation& e) {
+      const size_t k = size_t(jobs[j].index);
+      CandidateRecord r = base_record(k);
+      r.fitness = e.fitness;
+      r.status = e.status;
+      r.reason = e.reason;
+      r.seconds = e.seconds;
+      r.worker = e.worker;
+      commit(k, r);
+      ++out.evaluations;
+      if (opts.kill_after_evaluations > 0 && ++session_evaluations == opts.kill_after_evaluations) {
+        std::fprintf(stderr, "metaloss: fault injection: SIGKILL after %lld evaluations\n",
+                     static_cast<long long>(session_evaluations));
+        std::raise(SIGKILL);
+      }
+    });
+    for (size_t k = 0; k < n; ++k)
+      if (duplicate_of[k] >= 0 && !have[k]) commit(k, copy_of(k, recs[size_t(duplicate_of[k])]));
+    for (size_t k = 0; k < n; ++k)
+      if (!have[k]) throw std::logic_error("population search: candidate " + std::to_string(k) + " was not evaluated");
+    for (const auto& r : recs)
+      if (!r.cached) cache.emplace(r.genome, r);
+    std::vector<double> fitness;
+    for (const auto& r : recs) fitness.push_back(r.fitness);
+    opt.tell(fitness);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    GenerationLog log = summarise(g, recs, secs);
+    GenerationRecord gr{g, log.best, log.mean, log.failed, log.cached, log.evaluated, secs, opt.save_state(),
+                        opt.rng_state(), out.session};
+    store.complete_generation(gr, opts.hall_of_fame);
+    out.generations.push_back(log);
+    if (on_generation) on_generation(log);
+  }
+  store.end_session(out.session);
+  const auto hof = store.hall_of_fame();
+  if (!hof.empty()) out.best = hof.front();
+  else {
+    out.best.fitness = 1;
+    out.best.status = "failed";
+  }
+  return out;
+}
+
+}  // namespace metaloss::search
