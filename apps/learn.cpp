@@ -15,7 +15,6 @@
 #include "meta/learn/adalfl.h"
 #include "meta/learn/ml3.h"
 #include "meta/learn/plot.h"
-#include "meta/search/taylor_glo_search.h"
 #include "meta/train.h"
 #include "models/zoo.h"
 
@@ -52,6 +51,8 @@ std::vector<uint64_t> parse_seeds(const std::string& text) {
   return out;
 }
 
+}  // namespace
+
 // The whole dataset as its files partition it (classification) or as one table (regression).
 data::TrainTest load_classification(const LearnArgs& a) {
   if (a.dataset == "fashion-mnist") return a.data_dir.empty() ? data::load_fashion_mnist() : data::load_fashion_mnist(a.data_dir);
@@ -66,6 +67,16 @@ data::Splits make_splits(const LearnArgs& a, const data::TrainTest& tt, const da
   data::Splits s = is_regression(a.dataset) ? data::random_split(table, gen, 0.6, 0.2) : data::stratified_split(tt, gen, a.val_fraction);
   data::normalize(s);
   return s;
+}
+
+std::vector<uint64_t> parse_seed_list(const std::string& text, const std::string& option) {
+  try {
+    return parse_seeds(text);
+  } catch (const std::invalid_argument& e) {
+    std::string m = e.what();
+    if (m.rfind("--seeds", 0) == 0) m = option + m.substr(7);
+    throw std::invalid_argument(m);
+  }
 }
 
 std::string default_model(const std::string& dataset) {
@@ -113,6 +124,8 @@ std::pair<double, double> train_seeded(const learn::ModelFactory& factory, uint6
   const double seconds = train_supervised(*m, opt, sp.train, o, order).seconds;
   return {test_score(*m, sp.test), seconds};
 }
+
+namespace {
 
 struct SeedResult {
   uint64_t seed;
@@ -383,88 +396,6 @@ int run_learn(const LearnArgs& in) {
   md << "\n";
   std::fprintf(stderr, "wrote %s/: results.md, results.csv, metrics, learned-loss-seed*.safetensors, loss-seed*.{gp,dat,svg}\n",
                out.c_str());
-  return 0;
-}
-
-CLI::App* add_search_command(CLI::App& app, SearchArgs& a) {
-  auto* c = app.add_subcommand("search", "search a population of loss functions (TaylorGLO: CMA-ES over a Taylor-polynomial loss)");
-  c->add_option("--method", a.method, "taylorglo")->check(CLI::IsMember({"taylorglo"}))->capture_default_str();
-  c->add_option("--dataset", a.dataset, "fashion-mnist, mnist or cifar10 (the last two need --data-dir)")
-      ->check(CLI::IsMember({"fashion-mnist", "mnist", "cifar10"}))->capture_default_str();
-  c->add_option("--data-dir", a.data_dir, "folder with the dataset files");
-  c->add_option("--model", a.model, "base model from the zoo (default logistic; allcnn_c for cifar10)");
-  c->add_option("--seed", a.seed, "run seed: split, CMA-ES, and every candidate's seed (from seed, generation, index)")->capture_default_str();
-  c->add_option("--generations", a.generations, "CMA-ES generations")->check(CLI::PositiveNumber)->capture_default_str();
-  c->add_option("--population", a.population, "candidates per generation")->check(CLI::Range(2, 100000))->capture_default_str();
-  c->add_option("--sigma", a.sigma, "CMA-ES initial step size")->check(CLI::PositiveNumber)->capture_default_str();
-  c->add_option("--steps", a.steps, "base-training steps per candidate (partial training)")->check(CLI::PositiveNumber)->capture_default_str();
-  c->add_option("--test-steps", a.test_steps, "steps of the final from-scratch training with the best loss and with CE (default: --steps)")
-      ->check(CLI::NonNegativeNumber);
-  c->add_option("--lr", a.lr, "base SGD learning rate")->check(CLI::PositiveNumber)->capture_default_str();
-  c->add_option("--batch-size", a.batch_size, "examples per step")->check(CLI::PositiveNumber)->capture_default_str();
-  c->add_option("--val-fraction", a.val_fraction, "stratified validation split scoring the candidates")
-      ->check(CLI::Range(0.01, 0.9))->capture_default_str();
-  c->add_option("--threads", a.threads, "CPU threads (default: all cores)")->check(CLI::PositiveNumber);
-  c->add_option("--out", a.out, "output folder (default runs/search-METHOD-DATASET-MODEL)");
-  return c;
-}
-
-int run_search(const SearchArgs& a) {
-  LearnArgs la;  // the data and model helpers of `learn`
-  la.dataset = a.dataset;
-  la.data_dir = a.data_dir;
-  la.val_fraction = a.val_fraction;
-  const std::string model = a.model.empty() ? default_model(a.dataset) : a.model;
-  if (a.threads > 0) kernels::set_num_threads(a.threads);
-  const data::TrainTest tt = load_classification(la);
-  Generator split_gen = learn::derive_generator(a.seed, 1);
-  data::Splits sp = make_splits(la, tt, data::Dataset{}, split_gen);
-  const learn::ModelFactory factory = model_factory(la, model, sp.train);
-  const learn::LearnTask task{sp.train, sp.valid, factory};
-  const std::string out = a.out.empty() ? "runs/search-" + a.method + "-" + a.dataset + "-" + model : a.out;
-  fs::create_directories(out);
-  MetricsWriter metrics(out + "/generations.jsonl");
-  search::TaylorGLOConfig cfg;
-  cfg.seed = a.seed;
-  cfg.generations = a.generations;
-  cfg.population = a.population;
-  cfg.sigma = a.sigma;
-  cfg.steps = a.steps;
-  cfg.batch_size = a.batch_size;
-  cfg.lr = a.lr;
-  std::fprintf(stderr, "metaloss search: taylorglo on %s with %s, seed %llu, %d generations x %d candidates x %lld steps, output in %s\n",
-               a.dataset.c_str(), model.c_str(), (unsigned long long)a.seed, a.generations, a.population,
-               (long long)a.steps, out.c_str());
-  const auto t0 = std::chrono::steady_clock::now();
-  const search::TaylorGLOResult r = search::taylor_glo_search(task, cfg, [&](const search::GenerationLog& g) {
-    std::fprintf(stderr, "generation %d/%d: best %.2f%% mean %.2f%% failed %d cached %d (%.1f s)\n", g.generation + 1,
-                 a.generations, 100 * g.best, 100 * g.mean, g.failed, g.cached, g.seconds);
-    metrics.write({{"generation", double(g.generation)}, {"best", g.best}, {"mean", g.mean}, {"failed", double(g.failed)},
-                   {"cached", double(g.cached)}, {"seconds", g.seconds}},
-                  {{"event", "generation"}});
-  });
-  const double search_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  // Meta-test: the best loss and cross entropy, each from the same fresh init, batches and budget.
-  TrainOptions to;
-  to.steps = a.test_steps > 0 ? a.test_steps : a.steps;
-  to.batch_size = a.batch_size;
-  to.log_every = std::max<int64_t>(100, to.steps / 10);
-  double scores[2];
-  TrainOptions best = to;
-  best.loss = "taylorglo";
-  best.loss_fn = [&r](const Tensor& y, const Tensor& t) { return losses::taylor_glo(y, t, r.best); };
-  scores[0] = train_seeded(factory, a.seed, sp, best, a.lr, 0).first;
-  scores[1] = train_seeded(factory, a.seed, sp, to, a.lr, 0).first;
-  std::string theta;
-  for (double v : r.best) theta += (theta.empty() ? "" : ", ") + std::to_string(v);
-  metrics.write({{"best_validation_error", r.best_fitness}, {"test_error", scores[0]}, {"ce_test_error", scores[1]},
-                 {"evaluations", double(r.evaluations)}, {"search_seconds", search_seconds}},
-                {{"event", "end"}, {"theta", theta}});
-  std::printf("best TaylorGLO loss: theta = (%s)\n", theta.c_str());
-  std::printf("validation error %.2f%% after %lld steps; %lld trainings in %.0f s\n", 100 * r.best_fitness,
-              (long long)a.steps, (long long)r.evaluations, search_seconds);
-  std::printf("test error, %lld steps from scratch: taylorglo %.2f%%, cross entropy %.2f%%\n", (long long)to.steps,
-              100 * scores[0], 100 * scores[1]);
   return 0;
 }
 

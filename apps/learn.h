@@ -4,6 +4,12 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
+
+#include "meta/data/data.h"
+#include "meta/learn/task.h"
+#include "meta/train.h"
 
 namespace CLI {
 class App;
@@ -21,22 +27,25 @@ struct LearnArgs {
   int threads = 0;
 };
 
-// `metaloss search --method taylorglo`: a population search over loss functions (issue 7; TaylorGLO
-// only so far, local and serial, no run store yet).
-struct SearchArgs {
-  std::string method = "taylorglo", dataset = "fashion-mnist", data_dir, model, out;
-  uint64_t seed = 0;
-  int generations = 50, population = 20, threads = 0;
-  double sigma = 1.2, lr = 0.01, val_fraction = 0.1;
-  int64_t steps = 1000, test_steps = 0, batch_size = 128;
-};
-CLI::App* add_search_command(CLI::App& app, SearchArgs& a);
-int run_search(const SearchArgs& a);
-
 // Registers the subcommand (options write into `a`); returns it so main can test `*learn`.
 CLI::App* add_learn_command(CLI::App& app, LearnArgs& a);
 // Runs it. Bad option combinations throw std::invalid_argument (exit 2), failures while running
 // other exceptions (exit 1).
 int run_learn(const LearnArgs& a);
+
+// Shared with `metaloss search` (apps/search.cpp).
+// The whole dataset as its files partition it (fashion-mnist, mnist, cifar10).
+data::TrainTest load_classification(const LearnArgs& a);
+// The seed's splits (stratified validation split for classification), standardised.
+data::Splits make_splits(const LearnArgs& a, const data::TrainTest& tt, const data::Dataset& table, Generator& gen);
+std::string default_model(const std::string& dataset);
+// "0,1,2" -> {0, 1, 2}; std::invalid_argument naming `option` for anything else.
+std::vector<uint64_t> parse_seed_list(const std::string& text, const std::string& option);
+// The base-model factory after checking that the model fits the data (std::invalid_argument otherwise).
+learn::ModelFactory model_factory(const LearnArgs& a, const std::string& model, const data::Dataset& train);
+// A fresh model of `seed` trained with SGD and options `o`, scored on the test split:
+// {test error (or MSE), training seconds}.
+std::pair<double, double> train_seeded(const learn::ModelFactory& factory, uint64_t seed, const data::Splits& sp,
+                                       const TrainOptions& o, double lr, double momentum);
 
 }  // namespace metaloss::app

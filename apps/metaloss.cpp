@@ -3,7 +3,9 @@
 //   metaloss models show NAME       every parameter's name and shape
 //   metaloss train [options]        train a zoo model with a fixed loss (see --help)
 //   metaloss learn [options]        meta-learn a loss (ML3 / AdaLFL) vs a CE/MSE baseline (apps/learn.h)
-//   metaloss search [options]       TaylorGLO: CMA-ES over a Taylor-polynomial loss (apps/learn.h)
+//   metaloss search [options]       TaylorGLO: CMA-ES over a Taylor-polynomial loss, run store (apps/search.h)
+//   metaloss resume RUN_DIR         continue an interrupted search
+//   metaloss runs list|show|export  inspect search runs
 // Exit codes: 0 success, 1 a failure while running (bad file, divergence), 2 bad usage.
 #include <CLI/CLI.hpp>
 
@@ -13,6 +15,8 @@
 
 #include "apps/config_json.h"
 #include "apps/learn.h"
+#include "apps/mpi_search.h"
+#include "apps/search.h"
 #include "kernels/cpu/view.h"
 #include "kernels/cuda/runtime.h"
 #include "kernels/profiler.h"
@@ -223,7 +227,7 @@ std::vector<std::string> expand_config(int argc, char** argv) {
     if (file.empty()) continue;
     auto extra = app::config_to_args(file);
     args.erase(args.begin() + long(i), args.begin() + long(i + drop));
-    auto sub = std::find_if(args.begin(), args.end(), [](const std::string& s) { return s == "train" || s == "learn"; });
+    auto sub = std::find_if(args.begin(), args.end(), [](const std::string& s) { return s == "train" || s == "learn" || s == "search"; });
     args.insert(sub == args.end() ? args.begin() : sub + 1, extra.begin(), extra.end());
     break;
   }
@@ -287,7 +291,9 @@ int main(int argc, char** argv) {
   app::LearnArgs la;
   auto* learn = app::add_learn_command(app, la);
   app::SearchArgs sa;
-  auto* search = app::add_search_command(app, sa);
+  app::ResumeArgs ra;
+  app::RunsArgs runs;
+  const app::SearchCommands sc = app::add_search_commands(app, sa, ra, runs);
 
   std::vector<std::string> args;
   try {
@@ -307,17 +313,36 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (!profile.empty()) profiler::start(profile);
+  bool mpi = false;
+  try {
+    if (app::wants_mpi(sc, sa, ra)) {
+      app::mpi_start(&argc, &argv);  // throws without METALOSS_MPI
+      mpi = true;
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "metaloss: %s\n", e.what());
+    return 2;
+  }
+  // Under MPI a failure on rank 0 ends every rank (MPI_Abort); a normal end finalises.
+  auto finish = [&](int code) {
+    if (mpi && code != 0 && app::mpi_rank() == 0) app::mpi_abort(code);
+    if (mpi) app::mpi_stop();
+    return code;
+  };
+  std::string command_line = "metaloss";
+  for (int i = 1; i < argc; ++i) command_line += std::string(" ") + argv[i];
   try {
     if (*models) return run_models(models_show->parsed() ? show : "");
     if (*train) return run_train(a);
     if (*learn) return app::run_learn(la);
-    if (*search) return app::run_search(sa);
+    if (*sc.search || *sc.resume || *sc.worker || *sc.runs)
+      return finish(app::run_search_command(sc, sa, ra, runs, command_line));
   } catch (const std::invalid_argument& e) {
     std::fprintf(stderr, "metaloss: %s\n", e.what());
-    return 2;
+    return finish(2);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "metaloss: error: %s\n", e.what());
-    return 1;
+    return finish(1);
   }
-  return 0;
+  return finish(0);
 }

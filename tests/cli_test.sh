@@ -91,9 +91,11 @@ check "learn: ml3 regression, 2 seeds" 0 "mean ± std +[0-9.]+ ± [0-9.]+ +[0-9.
 # metaloss search (TaylorGLO): option errors, and a tiny run that prints the best loss and the comparison.
 check "search: bad method" 2 "--method: glo not in \\{taylorglo\\}" -- "$bin" search --method glo
 check "search: bad population" 2 "--population" -- "$bin" search --population 1
-check "search: tiny run" 0 "test error, 20 steps from scratch: taylorglo [0-9.]+%, cross entropy [0-9.]+%" -- \
+check "search: tiny run" 0 "test error, 20 steps from scratch, mean over seeds 0: taylorglo [0-9.]+%, cross entropy [0-9.]+%" -- \
   "$bin" search --model logistic --generations 2 --population 4 --steps 20 --out "$tmp/search"
-check "search: generations log" 0 '"event": "end"' -- cat "$tmp/search/generations.jsonl"
+check "search: run store" 0 "hall of fame" -- "$bin" runs show "$tmp/search"
+check "search: bad test seeds" 2 "--test-seeds: expected comma-separated non-negative integers, got 'x'" -- \
+  "$bin" search --test-seeds 1,x
 
 echo "cli: $pass passed, $fail failed"
 [[ $fail -eq 0 ]]

@@ -1,0 +1,575 @@
+#include "apps/search.h"
+
+#include <CLI/CLI.hpp>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <thread>
+
+#include "apps/learn.h"
+#include "apps/mpi_search.h"
+#include "kernels/kernels.h"
+#include "meta/learn/plot.h"
+#include "meta/search/run_store.h"
+#include "meta/search/taylor_glo_search.h"
+#include "meta/search/workers.h"
+#include "meta/train.h"
+
+namespace metaloss::app {
+
+namespace {
+
+namespace fs = std::filesystem;
+using search::RunConfig;
+using search::RunStore;
+
+std::string num(double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+std::string pct(double f) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f%%", 100 * f);
+  return buf;
+}
+
+// The run's configuration: everything that decides its result (not --workers / --mpi, which do not).
+RunConfig make_config(const SearchArgs& a) {
+  RunConfig c;
+  c["method"] = a.method;
+  c["dataset"] = a.dataset;
+  c["data_dir"] = a.data_dir;
+  c["model"] = a.model.empty() ? default_model(a.dataset) : a.model;
+  c["seed"] = std::to_string(a.seed);
+  c["generations"] = std::to_string(a.generations);
+  c["population"] = std::to_string(a.population);
+  c["sigma"] = num(a.sigma);
+  c["steps"] = std::to_string(a.steps);
+  c["test_steps"] = std::to_string(a.test_steps > 0 ? a.test_steps : a.steps);
+  std::string seeds;
+  for (uint64_t t : parse_seed_list(a.test_seeds.empty() ? std::to_string(a.seed) : a.test_seeds, "--test-seeds"))
+    seeds += (seeds.empty() ? "" : ",") + std::to_string(t);
+  c["test_seeds"] = seeds;
+  c["batch_size"] = std::to_string(a.batch_size);
+  c["lr"] = num(a.lr);
+  c["val_fraction"] = num(a.val_fraction);
+  c["threads"] = std::to_string(a.threads);
+  c["time_limit"] = num(a.time_limit);
+  return c;
+}
+
+const std::string& need(const RunConfig& c, const std::string& key) {
+  auto it = c.find(key);
+  if (it == c.end()) throw std::invalid_argument("run configuration: missing '" + key + "'");
+  return it->second;
+}
+double need_double(const RunConfig& c, const std::string& key) {
+  const std::string& v = need(c, key);
+  char* end = nullptr;
+  const double d = std::strtod(v.c_str(), &end);
+  if (v.empty() || *end) throw std::invalid_argument("run configuration: '" + key + "' is '" + v + "', expected a number");
+  return d;
+}
+int64_t need_int(const RunConfig& c, const std::string& key) {
+  const double d = need_double(c, key);
+  if (d != std::floor(d)) throw std::invalid_argument("run configuration: '" + key + "' must be an integer");
+  return int64_t(d);
+}
+uint64_t need_seed(const RunConfig& c) {
+  const std::string& v = need(c, "seed");
+  if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos)
+    throw std::invalid_argument("run configuration: 'seed' is '" + v + "', expected a non-negative integer");
+  return std::stoull(v);
+}
+
+// What a configuration trains on: the data split of the run seed and the base model.
+struct SearchSetup {
+  LearnArgs la;
+  std::string model;
+  data::Splits splits;
+  learn::ModelFactory factory;
+  learn::LearnTask task;
+  search::TaylorGLOConfig tg;
+};
+
+std::unique_ptr<SearchSetup> build_setup(const RunConfig& c) {
+  if (need(c, "method") != "taylorglo")
+    throw std::invalid_argument("run configuration: method '" + need(c, "method") + "' (this metaloss searches taylorglo)");
+  auto s = std::make_unique<SearchSetup>();
+  s->la.dataset = need(c, "dataset");
+  s->la.data_dir = need(c, "data_dir");
+  s->la.val_fraction = need_double(c, "val_fraction");
+  s->model = need(c, "model");
+  kernels::set_num_threads(int(need_int(c, "threads")));
+  const data::TrainTest tt = load_classification(s->la);
+  const uint64_t seed = need_seed(c);
+  Generator split_gen = learn::derive_generator(seed, 1);
+  s->splits = make_splits(s->la, tt, data::Dataset{}, split_gen);
+  s->factory = model_factory(s->la, s->model, s->splits.train);
+  s->task = learn::LearnTask{s->splits.train, s->splits.valid, s->factory};
+  s->task.validate();
+  s->tg.seed = seed;
+  s->tg.generations = int(need_int(c, "generations"));
+  s->tg.population = int(need_int(c, "population"));
+  s->tg.sigma = need_double(c, "sigma");
+  s->tg.steps = need_int(c, "steps");
+  s->tg.batch_size = need_int(c, "batch_size");
+  s->tg.lr = need_double(c, "lr");
+  s->tg.time_limit = need_double(c, "time_limit");
+  return s;
+}
+
+search::EvalFn eval_fn_from_init(const std::string& init) {
+  const RunConfig c = search::parse_config_json(init);
+  std::shared_ptr<SearchSetup> s = build_setup(c);
+  auto fn = search::taylor_glo_eval_fn(s->task, s->tg);
+  return [s, fn](const std::string& genome, uint64_t seed) { return fn(genome, seed); };
+}
+
+// Where the worker processes come from: this very executable.
+std::string self_exe() {
+  std::error_code ec;
+  const fs::path p = fs::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string("/proc/self/exe") : p.string();
+}
+
+void write_fitness_plot(const std::string& dir, const std::vector<search::GenerationLog>& gens) {
+  if (gens.size() < 2) return;  // a line needs two points
+  learn::LossPlot p;
+  p.title = "population search: validation error per generation";
+  p.xlabel = "generation";
+  p.ylabel = "validation error (%)";
+  p.names = {"best in generation", "mean of successful candidates", "best so far"};
+  p.values.assign(3, {});
+  p.group = {0, 1, 2};
+  p.dashed = {false, true, false};
+  double best = INFINITY;
+  for (const auto& g : gens) {
+    p.x.push_back(g.generation + 1);
+    best = std::min(best, g.best);
+    p.values[0].push_back(100 * g.best);
+    p.values[1].push_back(100 * g.mean);
+    p.values[2].push_back(100 * best);
+  }
+  learn::write_plot(p, dir + "/fitness");
+}
+
+std::string store_path(const std::string& dir) { return (fs::path(dir) / RunStore::kFileName).string(); }
+
+// The search (new or continued) and its meta-test, on an open store with its configuration set.
+int drive(RunStore& store, const RunConfig& c, const std::string& dir, int workers, bool mpi,
+          const std::string& command_line) {
+  const auto setup = build_setup(c);
+  std::unique_ptr<search::Evaluator> ev;
+  const std::string init = search::config_json(c);
+  const double time_limit = need_double(c, "time_limit");
+  if (mpi) ev = make_mpi_evaluator(init);
+  else if (workers > 1)
+    ev = std::make_unique<search::ProcessPoolEvaluator>(workers, std::vector<std::string>{self_exe(), "search-worker"},
+                                                        init, time_limit > 0 ? 2 * time_limit + 60 : 0);
+  else ev = std::make_unique<search::SerialEvaluator>(search::taylor_glo_eval_fn(setup->task, setup->tg));
+  search::TaylorGLOOptimizer opt(setup->tg);
+  search::SearchLoopOptions lo;
+  lo.seed = setup->tg.seed;
+  lo.generations = setup->tg.generations;
+  lo.command = command_line;
+  if (const char* k = std::getenv("METALOSS_TEST_SIGKILL_AFTER")) lo.kill_after_evaluations = std::atoll(k);
+  const int done_before = int(store.generations().size());
+  const int recorded = int(store.candidates(done_before).size());
+  std::fprintf(stderr, "metaloss search: %s on %s with %s, seed %s, %d generations x %d candidates x %s steps, %s, run %s\n",
+               need(c, "method").c_str(), need(c, "dataset").c_str(), setup->model.c_str(), need(c, "seed").c_str(),
+               setup->tg.generations, setup->tg.population, need(c, "steps").c_str(), ev->describe().c_str(), dir.c_str());
+  if (done_before > 0 || recorded > 0)
+    std::fprintf(stderr, "resuming: %d of %d generations complete, %d candidates of generation %d already recorded\n",
+                 done_before, setup->tg.generations, recorded, done_before + 1);
+  const bool tty = isatty(2);
+  int in_generation = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<search::GenerationLog> all;
+  const search::SearchOutcome o = search::run_population_search(
+      opt, *ev, store, lo,
+      [&](const search::CandidateRecord& r) {
+        ++in_generation;
+        if (r.status != "ok" && !r.cached)
+          std::fprintf(stderr, "%scandidate %d/%d failed: %s\n", tty ? "\r\033[K" : "", r.generation + 1, r.index,
+                       r.reason.c_str());
+        if (tty)
+          std::fprintf(stderr, "\r\033[Kgeneration %d: %d/%d candidates", r.generation + 1, in_generation,
+                       setup->tg.population);
+      },
+      [&](const search::GenerationLog& g) {
+        in_generation = 0;
+        const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        const int left = setup->tg.generations - g.generation - 1;
+        const int run_here = g.generation + 1 - done_before;
+        std::fprintf(stderr, "%sgeneration %d/%d: best %s mean %s failed %d cached %d (%.1f s, ETA %.0f s)\n",
+                     tty ? "\r\033[K" : "", g.generation + 1, setup->tg.generations, pct(g.best).c_str(),
+                     pct(g.mean).c_str(), g.failed, g.cached, g.seconds, run_here > 0 ? elapsed / run_here * left : 0.0);
+        all.push_back(g);
+        std::vector<search::GenerationLog> gens;
+        for (const auto& r : store.generations())
+          gens.push_back({r.generation, r.best, r.mean, r.failed, r.cached, r.evaluated, r.seconds});
+        write_fitness_plot(dir, gens);
+      });
+  ev.reset();  // workers exit before the meta-test uses this machine
+  double search_seconds = 0;
+  for (const auto& g : o.generations) search_seconds += g.seconds;
+  if (o.best.genome.empty()) {
+    store.set_result("status", "no candidate succeeded");
+    throw std::runtime_error("every candidate of the search failed (see `metaloss runs show " + dir +
+                             "`); nothing to meta-test");
+  }
+  const search::TaylorParams best = search::parse_taylor_glo_genome(o.best.genome);
+  // Meta-test: for each test seed, the best loss and cross entropy from the same fresh init,
+  // batches and budget (the run's split; the test files are the test set).
+  const std::vector<uint64_t> test_seeds = parse_seed_list(need(c, "test_seeds"), "test_seeds");
+  auto results = store.results();
+  if (results.count("best_genome") && results["best_genome"] == o.best.genome && results.count("test_error")) {
+    std::fprintf(stderr, "meta-test already recorded in the run store\n");
+  } else {
+    TrainOptions to;
+    to.steps = need_int(c, "test_steps");
+    to.batch_size = setup->tg.batch_size;
+    to.log_every = std::max<int64_t>(100, to.steps / 10);
+    TrainOptions bo = to;
+    bo.loss = need(c, "method");
+    bo.loss_fn = [&best](const Tensor& y, const Tensor& t) { return losses::taylor_glo(y, t, best); };
+    double sum_test = 0, sum_ce = 0;
+    for (uint64_t seed : test_seeds) {
+      const double test = train_seeded(setup->factory, seed, setup->splits, bo, setup->tg.lr, 0).first;
+      const double ce = train_seeded(setup->factory, seed, setup->splits, to, setup->tg.lr, 0).first;
+      std::fprintf(stderr, "meta-test seed %llu: %s %s, cross entropy %s\n", (unsigned long long)seed,
+                   need(c, "method").c_str(), pct(test).c_str(), pct(ce).c_str());
+      store.set_result("test_error_seed_" + std::to_string(seed), num(test));
+      store.set_result("ce_test_error_seed_" + std::to_string(seed), num(ce));
+      sum_test += test;
+      sum_ce += ce;
+    }
+    store.set_result("best_genome", o.best.genome);
+    store.set_result("best_validation_error", num(o.best.fitness));
+    store.set_result("test_error", num(sum_test / double(test_seeds.size())));
+    store.set_result("ce_test_error", num(sum_ce / double(test_seeds.size())));
+    store.set_result("status", "complete");
+    results = store.results();
+  }
+  int64_t evaluations = 0;
+  for (const auto& r : store.candidates())
+    if (!r.cached) ++evaluations;
+  std::printf("best loss: %s (candidate %d/%d)\n", o.best.genome.c_str(), o.best.generation + 1, o.best.index);
+  std::printf("validation error %s after %s steps; %lld trainings in all, %lld by this session (%lld recorded ones reused), search %.1f s\n",
+              pct(o.best.fitness).c_str(), need(c, "steps").c_str(), (long long)evaluations, (long long)o.evaluations,
+              (long long)o.reused, search_seconds);
+  std::printf("test error, %s steps from scratch, mean over seeds %s: %s %s, cross entropy %s\n",
+              need(c, "test_steps").c_str(), need(c, "test_seeds").c_str(), need(c, "method").c_str(), pct(std::stod(results["test_error"])).c_str(),
+              pct(std::stod(results["ce_test_error"])).c_str());
+  std::fprintf(stderr, "run store %s; `metaloss runs show %s` for details, fitness plot %s/fitness.{gp,svg}\n",
+               store.path().c_str(), dir.c_str(), dir.c_str());
+  return 0;
+}
+
+// ---- runs list / show / export ---------------------------------------------------------
+
+bool in_use(const std::string& db) {
+  const int fd = ::open((db + ".lock").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool busy = ::flock(fd, LOCK_EX | LOCK_NB) != 0;
+  ::close(fd);
+  return busy;
+}
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string o = "\"";
+  for (char ch : s) o += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+  return o + "\"";
+}
+
+std::string json_string(const std::string& s) {
+  std::string o = "\"";
+  for (char ch : s) {
+    if (ch == '"' || ch == '\\') o += '\\', o += ch;
+    else if (ch == '\n') o += "\\n";
+    else if (static_cast<unsigned char>(ch) < 0x20) o += ' ';
+    else o += ch;
+  }
+  return o + "\"";
+}
+
+// A table as rows of (column, value, is_number).
+struct Table {
+  std::vector<std::string> columns;
+  std::vector<std::vector<std::string>> rows;
+  std::vector<bool> numeric;
+};
+
+Table candidate_table(const std::vector<search::CandidateRecord>& cs) {
+  Table t;
+  t.columns = {"generation", "index", "genome", "params", "fitness", "status", "reason", "seed", "seconds", "worker",
+               "session", "cached"};
+  t.numeric = {true, true, false, true, true, false, false, true, true, false, true, true};
+  for (const auto& c : cs)
+    t.rows.push_back({std::to_string(c.generation), std::to_string(c.index), c.genome, c.params, num(c.fitness), c.status,
+                      c.reason, std::to_string(c.seed), num(c.seconds), c.worker, std::to_string(c.session),
+                      c.cached ? "1" : "0"});
+  return t;
+}
+
+Table generation_table(const std::vector<search::GenerationRecord>& gs) {
+  Table t;
+  t.columns = {"generation", "best", "mean", "failed", "cached", "evaluated", "seconds", "session", "rng_state"};
+  t.numeric = {true, true, true, true, true, true, true, true, false};
+  for (const auto& g : gs)
+    t.rows.push_back({std::to_string(g.generation), num(g.best), num(g.mean), std::to_string(g.failed),
+                      std::to_string(g.cached), std::to_string(g.evaluated), num(g.seconds), std::to_string(g.session),
+                      g.rng_state});
+  return t;
+}
+
+void write_table(std::ostream& os, const Table& t, const std::string& format) {
+  if (format == "csv") {
+    for (size_t i = 0; i < t.columns.size(); ++i) os << (i ? "," : "") << t.columns[i];
+    os << "\n";
+    for (const auto& r : t.rows) {
+      for (size_t i = 0; i < r.size(); ++i) os << (i ? "," : "") << csv_field(r[i]);
+      os << "\n";
+    }
+    return;
+  }
+  os << "[\n";
+  for (size_t k = 0; k < t.rows.size(); ++k) {
+    os << "  {";
+    for (size_t i = 0; i < t.columns.size(); ++i) {
+      const std::string& v = t.rows[k][i];
+      const bool finite_number = t.numeric[i] && v != "nan" && v != "inf" && v != "-inf";
+      os << (i ? ", " : "") << json_string(t.columns[i]) << ": " << (finite_number ? v : json_string(v));
+    }
+    os << "}" << (k + 1 < t.rows.size() ? "," : "") << "\n";
+  }
+  os << "]\n";
+}
+
+std::string run_dir_of(const std::string& dir) {
+  if (!fs::exists(store_path(dir)))
+    throw std::invalid_argument("'" + dir + "' is not a search run: no " + store_path(dir));
+  return dir;
+}
+
+int runs_list(const std::string& root) {
+  if (!fs::is_directory(root)) throw std::invalid_argument("runs list: '" + root + "' is not a folder");
+  std::vector<fs::path> dirs;
+  for (const auto& e : fs::directory_iterator(root))
+    if (e.is_directory() && fs::exists(e.path() / RunStore::kFileName)) dirs.push_back(e.path());
+  std::sort(dirs.begin(), dirs.end());
+  if (dirs.empty()) {
+    std::printf("no search runs under %s\n", root.c_str());
+    return 0;
+  }
+  std::printf("%-44s %-10s %-14s %-9s %-12s %8s %10s  %s\n", "run", "method", "dataset", "model", "generations",
+              "trained", "best val", "state");
+  for (const auto& d : dirs) {
+    const std::string db = (d / RunStore::kFileName).string();
+    try {
+      RunStore s(db, false);
+      const RunConfig c = s.config();
+      auto get = [&](const char* k) { return c.count(k) ? c.at(k) : std::string("?"); };
+      const auto gens = s.generations();
+      const auto hof = s.hall_of_fame();
+      int64_t trained = 0;
+      for (const auto& r : s.candidates())
+        if (!r.cached) ++trained;
+      const std::string total = get("generations");
+      std::string state = in_use(db) ? "running" : (std::to_string(gens.size()) == total ? "complete" : "interrupted");
+      if (state == "complete" && !s.results().count("test_error")) state = "complete (no meta-test)";
+      std::printf("%-44s %-10s %-14s %-9s %-12s %8lld %10s  %s\n", d.string().c_str(), get("method").c_str(),
+                  get("dataset").c_str(), get("model").c_str(), (std::to_string(gens.size()) + "/" + total).c_str(),
+                  (long long)trained, hof.empty() ? "-" : pct(hof.front().fitness).c_str(), state.c_str());
+    } catch (const std::exception& e) {
+      std::printf("%-44s unreadable: %s\n", d.string().c_str(), e.what());
+    }
+  }
+  return 0;
+}
+
+int runs_show(const std::string& dir) {
+  const std::string db = store_path(run_dir_of(dir));
+  RunStore s(db, false);
+  std::printf("run %s (%s), configuration hash %s\n", dir.c_str(), in_use(db) ? "running" : "not running",
+              s.config_hash().c_str());
+  for (const auto& [k, v] : s.config()) std::printf("  %-13s %s\n", k.c_str(), v.c_str());
+  std::printf("\nsessions:\n");
+  for (const auto& ss : s.sessions())
+    std::printf("  %d  %s .. %s  %s\n", ss.id, ss.started.c_str(), ss.finished.empty() ? "(did not finish)" : ss.finished.c_str(),
+                ss.command.c_str());
+  const auto gens = s.generations();
+  std::printf("\n%-10s %9s %9s %7s %7s %9s %9s %8s\n", "generation", "best", "mean", "failed", "cached", "trained",
+              "seconds", "session");
+  for (const auto& g : gens)
+    std::printf("%-10d %9s %9s %7d %7d %9d %9.1f %8d\n", g.generation + 1, pct(g.best).c_str(), pct(g.mean).c_str(),
+                g.failed, g.cached, g.evaluated, g.seconds, g.session);
+  const auto partial = s.candidates(int(gens.size()));
+  if (!partial.empty())
+    std::printf("(generation %zu interrupted with %zu candidates recorded)\n", gens.size() + 1, partial.size());
+  std::printf("\nhall of fame (best distinct losses):\n");
+  int rank = 0;
+  for (const auto& h : s.hall_of_fame())
+    std::printf("  %2d  %8s  candidate %d/%d  %s\n", ++rank, pct(h.fitness).c_str(), h.generation + 1, h.index,
+                h.genome.c_str());
+  const auto results = s.results();
+  if (!results.empty()) {
+    std::printf("\nresults:\n");
+    for (const auto& [k, v] : results) std::printf("  %-22s %s\n", k.c_str(), v.c_str());
+  }
+  return 0;
+}
+
+int runs_export(const RunsArgs& a) {
+  RunStore s(store_path(run_dir_of(a.run)), false);
+  Table t = a.table == "generations" ? generation_table(s.generations())
+            : a.table == "hall_of_fame" ? candidate_table(s.hall_of_fame())
+                                        : candidate_table(s.candidates());
+  if (!a.columns.empty()) {  // keep the named columns, in the order given
+    Table k;
+    std::stringstream ss(a.columns);
+    std::string name;
+    std::vector<size_t> pick;
+    while (std::getline(ss, name, ',')) {
+      const auto it = std::find(t.columns.begin(), t.columns.end(), name);
+      if (it == t.columns.end()) {
+        std::string known;
+        for (const auto& col : t.columns) known += (known.empty() ? "" : ", ") + col;
+        throw std::invalid_argument("runs export --columns: no column '" + name + "' in table " + a.table + " (columns: " +
+                                    known + ")");
+      }
+      pick.push_back(size_t(it - t.columns.begin()));
+      k.columns.push_back(name);
+      k.numeric.push_back(t.numeric[pick.back()]);
+    }
+    for (const auto& r : t.rows) {
+      std::vector<std::string> row;
+      for (size_t i : pick) row.push_back(r[i]);
+      k.rows.push_back(std::move(row));
+    }
+    t = std::move(k);
+  }
+  if (a.out.empty()) {
+    write_table(std::cout, t, a.format);
+    return 0;
+  }
+  std::ofstream f(a.out);
+  if (!f) throw std::runtime_error("runs export: cannot write '" + a.out + "'");
+  write_table(f, t, a.format);
+  if (!f) throw std::runtime_error("runs export: write to '" + a.out + "' failed");
+  std::fprintf(stderr, "wrote %zu rows to %s\n", t.rows.size(), a.out.c_str());
+  return 0;
+}
+
+}  // namespace
+
+SearchCommands add_search_commands(CLI::App& app, SearchArgs& a, ResumeArgs& r, RunsArgs& runs) {
+  SearchCommands sc{};
+  auto* c = sc.search = app.add_subcommand(
+      "search", "Search a population of loss functions (TaylorGLO: CMA-ES over a Taylor-polynomial loss) with a crash-safe run store");
+  c->add_option("--method", a.method, "taylorglo")->check(CLI::IsMember({"taylorglo"}))->capture_default_str();
+  c->add_option("--dataset", a.dataset, "fashion-mnist, mnist or cifar10 (the last two need --data-dir)")
+      ->check(CLI::IsMember({"fashion-mnist", "mnist", "cifar10"}))->capture_default_str();
+  c->add_option("--data-dir", a.data_dir, "folder with the dataset files");
+  c->add_option("--model", a.model, "base model from the zoo (default logistic; allcnn_c for cifar10)");
+  c->add_option("--seed", a.seed, "run seed: split, CMA-ES, and every candidate's seed (from seed, generation, index)")->capture_default_str();
+  c->add_option("--generations", a.generations, "CMA-ES generations")->check(CLI::PositiveNumber)->capture_default_str();
+  c->add_option("--population", a.population, "candidates per generation")->check(CLI::Range(2, 100000))->capture_default_str();
+  c->add_option("--sigma", a.sigma, "CMA-ES initial step size")->check(CLI::PositiveNumber)->capture_default_str();
+  c->add_option("--steps", a.steps, "base-training steps per candidate (partial training)")->check(CLI::PositiveNumber)->capture_default_str();
+  c->add_option("--test-steps", a.test_steps, "steps of the final from-scratch training with the best loss and with CE (default: --steps)")
+      ->check(CLI::NonNegativeNumber);
+  c->add_option("--test-seeds", a.test_seeds, "seeds of the meta-test, comma-separated (default: --seed)");
+  c->add_option("--lr", a.lr, "base SGD learning rate")->check(CLI::PositiveNumber)->capture_default_str();
+  c->add_option("--batch-size", a.batch_size, "examples per step")->check(CLI::PositiveNumber)->capture_default_str();
+  c->add_option("--val-fraction", a.val_fraction, "stratified validation split scoring the candidates")
+      ->check(CLI::Range(0.01, 0.9))->capture_default_str();
+  c->add_option("--threads", a.threads, "CPU threads per evaluation (part of the configuration: results are identical "
+                                        "for any --workers)")->check(CLI::PositiveNumber)->capture_default_str();
+  c->add_option("--time-limit", a.time_limit, "seconds of training per candidate; over it the candidate fails (0: none)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  c->add_option("--workers", a.workers, "local worker processes evaluating candidates in parallel (1: in this process)")
+      ->check(CLI::Range(1, 1024))->capture_default_str();
+  c->add_flag("--mpi", a.mpi, "evaluate on MPI ranks 1..N-1 (start with mpirun -np N); needs a METALOSS_MPI build");
+  c->add_option("--out", a.out, "run folder (default runs/search-METHOD-DATASET-MODEL); an existing run there with "
+                                "the same configuration is continued, a different one refused");
+
+  sc.resume = app.add_subcommand("resume", "Continue an interrupted search from its run store (RUN_DIR/run.db)");
+  sc.resume->add_option("run", r.dir, "the run folder")->required();
+  sc.resume->add_option("--workers", r.workers, "local worker processes")->check(CLI::Range(1, 1024))->capture_default_str();
+  sc.resume->add_flag("--mpi", r.mpi, "evaluate on MPI ranks (start with mpirun -np N)");
+
+  sc.worker = app.add_subcommand("search-worker", "");  // hidden: started by `search --workers N`
+  sc.worker->group("");
+
+  sc.runs = app.add_subcommand("runs", "Inspect search runs: `runs list [DIR]`, `runs show RUN_DIR`, `runs export RUN_DIR`");
+  sc.runs->require_subcommand(1);
+  sc.runs_list = sc.runs->add_subcommand("list", "One line per run under DIR (default runs)");
+  sc.runs_list->add_option("dir", runs.dir, "folder holding run folders")->capture_default_str();
+  sc.runs_show = sc.runs->add_subcommand("show", "Configuration, sessions, fitness per generation, hall of fame, results");
+  sc.runs_show->add_option("run", runs.run, "the run folder")->required();
+  sc.runs_export = sc.runs->add_subcommand("export", "Write a table of the run as CSV or JSON");
+  sc.runs_export->add_option("run", runs.run, "the run folder")->required();
+  sc.runs_export->add_option("--format", runs.format, "csv or json")->check(CLI::IsMember({"csv", "json"}))->capture_default_str();
+  sc.runs_export->add_option("--table", runs.table, "candidates, generations or hall_of_fame")
+      ->check(CLI::IsMember({"candidates", "generations", "hall_of_fame"}))->capture_default_str();
+  sc.runs_export->add_option("-o,--out", runs.out, "output file (default: standard output)");
+  sc.runs_export->add_option("--columns", runs.columns, "comma-separated columns to keep (default: all)");
+  return sc;
+}
+
+bool wants_mpi(const SearchCommands& c, const SearchArgs& s, const ResumeArgs& r) {
+  return (c.search->parsed() && s.mpi) || (c.resume->parsed() && r.mpi);
+}
+
+int run_search_command(const SearchCommands& c, const SearchArgs& a, const ResumeArgs& r, const RunsArgs& runs,
+                       const std::string& command_line) {
+  if (c.worker->parsed()) return search::serve_worker(0, 1, eval_fn_from_init, "search-worker");
+  if (c.runs_list->parsed()) return runs_list(runs.dir);
+  if (c.runs_show->parsed()) return runs_show(runs.run);
+  if (c.runs_export->parsed()) return runs_export(runs);
+  const bool mpi = wants_mpi(c, a, r);
+  if (mpi && mpi_rank() > 0) return mpi_serve(eval_fn_from_init);
+  if (mpi && mpi_size() < 2)
+    throw std::invalid_argument("--mpi needs at least 2 ranks (rank 0 runs the search, the others evaluate): "
+                                "start it with mpirun -np N, N >= 2");
+  if (c.search->parsed()) {
+    if (a.mpi && a.workers > 1) throw std::invalid_argument("--workers and --mpi exclude each other");
+    const RunConfig cfg = make_config(a);
+    const std::string dir = a.out.empty() ? "runs/search-" + a.method + "-" + a.dataset + "-" + cfg.at("model") : a.out;
+    fs::create_directories(dir);
+    RunStore store(store_path(dir), true);
+    try {
+      store.set_config(cfg);
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(std::string(e.what()) + "\nresume it as it was with `metaloss resume " + dir +
+                                  "`, or choose another --out");
+    }
+    return drive(store, cfg, dir, a.workers, a.mpi, command_line);
+  }
+  // resume
+  if (r.mpi && r.workers > 1) throw std::invalid_argument("--workers and --mpi exclude each other");
+  RunStore store(store_path(run_dir_of(r.dir)), true);
+  if (!store.has_config()) throw std::invalid_argument("run " + r.dir + " has no configuration recorded: nothing to resume");
+  const RunConfig cfg = store.config();
+  if (search::config_hash(cfg) != store.config_hash())
+    throw std::invalid_argument("run " + r.dir + ": its configuration no longer matches its hash " + store.config_hash() +
+                                " (was the store edited?); refusing to resume");
+  if (cfg.at("method") != "taylorglo") throw std::invalid_argument("run " + r.dir + ": unknown method '" + cfg.at("method") + "'");
+  return drive(store, cfg, r.dir, r.workers, r.mpi, command_line);
+}
+
+}  // namespace metaloss::app

@@ -1,0 +1,46 @@
+// `metaloss search`, `metaloss resume`, `metaloss runs` and the hidden `metaloss search-worker`:
+// population searches over loss functions (TaylorGLO so far) on the shared machinery of
+// meta/search (run store, cache, evaluators), with local worker processes or MPI ranks.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace CLI {
+class App;
+}
+
+namespace metaloss::app {
+
+struct SearchArgs {
+  std::string method = "taylorglo", dataset = "fashion-mnist", data_dir, model, out;
+  std::string test_seeds;  // meta-test seeds, comma-separated (default: the run seed)
+  uint64_t seed = 0;
+  int generations = 50, population = 20, threads = 1, workers = 1;
+  double sigma = 1.2, lr = 0.01, val_fraction = 0.1, time_limit = 0;
+  int64_t steps = 1000, test_steps = 0, batch_size = 128;
+  bool mpi = false;
+};
+
+struct ResumeArgs {
+  std::string dir;
+  int workers = 1;
+  bool mpi = false;
+};
+
+struct RunsArgs {
+  std::string dir = "runs", run, format = "csv", table = "candidates", out, columns;
+};
+
+struct SearchCommands {
+  CLI::App *search, *resume, *worker, *runs, *runs_list, *runs_show, *runs_export;
+};
+
+SearchCommands add_search_commands(CLI::App& app, SearchArgs& s, ResumeArgs& r, RunsArgs& runs);
+// Whether the parsed command asked for MPI (`search --mpi` / `resume --mpi`).
+bool wants_mpi(const SearchCommands& c, const SearchArgs& s, const ResumeArgs& r);
+// Runs the parsed command. `command_line` is recorded with the run's session. Under MPI, ranks
+// other than 0 serve evaluations and return.
+int run_search_command(const SearchCommands& c, const SearchArgs& s, const ResumeArgs& r, const RunsArgs& runs,
+                       const std::string& command_line);
+
+}  // namespace metaloss::app

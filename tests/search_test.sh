@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# End-to-end checks of `metaloss search` / `resume` / `runs` on Fashion-MNIST (logistic, tiny budget):
+#   - a run with 2 local worker processes records the same candidates as the in-process run;
+#   - the kill-and-resume test: a run SIGKILLed in the middle of a generation (twice), then resumed,
+#     ends with exactly the uninterrupted run's candidates, best loss and meta-test, and no
+#     evaluation recorded before a kill was run again;
+#   - a different configuration on an existing run is refused; `runs list/show/export` work.
+# Usage: search_test.sh PATH/TO/metaloss          (CTest `search`)
+#        search_test.sh PATH/TO/metaloss mpi      (CTest `search_mpi`: mpirun -np 3 --oversubscribe;
+#                                                  exit 77 = skipped when the build has no MPI)
+set -uo pipefail
+bin=$1
+mode=${2:-local}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+expect() {  # expect NAME CONDITION-COMMAND...
+  local name=$1
+  shift
+  if "$@"; then ok; else bad "$name"; fi
+}
+
+common=(search --model logistic --generations 3 --population 6 --steps 30 --seed 4 --test-seeds 4,5)
+cols=generation,index,genome,params,fitness,status,reason,seed,cached
+# The lines that state the result (not the timing or counts of this session).
+result_lines() { grep -E "^(best loss|test error)" "$1"; }
+
+"$bin" "${common[@]}" --out "$tmp/ref" >"$tmp/ref.out" 2>"$tmp/ref.err" || { bad "reference run"; cat "$tmp/ref.err"; }
+"$bin" runs export "$tmp/ref" --columns "$cols" >"$tmp/ref.csv" || bad "export reference"
+expect "reference has 18 candidates" test "$(wc -l <"$tmp/ref.csv")" -eq 19
+
+if [[ $mode == mpi ]]; then
+  out=$("$bin" "${common[@]}" --mpi --out "$tmp/nompi" 2>&1)
+  if grep -q "built without MPI" <<<"$out"; then
+    echo "SKIP: this metaloss was built without MPI (METALOSS_MPI=OFF)"
+    exit 77
+  fi
+  if ! command -v mpirun >/dev/null; then
+    echo "SKIP: no mpirun on PATH (Debian: openmpi-bin)"
+    exit 77
+  fi
+  # Open MPI refuses root unless told (CI runs as root); oversubscribe: 3 ranks on a 2-core machine.
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+  # Without ssh/rsh (a bare container) Open MPI's default launcher refuses even a local run; the
+  # "isolated" launcher starts the ranks on this machine only, which is all this test needs.
+  if ! command -v ssh >/dev/null && ! command -v rsh >/dev/null; then export OMPI_MCA_plm=isolated; fi
+  if mpirun -np 3 --oversubscribe "$bin" "${common[@]}" --mpi --out "$tmp/mpi" >"$tmp/mpi.out" 2>"$tmp/mpi.err"; then
+    ok
+  else
+    bad "mpirun -np 3 run"
+    tail -20 "$tmp/mpi.err"
+  fi
+  "$bin" runs export "$tmp/mpi" --columns "$cols" >"$tmp/mpi.csv"
+  expect "MPI run: same candidates as the local run" cmp -s "$tmp/ref.csv" "$tmp/mpi.csv"
+  expect "MPI run: same result lines" diff <(result_lines "$tmp/ref.out") <(result_lines "$tmp/mpi.out")
+  expect "MPI run: evaluated on ranks 1 and 2" \
+    test "$("$bin" runs export "$tmp/mpi" --columns worker | sort -u | tr '\n' ' ')" = "mpi:1 mpi:2 worker "
+  echo "search_test.sh (mpi): $pass passed, $fail failed"
+  ((fail == 0))
+  exit
+fi
+
+# Two local worker processes: the same candidates.
+"$bin" "${common[@]}" --workers 2 --out "$tmp/w2" >"$tmp/w2.out" 2>"$tmp/w2.err" || bad "workers 2 run"
+"$bin" runs export "$tmp/w2" --columns "$cols" >"$tmp/w2.csv"
+expect "workers 2: same candidates as in process" cmp -s "$tmp/ref.csv" "$tmp/w2.csv"
+expect "workers 2: same result lines" diff <(result_lines "$tmp/ref.out") <(result_lines "$tmp/w2.out")
+expect "workers 2: both workers used" \
+  test "$("$bin" runs export "$tmp/w2" --columns worker | sort -u | tr '\n' ' ')" = "proc:1 proc:2 worker "
+
+# Kill (SIGKILL, in the middle of generation 2: 6 + 2 evaluations), resume (killed again after 3
+# more: the middle of generation 2 still... then 3), resume to the end.
+METALOSS_TEST_SIGKILL_AFTER=8 "$bin" "${common[@]}" --workers 2 --out "$tmp/kill" >"$tmp/k1.out" 2>"$tmp/k1.err"
+rc=$?
+expect "first run was SIGKILLed (exit 137, got $rc)" test $rc -eq 137
+"$bin" runs show "$tmp/kill" >"$tmp/show1.txt" 2>&1
+expect "store shows the interrupted generation" grep -q "generation 2 interrupted with 2 candidates recorded" "$tmp/show1.txt"
+"$bin" runs list "$tmp" >"$tmp/list.txt" 2>&1
+expect "runs list: interrupted" grep -qE "kill +taylorglo .* 1/3 +8 .* interrupted" "$tmp/list.txt"
+METALOSS_TEST_SIGKILL_AFTER=3 "$bin" resume "$tmp/kill" >"$tmp/k2.out" 2>"$tmp/k2.err"
+rc=$?
+expect "second run was SIGKILLed (exit 137, got $rc)" test $rc -eq 137
+expect "resume said what it found" grep -q "resuming: 1 of 3 generations complete, 2 candidates of generation 2 already recorded" "$tmp/k2.err"
+"$bin" resume "$tmp/kill" --workers 2 >"$tmp/k3.out" 2>"$tmp/k3.err" || { bad "final resume"; tail -5 "$tmp/k3.err"; }
+"$bin" runs export "$tmp/kill" --columns "$cols" >"$tmp/kill.csv"
+expect "kill + resume: identical candidates to the uninterrupted run" cmp -s "$tmp/ref.csv" "$tmp/kill.csv"
+expect "kill + resume: identical best loss and meta-test" diff <(result_lines "$tmp/ref.out") <(result_lines "$tmp/k3.out")
+sessions=$("$bin" runs export "$tmp/kill" --columns session | tail -n +2 | sort | uniq -c | awk '{print $2 ":" $1}' | tr '\n' ' ')
+expect "every candidate evaluated once: 8 in session 1, 3 in session 2, 7 in session 3 (got $sessions)" \
+  test "$sessions" = "1:8 2:3 3:7 "
+expect "the last session reused nothing twice" grep -q "7 by this session (5 recorded ones reused)" "$tmp/k3.out"
+
+# The run store's view.
+"$bin" runs show "$tmp/kill" >"$tmp/show.txt" 2>&1
+expect "runs show: hall of fame" grep -q "hall of fame" "$tmp/show.txt"
+expect "runs show: three sessions" test "$(grep -cE '^  [123]  20' "$tmp/show.txt")" -eq 3
+"$bin" runs export "$tmp/kill" --table generations --format json >"$tmp/gens.json"
+expect "runs export json: 3 generations" test "$(grep -c '"generation"' "$tmp/gens.json")" -eq 3
+"$bin" runs list "$tmp" >"$tmp/list2.txt" 2>&1
+expect "runs list: complete" grep -qE "kill +taylorglo .* 3/3 +18 .* complete" "$tmp/list2.txt"
+
+# A different configuration on an existing run is refused, the same one continues (nothing to do).
+out=$("$bin" "${common[@]}" --steps 31 --out "$tmp/ref" 2>&1)
+rc=$?
+expect "different config refused (exit 2)" test $rc -eq 2
+expect "the refusal names the key" grep -q "steps: 30 in the run, 31 now" <<<"$out"
+"$bin" "${common[@]}" --out "$tmp/ref" >"$tmp/again.out" 2>"$tmp/again.err" || bad "same config again"
+expect "same config: nothing trained again" grep -q "0 by this session" "$tmp/again.out"
+out=$("$bin" resume "$tmp/none" 2>&1)
+expect "resume of a non-run (exit 2)" test $? -eq 2
+expect "resume names the missing store" grep -q "is not a search run" <<<"$out"
+out=$("$bin" runs export "$tmp/ref" --columns fitness,nope 2>&1)
+expect "export: unknown column named" grep -q "no column 'nope'" <<<"$out"
+
+echo "search_test.sh: $pass passed, $fail failed"
+((fail == 0))
