@@ -323,9 +323,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "metaloss: %s\n", e.what());
     return 2;
   }
-  // Under MPI a failure on rank 0 ends every rank (MPI_Abort); a normal end finalises.
+  // Under MPI a failure on any rank ends every rank (MPI_Abort); a normal end finalises.
   auto finish = [&](int code) {
-    if (mpi && code != 0 && app::mpi_rank() == 0) app::mpi_abort(code);
+    if (mpi && code != 0) app::mpi_abort(code);  // any rank: the others would wait for it forever
     if (mpi) app::mpi_stop();
     return code;
   };

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <sstream>
 #include <thread>
@@ -20,6 +21,8 @@
 #include "kernels/kernels.h"
 #include "meta/learn/plot.h"
 #include "meta/search/run_store.h"
+#include "meta/search/evomal.h"
+#include "meta/search/gp.h"
 #include "meta/search/taylor_glo_search.h"
 #include "meta/search/workers.h"
 #include "meta/train.h"
@@ -53,10 +56,29 @@ RunConfig make_config(const SearchArgs& a) {
   c["model"] = a.model.empty() ? default_model(a.dataset) : a.model;
   c["seed"] = std::to_string(a.seed);
   c["generations"] = std::to_string(a.generations);
-  c["population"] = std::to_string(a.population);
-  c["sigma"] = num(a.sigma);
-  c["steps"] = std::to_string(a.steps);
-  c["test_steps"] = std::to_string(a.test_steps > 0 ? a.test_steps : a.steps);
+  const bool gp = a.method != "taylorglo";
+  c["population"] = std::to_string(a.population > 0 ? a.population : gp ? 25 : 20);
+  c["sigma"] = num(a.sigma);  // (removed again below for the GP methods)
+  const int64_t steps = a.steps > 0 ? a.steps : gp ? 500 : 1000;
+  c["steps"] = std::to_string(steps);
+  c["test_steps"] = std::to_string(a.test_steps > 0 ? a.test_steps : steps);
+  if (gp) {  // GP settings; sigma is CMA-ES only
+    c.erase("sigma");
+    c["local_search"] = a.method == "evomal" ? "on" : "off";
+    if (a.method == "evomal") c["meta_steps"] = std::to_string(a.meta_steps);
+    c["rejection_steps"] = std::to_string(a.rejection_steps);
+    c["rejection_samples"] = std::to_string(a.rejection_samples);
+    c["rejection_lr"] = num(a.rejection_lr);
+    c["crossover"] = num(a.crossover);
+    c["mutation"] = num(a.mutation);
+    c["elitism"] = num(a.elitism);
+    c["max_height"] = std::to_string(a.max_height);
+    std::string seeds;
+    for (const auto& e : a.seed_exprs) seeds += (seeds.empty() ? "" : "; ") + losses::Expression::parse(e).str();
+    c["seed_exprs"] = seeds;
+  } else if (!a.seed_exprs.empty()) {
+    throw std::invalid_argument("--seed-expr is for --method evomal or gplfl");
+  }
   std::string seeds;
   for (uint64_t t : parse_seed_list(a.test_seeds.empty() ? std::to_string(a.seed) : a.test_seeds, "--test-seeds"))
     seeds += (seeds.empty() ? "" : ",") + std::to_string(t);
@@ -100,12 +122,16 @@ struct SearchSetup {
   data::Splits splits;
   learn::ModelFactory factory;
   learn::LearnTask task;
-  search::TaylorGLOConfig tg;
+  search::TaylorGLOConfig tg;  // seed, generations, population, steps, batch size, lr, time limit for all methods
+  bool gp = false;             // evomal / gplfl
+  search::EvoMALConfig evo;
+  search::GPConfig gpc;
 };
 
 std::unique_ptr<SearchSetup> build_setup(const RunConfig& c) {
-  if (need(c, "method") != "taylorglo")
-    throw std::invalid_argument("run configuration: method '" + need(c, "method") + "' (this metaloss searches taylorglo)");
+  const std::string method = need(c, "method");
+  if (method != "taylorglo" && method != "evomal" && method != "gplfl")
+    throw std::invalid_argument("run configuration: method '" + method + "' (this metaloss searches taylorglo, evomal, gplfl)");
   auto s = std::make_unique<SearchSetup>();
   s->la.dataset = need(c, "dataset");
   s->la.data_dir = need(c, "data_dir");
@@ -122,27 +148,49 @@ std::unique_ptr<SearchSetup> build_setup(const RunConfig& c) {
   s->tg.seed = seed;
   s->tg.generations = int(need_int(c, "generations"));
   s->tg.population = int(need_int(c, "population"));
-  s->tg.sigma = need_double(c, "sigma");
+  s->gp = method != "taylorglo";
+  if (!s->gp) s->tg.sigma = need_double(c, "sigma");
   s->tg.steps = need_int(c, "steps");
   s->tg.batch_size = need_int(c, "batch_size");
   s->tg.lr = need_double(c, "lr");
   s->tg.time_limit = need_double(c, "time_limit");
+  if (s->gp) {
+    s->evo.fitness_steps = s->tg.steps;
+    s->evo.local_search = need(c, "local_search") == "on";
+    if (s->evo.local_search) s->evo.meta_steps = need_int(c, "meta_steps");
+    s->evo.lr = s->tg.lr;
+    s->evo.batch_size = s->tg.batch_size;
+    s->evo.rejection_steps = need_int(c, "rejection_steps");
+    s->evo.rejection_samples = need_int(c, "rejection_samples");
+    s->evo.rejection_lr = need_double(c, "rejection_lr");
+    s->evo.time_limit = s->tg.time_limit;
+    s->evo.validate();
+    s->gpc.population = s->tg.population;
+    s->gpc.crossover = need_double(c, "crossover");
+    s->gpc.mutation = need_double(c, "mutation");
+    s->gpc.elitism = need_double(c, "elitism");
+    s->gpc.max_height = int(need_int(c, "max_height"));
+    s->gpc.seed = seed;
+    std::stringstream ss(need(c, "seed_exprs"));
+    std::string e;
+    while (std::getline(ss, e, ';'))
+      if (e.find_first_not_of(' ') != std::string::npos) s->gpc.seeds.push_back(e);
+    s->gpc.validate();
+  }
   return s;
 }
 
 search::EvalFn eval_fn_from_init(const std::string& init) {
   const RunConfig c = search::parse_config_json(init);
   std::shared_ptr<SearchSetup> s = build_setup(c);
-  auto fn = search::taylor_glo_eval_fn(s->task, s->tg);
+  auto fn = s->gp ? search::evomal_eval_fn(s->task, s->evo) : search::taylor_glo_eval_fn(s->task, s->tg);
   return [s, fn](const std::string& genome, uint64_t seed) { return fn(genome, seed); };
 }
 
-// Where the worker processes come from: this very executable.
-std::string self_exe() {
-  std::error_code ec;
-  const fs::path p = fs::read_symlink("/proc/self/exe", ec);
-  return ec ? std::string("/proc/self/exe") : p.string();
-}
+// Where the worker processes come from: this very executable, through /proc/self/exe (not the
+// path it resolves to) so that a replacement worker runs the same code even if the file was
+// rebuilt or removed since the search started.
+std::string self_exe() { return "/proc/self/exe"; }
 
 void write_fitness_plot(const std::string& dir, const std::vector<search::GenerationLog>& gens) {
   if (gens.size() < 2) return;  // a line needs two points
@@ -165,6 +213,33 @@ void write_fitness_plot(const std::string& dir, const std::vector<search::Genera
   learn::write_plot(p, dir + "/fitness");
 }
 
+// The best expression with its learned edge weights: LaTeX, a standalone C header (forward and
+// gradient), and a plot of L(y, f) for y = 1 and y = 0.
+void write_expression_outputs(const std::string& dir, const losses::Expression& e, const std::vector<double>& w) {
+  std::ofstream(dir + "/best_loss.tex") << "L(y, f(x)) = " << e.latex(w) << "\n";
+  std::ofstream(dir + "/best_loss.h") << losses::export_c_header(e, "metaloss_learned", w);
+  learn::LossPlot p;
+  p.title = "learned loss " + e.str();
+  p.xlabel = "predicted probability f of the class";
+  p.ylabel = "L(y, f) (learned edge weights)";
+  p.names = {"y = 1", "y = 0"};
+  p.values.assign(2, {});
+  p.group = {0, 0};
+  p.dashed = {false, true};
+  const Tensor wt = Tensor::from_vector(w, Shape{int64_t(w.size())}, DType::Float64);
+  std::vector<double> grid;
+  for (int i = 0; i <= 100; ++i) grid.push_back(0.001 + 0.998 * i / 100.0);
+  const Tensor f = Tensor::from_vector(grid, Shape{101}, DType::Float64);
+  p.x = grid;
+  for (int k = 0; k < 2; ++k) {
+    NoGrad ng;
+    p.values[size_t(k)] = e.evaluate(Tensor::full(Shape{101}, k == 0 ? 1.0 : 0.0, DType::Float64), f,
+                                     w.empty() ? Tensor() : wt).to_vector();
+  }
+  learn::write_plot(p, dir + "/best_loss");
+  std::printf("best loss, LaTeX: L(y, f(x)) = %s\n", e.latex(w).c_str());
+}
+
 std::string store_path(const std::string& dir) { return (fs::path(dir) / RunStore::kFileName).string(); }
 
 // The search (new or continued) and its meta-test, on an open store with its configuration set.
@@ -178,8 +253,13 @@ int drive(RunStore& store, const RunConfig& c, const std::string& dir, int worke
   else if (workers > 1)
     ev = std::make_unique<search::ProcessPoolEvaluator>(workers, std::vector<std::string>{self_exe(), "search-worker"},
                                                         init, time_limit > 0 ? 2 * time_limit + 60 : 0);
-  else ev = std::make_unique<search::SerialEvaluator>(search::taylor_glo_eval_fn(setup->task, setup->tg));
-  search::TaylorGLOOptimizer opt(setup->tg);
+  else
+    ev = std::make_unique<search::SerialEvaluator>(setup->gp ? search::evomal_eval_fn(setup->task, setup->evo)
+                                                             : search::taylor_glo_eval_fn(setup->task, setup->tg));
+  std::unique_ptr<search::PopulationOptimizer> optimizer;
+  if (setup->gp) optimizer = std::make_unique<search::GPOptimizer>(setup->gpc);
+  else optimizer = std::make_unique<search::TaylorGLOOptimizer>(setup->tg);
+  search::PopulationOptimizer& opt = *optimizer;
   search::SearchLoopOptions lo;
   lo.seed = setup->tg.seed;
   lo.generations = setup->tg.generations;
@@ -213,9 +293,17 @@ int drive(RunStore& store, const RunConfig& c, const std::string& dir, int worke
         const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         const int left = setup->tg.generations - g.generation - 1;
         const int run_here = g.generation + 1 - done_before;
-        std::fprintf(stderr, "%sgeneration %d/%d: best %s mean %s failed %d cached %d (%.1f s, ETA %.0f s)\n",
+        int trained = 0, rejected = 0, other = 0;  // rejected: filtered before any training
+        for (const auto& r : store.candidates(g.generation)) {
+          if (r.cached) continue;
+          if (r.status == "ok") ++trained;
+          else if (r.reason.rfind("rejected:", 0) == 0) ++rejected;
+          else ++other;
+        }
+        std::fprintf(stderr, "%sgeneration %d/%d: best %s mean %s trained %d, rejected %d, failed %d, cached %d (%.1f s, ETA %.0f s)\n",
                      tty ? "\r\033[K" : "", g.generation + 1, setup->tg.generations, pct(g.best).c_str(),
-                     pct(g.mean).c_str(), g.failed, g.cached, g.seconds, run_here > 0 ? elapsed / run_here * left : 0.0);
+                     pct(g.mean).c_str(), trained, rejected, other, g.cached, g.seconds,
+                     run_here > 0 ? elapsed / run_here * left : 0.0);
         all.push_back(g);
         std::vector<search::GenerationLog> gens;
         for (const auto& r : store.generations())
@@ -230,7 +318,18 @@ int drive(RunStore& store, const RunConfig& c, const std::string& dir, int worke
     throw std::runtime_error("every candidate of the search failed (see `metaloss runs show " + dir +
                              "`); nothing to meta-test");
   }
-  const search::TaylorParams best = search::parse_taylor_glo_genome(o.best.genome);
+  // The best loss as a training loss: TaylorGLO parameters, or an expression with its edge weights.
+  std::function<Tensor(const Tensor&, const Tensor&)> best_loss;
+  if (setup->gp) {
+    const auto expr = std::make_shared<losses::Expression>(losses::Expression::parse(o.best.genome));
+    const std::vector<double> wv = search::parse_weights_json(o.best.params);
+    const Tensor w = Tensor::from_vector(wv, Shape{int64_t(wv.size())}, DType::Float32);
+    best_loss = [expr, w](const Tensor& y, const Tensor& t) { return expr->loss(y, t, w); };
+    write_expression_outputs(dir, *expr, wv);
+  } else {
+    const search::TaylorParams theta = search::parse_taylor_glo_genome(o.best.genome);
+    best_loss = [theta](const Tensor& y, const Tensor& t) { return losses::taylor_glo(y, t, theta); };
+  }
   // Meta-test: for each test seed, the best loss and cross entropy from the same fresh init,
   // batches and budget (the run's split; the test files are the test set).
   const std::vector<uint64_t> test_seeds = parse_seed_list(need(c, "test_seeds"), "test_seeds");
@@ -244,7 +343,7 @@ int drive(RunStore& store, const RunConfig& c, const std::string& dir, int worke
     to.log_every = std::max<int64_t>(100, to.steps / 10);
     TrainOptions bo = to;
     bo.loss = need(c, "method");
-    bo.loss_fn = [&best](const Tensor& y, const Tensor& t) { return losses::taylor_glo(y, t, best); };
+    bo.loss_fn = best_loss;
     double sum_test = 0, sum_ce = 0;
     for (uint64_t seed : test_seeds) {
       const double test = train_seeded(setup->factory, seed, setup->splits, bo, setup->tg.lr, 0).first;
@@ -412,11 +511,14 @@ int runs_show(const std::string& dir) {
     std::printf("  %d  %s .. %s  %s\n", ss.id, ss.started.c_str(), ss.finished.empty() ? "(did not finish)" : ss.finished.c_str(),
                 ss.command.c_str());
   const auto gens = s.generations();
-  std::printf("\n%-10s %9s %9s %7s %7s %9s %9s %8s\n", "generation", "best", "mean", "failed", "cached", "trained",
-              "seconds", "session");
+  std::printf("\n%-10s %9s %9s %9s %9s %7s %7s %9s %8s\n", "generation", "best", "mean", "evaluated", "rejected",
+              "failed", "cached", "seconds", "session");
+  std::map<int, int> rejected;  // by the rejection protocol (GP methods), before any training
+  for (const auto& r : s.candidates())
+    if (!r.cached && r.reason.rfind("rejected:", 0) == 0) ++rejected[r.generation];
   for (const auto& g : gens)
-    std::printf("%-10d %9s %9s %7d %7d %9d %9.1f %8d\n", g.generation + 1, pct(g.best).c_str(), pct(g.mean).c_str(),
-                g.failed, g.cached, g.evaluated, g.seconds, g.session);
+    std::printf("%-10d %9s %9s %9d %9d %7d %7d %9.1f %8d\n", g.generation + 1, pct(g.best).c_str(), pct(g.mean).c_str(),
+                g.evaluated, rejected[g.generation], g.failed - rejected[g.generation], g.cached, g.seconds, g.session);
   const auto partial = s.candidates(int(gens.size()));
   if (!partial.empty())
     std::printf("(generation %zu interrupted with %zu candidates recorded)\n", gens.size() + 1, partial.size());
@@ -480,16 +582,32 @@ SearchCommands add_search_commands(CLI::App& app, SearchArgs& a, ResumeArgs& r, 
   SearchCommands sc{};
   auto* c = sc.search = app.add_subcommand(
       "search", "Search a population of loss functions (TaylorGLO: CMA-ES over a Taylor-polynomial loss) with a crash-safe run store");
-  c->add_option("--method", a.method, "taylorglo")->check(CLI::IsMember({"taylorglo"}))->capture_default_str();
+  c->add_option("--method", a.method, "taylorglo (CMA-ES), evomal (GP + local search) or gplfl (GP only)")
+      ->check(CLI::IsMember({"taylorglo", "evomal", "gplfl"}))->capture_default_str();
   c->add_option("--dataset", a.dataset, "fashion-mnist, mnist or cifar10 (the last two need --data-dir)")
       ->check(CLI::IsMember({"fashion-mnist", "mnist", "cifar10"}))->capture_default_str();
   c->add_option("--data-dir", a.data_dir, "folder with the dataset files");
   c->add_option("--model", a.model, "base model from the zoo (default logistic; allcnn_c for cifar10)");
   c->add_option("--seed", a.seed, "run seed: split, CMA-ES, and every candidate's seed (from seed, generation, index)")->capture_default_str();
   c->add_option("--generations", a.generations, "CMA-ES generations")->check(CLI::PositiveNumber)->capture_default_str();
-  c->add_option("--population", a.population, "candidates per generation")->check(CLI::Range(2, 100000))->capture_default_str();
+  c->add_option("--population", a.population, "candidates per generation (default 20 taylorglo, 25 evomal/gplfl)")
+      ->check(CLI::Range(2, 100000));
   c->add_option("--sigma", a.sigma, "CMA-ES initial step size")->check(CLI::PositiveNumber)->capture_default_str();
-  c->add_option("--steps", a.steps, "base-training steps per candidate (partial training)")->check(CLI::PositiveNumber)->capture_default_str();
+  c->add_option("--steps", a.steps, "base-training steps per candidate: the fitness run (default 1000 taylorglo, 500 evomal/gplfl)")
+      ->check(CLI::PositiveNumber);
+  c->add_option("--meta-steps", a.meta_steps, "evomal: local-search steps (Adam on the edge weights, unrolled)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  c->add_option("--rejection-steps", a.rejection_steps, "evomal/gplfl: steps of the rejection protocol (0: off)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  c->add_option("--rejection-samples", a.rejection_samples, "evomal/gplfl: predictions the rejection protocol optimises")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  c->add_option("--rejection-lr", a.rejection_lr, "evomal/gplfl: SGD step on those predictions")->check(CLI::PositiveNumber)->capture_default_str();
+  c->add_option("--crossover", a.crossover, "GP crossover probability")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  c->add_option("--mutation", a.mutation, "GP mutation probability")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  c->add_option("--elitism", a.elitism, "GP: fraction of the best kept unchanged")->check(CLI::Range(0.0, 0.99))->capture_default_str();
+  c->add_option("--max-height", a.max_height, "GP: tree height limit")->check(CLI::Range(4, 40))->capture_default_str();
+  c->add_option("--seed-expr", a.seed_exprs, "GP: an expression for the initial population, e.g. \"mul(-1, mul(y, log(f)))\" (repeatable)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   c->add_option("--test-steps", a.test_steps, "steps of the final from-scratch training with the best loss and with CE (default: --steps)")
       ->check(CLI::NonNegativeNumber);
   c->add_option("--test-seeds", a.test_seeds, "seeds of the meta-test, comma-separated (default: --seed)");
@@ -568,7 +686,7 @@ int run_search_command(const SearchCommands& c, const SearchArgs& a, const Resum
   if (search::config_hash(cfg) != store.config_hash())
     throw std::invalid_argument("run " + r.dir + ": its configuration no longer matches its hash " + store.config_hash() +
                                 " (was the store edited?); refusing to resume");
-  if (cfg.at("method") != "taylorglo") throw std::invalid_argument("run " + r.dir + ": unknown method '" + cfg.at("method") + "'");
+
   return drive(store, cfg, r.dir, r.workers, r.mpi, command_line);
 }
 

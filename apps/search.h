@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace CLI {
 class App;
@@ -15,10 +16,15 @@ struct SearchArgs {
   std::string method = "taylorglo", dataset = "fashion-mnist", data_dir, model, out;
   std::string test_seeds;  // meta-test seeds, comma-separated (default: the run seed)
   uint64_t seed = 0;
-  int generations = 50, population = 20, threads = 1, workers = 1;
+  int generations = 50, population = 0, threads = 1, workers = 1;  // population 0: 20 (taylorglo), 25 (GP)
   double sigma = 1.2, lr = 0.01, val_fraction = 0.1, time_limit = 0;
-  int64_t steps = 1000, test_steps = 0, batch_size = 128;
+  int64_t steps = 0, test_steps = 0, batch_size = 128;  // steps 0: 1000 (taylorglo), 500 (evomal, gplfl)
   bool mpi = false;
+  // evomal / gplfl
+  int64_t meta_steps = 250, rejection_steps = 100, rejection_samples = 100;
+  double rejection_lr = 10, crossover = 0.7, mutation = 0.25, elitism = 0.05;
+  int max_height = 10;
+  std::vector<std::string> seed_exprs;
 };
 
 struct ResumeArgs {

@@ -70,6 +70,18 @@ expect "workers 2: same result lines" diff <(result_lines "$tmp/ref.out") <(resu
 expect "workers 2: both workers used" \
   test "$("$bin" runs export "$tmp/w2" --columns worker | sort -u | tr '\n' ' ')" = "proc:1 proc:2 worker "
 
+# EvoMAL (GP + local search): 2 workers record the same candidates and learned edge weights.
+evo=(search --method evomal --model logistic --generations 2 --population 6 --steps 20 --meta-steps 3 --seed 2
+     --seed-expr "mul(-1, mul(y, log(f)))")
+"$bin" "${evo[@]}" --out "$tmp/evo1" >"$tmp/evo1.out" 2>"$tmp/evo1.err" || { bad "evomal run"; tail -5 "$tmp/evo1.err"; }
+"$bin" "${evo[@]}" --workers 2 --out "$tmp/evo2" >"$tmp/evo2.out" 2>"$tmp/evo2.err" || bad "evomal workers 2 run"
+"$bin" runs export "$tmp/evo1" --columns "$cols" >"$tmp/evo1.csv"
+"$bin" runs export "$tmp/evo2" --columns "$cols" >"$tmp/evo2.csv"
+expect "evomal: workers 2 same candidates and weights" cmp -s "$tmp/evo1.csv" "$tmp/evo2.csv"
+expect "evomal: same result lines" diff <(result_lines "$tmp/evo1.out") <(result_lines "$tmp/evo2.out")
+expect "evomal: C header, LaTeX and plot data written" test -s "$tmp/evo1/best_loss.h" -a -s "$tmp/evo1/best_loss.tex" -a -s "$tmp/evo1/best_loss.dat"
+expect "evomal: the rejection protocol is reported" grep -qE "trained [0-9]+, rejected [0-9]+" "$tmp/evo1.err"
+
 # Kill (SIGKILL, in the middle of generation 2: 6 + 2 evaluations), resume (killed again after 3
 # more: the middle of generation 2 still... then 3), resume to the end.
 METALOSS_TEST_SIGKILL_AFTER=8 "$bin" "${common[@]}" --workers 2 --out "$tmp/kill" >"$tmp/k1.out" 2>"$tmp/k1.err"

@@ -302,6 +302,7 @@ TEST_CASE("worker protocol: exact round trips, one-line reasons, malformed lines
   e.fitness = 0.1 + 0.2;  // not exactly representable in decimal with few digits
   e.seconds = 1.0 / 3;
   e.reason = "two\nlines";
+  e.params = "[0.10000000000000001, -2]";
   line = encode_result(9, e);
   line.pop_back();
   Evaluation d;
@@ -311,6 +312,7 @@ TEST_CASE("worker protocol: exact round trips, one-line reasons, malformed lines
   CHECK(d.seconds == e.seconds);
   CHECK(d.status == "failed");
   CHECK(d.reason == "two lines");
+  CHECK(d.params == "[0.10000000000000001,-2]");  // one token: spaces dropped, numbers kept exactly
   CHECK_THROWS_WITH_AS(decode_result("result x", job, d), doctest::Contains("malformed result line"), std::runtime_error);
   CHECK_THROWS_AS(encode_job(0, EvalJob{0, 0, "two\nlines", 1}), std::logic_error);
 }
@@ -325,7 +327,7 @@ TEST_CASE("process pool: jobs spread over workers, a dying worker fails its cand
                            "echo ready\n"
                            "while read tag job seed genome; do\n"
                            "  [ \"$genome\" = crash ] && exit 3\n"
-                           "  echo \"result $job ok 0x1p-1 0x0p+0 \"\n"
+                           "  echo \"result $job ok 0x1p-1 0x0p+0 - \"\n"
                            "done\n";
   ProcessPoolEvaluator pool(2, {"/bin/sh", script}, "{\"x\": \"1\"}");
   CHECK(pool.describe() == "2 worker processes");
@@ -364,7 +366,7 @@ TEST_CASE("process pool: the hard time limit kills a stuck worker and fails only
   std::ofstream(script) << "read init\necho ready\n"
                            "while read tag job seed genome; do\n"
                            "  [ \"$genome\" = hang ] && exec sleep 5\n"
-                           "  echo \"result $job ok 0x1p-2 0x0p+0 \"\n"
+                           "  echo \"result $job ok 0x1p-2 0x0p+0 - \"\n"
                            "done\n";
   ProcessPoolEvaluator pool(1, {"/bin/sh", script}, "{}", /*hard_timeout=*/0.5);
   std::map<size_t, Evaluation> got;

@@ -136,6 +136,7 @@ SearchOutcome run_population_search(PopulationOptimizer& opt, Evaluator& ev, Run
       CandidateRecord r = base_record(k);
       r.fitness = src.fitness;
       r.status = src.status;
+      r.params = src.params;
       r.reason = "same genome as candidate " + std::to_string(src.generation) + "/" + std::to_string(src.index) +
                  (src.reason.empty() ? "" : ": " + src.reason);
       r.worker = "cache";
@@ -158,6 +159,7 @@ SearchOutcome run_population_search(PopulationOptimizer& opt, Evaluator& ev, Run
       r.reason = e.reason;
       r.seconds = e.seconds;
       r.worker = e.worker;
+      if (!e.params.empty()) r.params = e.params;
       commit(k, r);
       ++out.evaluations;
       if (opts.kill_after_evaluations > 0 && ++session_evaluations == opts.kill_after_evaluations) {

@@ -43,6 +43,7 @@ struct Evaluation {
   uint64_t seed = 0;
   double seconds = 0;
   std::string worker;  // who evaluated it
+  std::string params;  // parameters the evaluation produced (JSON array, e.g. EvoMAL's edge weights); "" if none
   bool cached = false;
 };
 

@@ -168,8 +168,11 @@ RunConfig parse_config_json(const std::string& text) {
       const char e = text[i];
       if (e == 'n') out += '\n';
       else if (e == 't') out += '\t';
-      else if (e == 'u' && i + 4 < text.size()) {
-        out += char(std::stoi(text.substr(i + 1, 4), nullptr, 16));
+      else if (e == 'u') {
+        const std::string hex = i + 4 < text.size() ? text.substr(i + 1, 4) : "";
+        if (hex.size() != 4 || hex.find_first_not_of("0123456789abcdefABCDEF") != std::string::npos)
+          throw fail("four hex digits after \\u");
+        out += char(std::stoi(hex, nullptr, 16));
         i += 4;
       } else out += e;
     }
@@ -206,7 +209,10 @@ RunStore::RunStore(const std::string& path, bool writer) : path_(path) {
     lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (lock_fd_ < 0)
       throw std::runtime_error("run store " + path + ": cannot open the lock file " + lock + ": " + std::strerror(errno));
-    if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    // A few tries: `metaloss runs list/show` probe this lock for a moment.
+    bool locked = false;
+    for (int t = 0; t < 20 && !(locked = ::flock(lock_fd_, LOCK_EX | LOCK_NB) == 0); ++t) ::usleep(100000);
+    if (!locked) {
       ::close(lock_fd_);
       throw std::runtime_error("run store " + path + " is in use by another metaloss process (lock " + lock +
                                "); wait for it to finish or stop it first");
@@ -248,6 +254,12 @@ RunStore::~RunStore() {
   if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
 }
 
+void RunStore::rollback() noexcept {
+  // After SQLITE_FULL / IOERR SQLite may have rolled back already; a failing ROLLBACK must not
+  // replace the error that brought us here.
+  if (!sqlite3_get_autocommit(db_)) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+}
+
 void RunStore::exec(const std::string& sql) const {
   char* err = nullptr;
   if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
@@ -287,7 +299,7 @@ void RunStore::set_config(const RunConfig& c) {
     Stmt(db_, path_, "INSERT OR REPLACE INTO run (key, value) VALUES ('created', ?)").bind(1, now_utc()).step();
     exec("COMMIT");
   } catch (...) {
-    exec("ROLLBACK");
+    rollback();
     throw;
   }
 }
@@ -364,7 +376,7 @@ void RunStore::complete_generation(const GenerationRecord& g, int hall_size) {
     }
     exec("COMMIT");
   } catch (...) {
-    exec("ROLLBACK");
+    rollback();
     throw;
   }
 }

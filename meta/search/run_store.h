@@ -94,6 +94,7 @@ class RunStore {
   sqlite3* db_ = nullptr;
   int lock_fd_ = -1;
   void exec(const std::string& sql) const;
+  void rollback() noexcept;
 };
 
 }  // namespace metaloss::search

@@ -3,15 +3,18 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
 #include <deque>
 #include <sstream>
 #include <stdexcept>
@@ -84,24 +87,39 @@ void decode_job(const std::string& line, size_t& job, uint64_t& seed, std::strin
 }
 
 std::string encode_result(size_t job, const Evaluation& e) {
+  std::string params = e.params.empty() ? "-" : e.params;
+  params.erase(std::remove(params.begin(), params.end(), ' '), params.end());  // one token
+  if (params.find_first_of("\n\r\t") != std::string::npos) throw std::logic_error("search worker protocol: params span lines");
   return "result " + std::to_string(job) + " " + (e.status.empty() ? std::string("failed") : e.status) + " " +
-         hex(e.fitness) + " " + hex(e.seconds) + " " + one_line(e.reason) + "\n";
+         hex(e.fitness) + " " + hex(e.seconds) + " " + params + " " + one_line(e.reason) + "\n";
 }
 
 void decode_result(const std::string& line, size_t& job, Evaluation& e) {
   std::istringstream in(line);
-  std::string tag, fitness, seconds;
-  if (!(in >> tag >> job >> e.status >> fitness >> seconds) || tag != "result") bad_line("result", line);
+  std::string tag, fitness, seconds, params;
+  if (!(in >> tag >> job >> e.status >> fitness >> seconds >> params) || tag != "result") bad_line("result", line);
+  e.params = params == "-" ? std::string() : params;
   char* end = nullptr;
   e.fitness = std::strtod(fitness.c_str(), &end);
   if (*end) bad_line("result", line);
   e.seconds = std::strtod(seconds.c_str(), &end);
   if (*end) bad_line("result", line);
   if (in.get() == ' ') std::getline(in, e.reason);
+  if (e.status != "ok" && e.status != "failed") bad_line("result (status must be ok or failed)", line);
+  if (e.status == "ok" && !std::isfinite(e.fitness)) {  // a worker's bug, not a result: fail the candidate
+    e.status = "failed";
+    e.reason = "worker reported a non-finite fitness";
+    e.fitness = 1;
+  }
 }
 
 int serve_worker(int in_fd, int out_fd, const std::function<EvalFn(const std::string& init)>& make,
                  const std::string& name) {
+  // A worker dies with its master (a SIGKILLed search must not leave trainings running that
+  // would compete with its resume), and was started in its own process group so that a Ctrl-C
+  // aimed at the master's terminal does not kill a worker in the middle of a candidate.
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() == 1) return 1;  // the master is already gone
   const int proto = ::dup(out_fd);  // the protocol keeps the real stdout; stray prints go to stderr
   if (proto < 0 || ::dup2(2, out_fd) < 0) {
     std::fprintf(stderr, "metaloss %s: cannot set up its output: %s\n", name.c_str(), std::strerror(errno));
@@ -151,7 +169,10 @@ ProcessPoolEvaluator::ProcessPoolEvaluator(int workers, std::vector<std::string>
     for (size_t i = 0; i < workers_.size(); ++i) {  // all load their data in parallel, then we wait
       std::string line;
       if (!read_line(i, line, -1) || line != "ready") {
-        const std::string why = line.rfind("error ", 0) == 0 ? line.substr(6) : exit_reason(i);
+        if (workers_[i].pid > 0 && line.rfind("error ", 0) != 0 && !line.empty()) ::kill(workers_[i].pid, SIGKILL);
+        const std::string why = line.rfind("error ", 0) == 0 ? line.substr(6)
+                                : line.empty()                ? exit_reason(i)
+                                                              : "unexpected first line '" + line.substr(0, 200) + "'";
         throw std::runtime_error("search worker " + workers_[i].name + " (" + argv_[0] + ") failed to start: " + why);
       }
     }
@@ -162,7 +183,8 @@ ProcessPoolEvaluator::ProcessPoolEvaluator(int workers, std::vector<std::string>
 }
 
 ProcessPoolEvaluator::~ProcessPoolEvaluator() {
-  for (size_t i = 0; i < workers_.size(); ++i) stop(i, false);
+  // Killed, not asked: after an error a worker may be busy with a candidate nobody will read.
+  for (size_t i = 0; i < workers_.size(); ++i) stop(i, true);
 }
 
 std::string ProcessPoolEvaluator::describe() const {
@@ -182,12 +204,17 @@ void ProcessPoolEvaluator::start(size_t i) {
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, to[0], 0);
   posix_spawn_file_actions_adddup2(&fa, from[1], 1);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&attr, 0);  // its own process group
   std::vector<char*> args;
   for (auto& a : argv_) args.push_back(a.data());
   args.push_back(nullptr);
   pid_t pid = -1;
-  const int rc = ::posix_spawn(&pid, argv_[0].c_str(), &fa, nullptr, args.data(), environ);
+  const int rc = ::posix_spawn(&pid, argv_[0].c_str(), &fa, &attr, args.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
   ::close(to[0]);
   ::close(from[1]);
   if (rc != 0) {
@@ -250,9 +277,13 @@ void ProcessPoolEvaluator::evaluate(const std::vector<EvalJob>& jobs,
     stop(i, true);
     start(i);
     std::string line;
-    if (!read_line(i, line, -1) || line != "ready")
+    if (!read_line(i, line, -1) || line != "ready") {
+      if (workers_[i].pid > 0 && !line.empty() && line.rfind("error ", 0) != 0) ::kill(workers_[i].pid, SIGKILL);
       throw std::runtime_error("search worker " + workers_[i].name + " could not be restarted: " +
-                               (line.rfind("error ", 0) == 0 ? line.substr(6) : exit_reason(i)));
+                               (line.rfind("error ", 0) == 0 ? line.substr(6)
+                                : line.empty()                ? exit_reason(i)
+                                                              : "unexpected line '" + line.substr(0, 200) + "'"));
+    }
   };
   auto fail = [&](size_t i, const std::string& why) {
     const size_t j = size_t(busy[i]);
@@ -317,6 +348,8 @@ void ProcessPoolEvaluator::evaluate(const std::vector<EvalJob>& jobs,
     if (hard_timeout_ > 0)
       for (size_t i = 0; i < workers_.size(); ++i)
         if (busy[i] >= 0 && std::chrono::duration<double>(clock::now() - since[i]).count() > hard_timeout_) {
+          pollfd p{workers_[i].from, POLLIN, 0};  // an answer may have arrived while we were busy
+          if (workers_[i].buffer.find('\n') != std::string::npos || ::poll(&p, 1, 0) > 0) continue;
           ::kill(workers_[i].pid, SIGKILL);
           exit_reason(i);
           fail(i, "over the hard time limit of " + std::to_string(hard_timeout_) + " s (worker " + workers_[i].name +

@@ -4,7 +4,7 @@
 //   master -> worker   <init line>                     once: the run's configuration (JSON)
 //   worker -> master   ready | error <message>         after building its task from it
 //   master -> worker   eval <job> <seed> <genome>
-//   worker -> master   result <job> <status> <fitness> <seconds> <reason>
+//   worker -> master   result <job> <status> <fitness> <seconds> <params|-> <reason>
 // Numbers are exact (seeds in decimal, doubles as hex floats), so a result does not depend on
 // which process computed it. A worker that dies while evaluating (crash, out of memory, killed)
 // fails that candidate with the reason and is replaced; the search goes on.

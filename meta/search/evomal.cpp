@@ -1,0 +1,198 @@
+#include "meta/search/evomal.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+
+#include "meta/train.h"
+#include "models/optim.h"
+
+namespace metaloss::search {
+
+using losses::Expression;
+
+namespace {
+// Generator streams of a candidate seed (apps/learn uses 0 init, 2 order, 4 dropout).
+constexpr uint64_t kRejectStream = 5, kSupportStream = 6, kQueryStream = 7, kWeightStream = 8;
+constexpr uint64_t kMetaInitStream = uint64_t(1) << 32;
+
+double error_rate(const Tensor& logits, const Tensor& labels) {
+  const auto pred = argmax(logits, 1).to_vector(), lab = labels.to_vector();
+  int64_t wrong = 0;
+  for (size_t i = 0; i < pred.size(); ++i) wrong += pred[i] != lab[i];
+  return double(wrong) / double(pred.size());
+}
+
+bool finite(const Tensor& t) {
+  for (double v : t.to_vector())
+    if (!std::isfinite(v)) return false;
+  return true;
+}
+}  // namespace
+
+void EvoMALConfig::validate() const {
+  auto bad = [](const std::string& w) { throw std::invalid_argument("EvoMAL: " + w); };
+  if (fitness_steps < 1) bad("fitness_steps must be >= 1");
+  if (meta_steps < 0) bad("meta_steps must be >= 0");
+  if (!(lr > 0) || !(meta_lr > 0) || !(rejection_lr > 0)) bad("learning rates must be positive");
+  if (batch_size < 1) bad("batch_size must be >= 1");
+  if (rejection_samples < 0 || rejection_steps < 0) bad("rejection samples and steps must be >= 0");
+}
+
+std::string weights_json(const std::vector<double>& w) {
+  std::string s = "[";
+  char buf[40];
+  for (size_t i = 0; i < w.size(); ++i) {
+    std::snprintf(buf, sizeof buf, "%s%.17g", i ? "," : "", w[i]);  // no spaces: one protocol token
+    s += buf;
+  }
+  return s + "]";
+}
+
+std::vector<double> parse_weights_json(const std::string& text) {
+  std::vector<double> w;
+  size_t i = text.find('[');
+  if (i == std::string::npos) throw std::invalid_argument("edge weights: expected '[' in '" + text + "'");
+  ++i;
+  while (i < text.size() && text[i] == ' ') ++i;
+  if (i < text.size() && text[i] == ']') return w;
+  for (;;) {
+    char* end = nullptr;
+    const double v = std::strtod(text.c_str() + i, &end);
+    if (end == text.c_str() + i) throw std::invalid_argument("edge weights: bad number at offset " + std::to_string(i) + " of '" + text + "'");
+    w.push_back(v);
+    i = size_t(end - text.c_str());
+    while (i < text.size() && text[i] == ' ') ++i;
+    if (i < text.size() && text[i] == ',') {
+      ++i;
+      continue;
+    }
+    if (i < text.size() && text[i] == ']') return w;
+    throw std::invalid_argument("edge weights: expected ',' or ']' at offset " + std::to_string(i) + " of '" + text + "'");
+  }
+}
+
+Evaluation evaluate_evomal(const Expression& e, const learn::LearnTask& task, const EvoMALConfig& cfg, uint64_t seed,
+                           std::vector<double>* weights_out) {
+  Evaluation r;
+  r.seed = seed;
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    cfg.validate();
+    if (!e.valid()) throw std::runtime_error("not a well-formed expression");
+    const int64_t classes = task.num_classes();
+    manual_seed(learn::derive_generator(seed, 4).seed());
+    // 1. Rejection protocol on logits of a fresh model.
+    if (cfg.rejection_samples > 0 && cfg.rejection_steps > 0) {
+      Generator rg = learn::derive_generator(seed, kRejectStream), init = learn::derive_generator(seed, 0);
+      const int64_t n = std::min<int64_t>(cfg.rejection_samples, task.train.inputs.size(0));
+      std::vector<int64_t> perm = data::randperm(task.train.inputs.size(0), rg);
+      perm.resize(size_t(n));
+      const Tensor idx = Tensor::from_vector(perm, Shape{n});
+      const Tensor x = index_select(task.train.inputs, 0, idx), y = index_select(task.train.targets, 0, idx);
+      auto model = task.make_model(init);
+      Tensor z;
+      {
+        NoGrad ng;
+        model->eval();
+        z = model->forward(x.to(model->parameters().front().device())).detach();
+      }
+      const double before = error_rate(z, y);
+      for (int64_t s = 0; s < cfg.rejection_steps; ++s) {
+        Tensor zl = z.detach();
+        zl.set_requires_grad(true);
+        const Tensor l = e.loss(zl, y);
+        if (!std::isfinite(l.item())) throw std::runtime_error("rejected: non-finite loss in the rejection protocol");
+        const Tensor g = grad({l}, {zl}, {}, GradOptions{false, -1, true})[0];
+        NoGrad ng;
+        z = g.defined() ? sub(zl.detach(), mul(g, cfg.rejection_lr)) : zl.detach();
+      }
+      const double after = error_rate(z, y);
+      if (!(after < before))
+        throw std::runtime_error("rejected: optimising " + std::to_string(n) + " predictions with it for " +
+                                 std::to_string(cfg.rejection_steps) + " steps left their error at " +
+                                 std::to_string(after) + " (was " + std::to_string(before) + ")");
+    }
+    // 2. Local search on the edge weights.
+    const int64_t edges = int64_t(e.size()) - 1;
+    Generator wg = learn::derive_generator(seed, kWeightStream);
+    Tensor phi = add(mul(randn(Shape{edges}, DType::Float32, wg), 0.001), 1.0);
+    if (!cfg.local_search) phi = Tensor::ones(Shape{edges}, DType::Float32);
+    if (cfg.local_search && cfg.meta_steps > 0 && edges > 0) {
+      phi.set_requires_grad(true);
+      Adam meta_opt({phi}, AdamOptions{cfg.meta_lr});
+      Generator sg = learn::derive_generator(seed, kSupportStream), qg = learn::derive_generator(seed, kQueryStream);
+      learn::BatchStream support(task.train, cfg.batch_size, sg), query(task.valid, cfg.batch_size, qg);
+      for (int64_t s = 0; s < cfg.meta_steps; ++s) {
+        Generator ig = learn::derive_generator(seed, kMetaInitStream + uint64_t(s));
+        auto model = task.make_model(ig);
+        model->train();
+        const std::vector<Tensor> theta0 = model->parameters();
+        const data::Batch sb = support.next(), qb = query.next();
+        GradMode record(true);
+        const Tensor inner = e.loss(model->forward_with(theta0, sb.inputs), sb.targets, phi);
+        if (!std::isfinite(inner.item())) continue;  // this step says nothing about phi
+        GradOptions go;
+        go.create_graph = true;
+        go.allow_unused = true;
+        std::vector<Tensor> g = grad({inner}, theta0, {}, go);
+        for (size_t i = 0; i < g.size(); ++i)
+          if (!g[i].defined()) g[i] = Tensor::zeros(theta0[i].shape(), theta0[i].dtype(), theta0[i].device());
+        const std::vector<Tensor> theta1 = sgd_update(theta0, g, cfg.lr);
+        const Tensor outer = learn::task_loss(model->forward_with(theta1, qb.inputs), qb.targets, classes);
+        const Tensor gphi = grad({outer}, {phi}, {}, GradOptions{false, -1, true})[0];
+        if (!gphi.defined() || !finite(gphi)) continue;
+        phi.set_grad(gphi);
+        meta_opt.step();
+      }
+      phi = phi.detach();
+    }
+    if (!finite(phi)) throw std::runtime_error("non-finite edge weights after the local search");
+    // 3. Fitness.
+    Generator init = learn::derive_generator(seed, 0), order = learn::derive_generator(seed, 2);
+    auto model = task.make_model(init);
+    SGD opt(model->parameters(), SGDOptions{cfg.lr, 0});
+    TrainOptions to;
+    to.steps = cfg.fitness_steps;
+    to.batch_size = cfg.batch_size;
+    to.progress = false;
+    to.loss = "expression";
+    to.time_limit = cfg.time_limit;
+    const Tensor w = phi;
+    to.loss_fn = [&e, &w](const Tensor& out, const Tensor& y) { return e.loss(out, y, w); };
+    train_supervised(*model, opt, task.train, to, order);
+    const double err = 1 - evaluate_accuracy(*model, task.valid);
+    if (!std::isfinite(err)) throw std::runtime_error("non-finite validation error");
+    r.fitness = err;
+    r.status = "ok";
+    const std::vector<double> wv = phi.to_vector();
+    r.params = weights_json(wv);
+    if (weights_out) *weights_out = wv;
+  } catch (const std::exception& ex) {
+    r.fitness = 1;
+    r.status = "failed";
+    r.reason = ex.what();
+  }
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+EvalFn evomal_eval_fn(const learn::LearnTask& task, const EvoMALConfig& cfg) {
+  return [task, cfg](const std::string& genome, uint64_t seed) {
+    Expression e;
+    try {
+      e = Expression::parse(genome);
+    } catch (const std::exception& ex) {
+      Evaluation r;
+      r.seed = seed;
+      r.status = "failed";
+      r.reason = ex.what();
+      return r;
+    }
+    return evaluate_evomal(e, task, cfg, seed);
+  };
+}
+
+}  // namespace metaloss::search
