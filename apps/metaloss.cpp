@@ -17,6 +17,7 @@
 #include "apps/learn.h"
 #include "apps/mpi_search.h"
 #include "apps/search.h"
+#include "meta/losses/expression.h"
 #include "kernels/cpu/view.h"
 #include "kernels/cuda/runtime.h"
 #include "kernels/profiler.h"
@@ -38,6 +39,7 @@ struct TrainArgs {
   std::string init, save, metrics, shuffle = "on", augment = "off", normalize = "on", dropout = "on", config;
   std::string lr_schedule = "none", lr_milestones, dtype = "float32", device = "cpu";
   double lr_gamma = 0.1;
+  std::string loss_expr;  // a symbolic loss (meta/losses/expression.h) instead of --loss
 };
 
 // "5,7.5" -> {5, 7.5}; names the option and the bad item otherwise.
@@ -165,6 +167,11 @@ int run_train(const TrainArgs& a) {
   to.shuffle = a.shuffle == "on";
   to.augment = a.augment == "on";
   to.loss = a.loss;
+  if (!a.loss_expr.empty()) {  // parsed before any training: a malformed expression exits 2
+    const auto expr = std::make_shared<losses::Expression>(losses::Expression::parse(a.loss_expr));
+    to.loss = expr->str();
+    to.loss_fn = [expr](const Tensor& out, const Tensor& y) { return expr->loss(out, y); };
+  }
   to.log_every = a.log_every;
   to.lr_schedule = a.lr_schedule;
   to.lr_milestones = milestones;
@@ -258,6 +265,8 @@ int main(int argc, char** argv) {
   train->add_option("--model", a.model, "zoo model (see `metaloss models`)")->capture_default_str();
   train->add_option("--loss", a.loss, "ce, mse, focal (gamma 2), lsr or sparse_lsr (smoothing 0.1)")
       ->check(CLI::IsMember({"ce", "mse", "focal", "lsr", "sparse_lsr"}))->capture_default_str();
+  train->add_option("--loss-expr", a.loss_expr, "train with a symbolic loss instead, e.g. \"mul(-1, mul(y, log(f)))\" "
+                                                "(terminals y, f, 1, -1; see README)");
   train->add_option("--optimizer", a.optimizer, "sgd, adam or adamw")->check(CLI::IsMember({"sgd", "adam", "adamw"}))->capture_default_str();
   train->add_option("--lr", a.lr, "learning rate")->check(CLI::NonNegativeNumber)->capture_default_str();
   train->add_option("--lr-schedule", a.lr_schedule, "none, cosine (to 0 over the run, per step) or step (x lr-gamma at each of --lr-milestones)")

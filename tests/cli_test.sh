@@ -93,6 +93,10 @@ check "search: bad method" 2 "--method: glo not in \\{taylorglo,evomal,gplfl\\}"
 check "search: bad population" 2 "--population" -- "$bin" search --population 1
 check "search: tiny run" 0 "test error, 20 steps from scratch, mean over seeds 0: taylorglo [0-9.]+%, cross entropy [0-9.]+%" -- \
   "$bin" search --model logistic --generations 2 --population 4 --steps 20 --out "$tmp/search"
+check "train with a symbolic loss" 0 "test accuracy 0\\.[0-9]+" -- \
+  "$bin" train --model logistic --steps 20 --loss-expr "mul(-1, mul(y, log(f(x))))"
+check "malformed symbolic loss" 2 "expression: mul takes 2 arguments: expected ',' at position 5" -- \
+  "$bin" train --model logistic --steps 20 --loss-expr "mul(y)"
 check "search: run store" 0 "hall of fame" -- "$bin" runs show "$tmp/search"
 check "search: bad test seeds" 2 "--test-seeds: expected comma-separated non-negative integers, got 'x'" -- \
   "$bin" search --test-seeds 1,x
