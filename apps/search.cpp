@@ -69,6 +69,7 @@ RunConfig make_config(const SearchArgs& a) {
     c["rejection_steps"] = std::to_string(a.rejection_steps);
     c["rejection_samples"] = std::to_string(a.rejection_samples);
     c["rejection_lr"] = num(a.rejection_lr);
+    c["equivalence_tol"] = num(a.equivalence_tol);
     c["crossover"] = num(a.crossover);
     c["mutation"] = num(a.mutation);
     c["elitism"] = num(a.elitism);
@@ -126,6 +127,7 @@ struct SearchSetup {
   bool gp = false;             // evomal / gplfl
   search::EvoMALConfig evo;
   search::GPConfig gpc;
+  double equivalence_tol = 0;  // gradient-equivalence filter (0: off)
 };
 
 std::unique_ptr<SearchSetup> build_setup(const RunConfig& c) {
@@ -164,6 +166,7 @@ std::unique_ptr<SearchSetup> build_setup(const RunConfig& c) {
     s->evo.rejection_samples = need_int(c, "rejection_samples");
     s->evo.rejection_lr = need_double(c, "rejection_lr");
     s->evo.time_limit = s->tg.time_limit;
+    s->equivalence_tol = need_double(c, "equivalence_tol");
     s->evo.validate();
     s->gpc.population = s->tg.population;
     s->gpc.crossover = need_double(c, "crossover");
@@ -264,6 +267,10 @@ int drive(RunStore& store, const RunConfig& c, const std::string& dir, int worke
   lo.seed = setup->tg.seed;
   lo.generations = setup->tg.generations;
   lo.command = command_line;
+  if (setup->gp && setup->equivalence_tol > 0) {
+    lo.signature = search::gradient_signature(setup->task, setup->tg.seed, std::max<int64_t>(setup->evo.rejection_samples, 1));
+    lo.signature_tolerance = setup->equivalence_tol;
+  }
   if (const char* k = std::getenv("METALOSS_TEST_SIGKILL_AFTER")) lo.kill_after_evaluations = std::atoll(k);
   const int done_before = int(store.generations().size());
   const int recorded = int(store.candidates(done_before).size());
@@ -293,16 +300,17 @@ int drive(RunStore& store, const RunConfig& c, const std::string& dir, int worke
         const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         const int left = setup->tg.generations - g.generation - 1;
         const int run_here = g.generation + 1 - done_before;
-        int trained = 0, rejected = 0, other = 0;  // rejected: filtered before any training
+        int trained = 0, rejected = 0, other = 0, equivalent = 0;  // rejected: filtered before any training
         for (const auto& r : store.candidates(g.generation)) {
+          if (r.cached && r.reason.rfind("gradient-equivalent", 0) == 0) ++equivalent;
           if (r.cached) continue;
           if (r.status == "ok") ++trained;
           else if (r.reason.rfind("rejected:", 0) == 0) ++rejected;
           else ++other;
         }
-        std::fprintf(stderr, "%sgeneration %d/%d: best %s mean %s trained %d, rejected %d, failed %d, cached %d (%.1f s, ETA %.0f s)\n",
+        std::fprintf(stderr, "%sgeneration %d/%d: best %s mean %s trained %d, rejected %d, failed %d, cached %d (%d gradient-equivalent) (%.1f s, ETA %.0f s)\n",
                      tty ? "\r\033[K" : "", g.generation + 1, setup->tg.generations, pct(g.best).c_str(),
-                     pct(g.mean).c_str(), trained, rejected, other, g.cached, g.seconds,
+                     pct(g.mean).c_str(), trained, rejected, other, g.cached, equivalent, g.seconds,
                      run_here > 0 ? elapsed / run_here * left : 0.0);
         all.push_back(g);
         std::vector<search::GenerationLog> gens;
@@ -602,6 +610,8 @@ SearchCommands add_search_commands(CLI::App& app, SearchArgs& a, ResumeArgs& r, 
   c->add_option("--rejection-samples", a.rejection_samples, "evomal/gplfl: predictions the rejection protocol optimises")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   c->add_option("--rejection-lr", a.rejection_lr, "evomal/gplfl: SGD step on those predictions")->check(CLI::PositiveNumber)->capture_default_str();
+  c->add_option("--equivalence-tol", a.equivalence_tol, "evomal/gplfl: gradient-equivalence filter tolerance (0: off)")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
   c->add_option("--crossover", a.crossover, "GP crossover probability")->check(CLI::Range(0.0, 1.0))->capture_default_str();
   c->add_option("--mutation", a.mutation, "GP mutation probability")->check(CLI::Range(0.0, 1.0))->capture_default_str();
   c->add_option("--elitism", a.elitism, "GP: fraction of the best kept unchanged")->check(CLI::Range(0.0, 0.99))->capture_default_str();

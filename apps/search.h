@@ -22,7 +22,7 @@ struct SearchArgs {
   bool mpi = false;
   // evomal / gplfl
   int64_t meta_steps = 250, rejection_steps = 100, rejection_samples = 100;
-  double rejection_lr = 10, crossover = 0.7, mutation = 0.25, elitism = 0.05;
+  double rejection_lr = 10, crossover = 0.7, mutation = 0.25, elitism = 0.05, equivalence_tol = 1e-2;
   int max_height = 10;
   std::vector<std::string> seed_exprs;
 };

@@ -81,6 +81,15 @@ expect "evomal: workers 2 same candidates and weights" cmp -s "$tmp/evo1.csv" "$
 expect "evomal: same result lines" diff <(result_lines "$tmp/evo1.out") <(result_lines "$tmp/evo2.out")
 expect "evomal: C header, LaTeX and plot data written" test -s "$tmp/evo1/best_loss.h" -a -s "$tmp/evo1/best_loss.tex" -a -s "$tmp/evo1/best_loss.dat"
 expect "evomal: the rejection protocol is reported" grep -qE "trained [0-9]+, rejected [0-9]+" "$tmp/evo1.err"
+# ... and a killed EvoMAL run resumes to the same candidates (GP state, equivalence archive, weights).
+evo3=("${evo[@]}" --generations 3)
+"$bin" "${evo3[@]}" --out "$tmp/evo3" >"$tmp/evo3.out" 2>&1 || bad "evomal 3-generation run"
+METALOSS_TEST_SIGKILL_AFTER=4 "$bin" "${evo3[@]}" --workers 2 --out "$tmp/evo3k" >/dev/null 2>&1
+expect "evomal run was SIGKILLed" test $? -eq 137
+"$bin" resume "$tmp/evo3k" >"$tmp/evo3k.out" 2>&1 || bad "evomal resume"
+"$bin" runs export "$tmp/evo3" --columns "$cols" >"$tmp/evo3.csv"
+"$bin" runs export "$tmp/evo3k" --columns "$cols" >"$tmp/evo3k.csv"
+expect "evomal kill + resume: identical candidates" cmp -s "$tmp/evo3.csv" "$tmp/evo3k.csv"
 
 # Kill (SIGKILL, in the middle of generation 2: 6 + 2 evaluations), resume (killed again after 3
 # more: the middle of generation 2 still... then 3), resume to the end.

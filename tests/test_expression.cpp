@@ -57,6 +57,17 @@ TEST_CASE("expression: print -> parse round trip, aliases, errors with positions
   CHECK(err(deep.c_str()).find("nesting deeper than 200") != std::string::npos);
 }
 
+TEST_CASE("expression: canonical form sorts commutative arguments only") {
+  CHECK(Expression::parse("add(y, f)").canonical().str() == "add(f, y)");
+  CHECK(Expression::parse("add(f, y)").canonical() == Expression::parse("add(y, f)").canonical());
+  CHECK(Expression::parse("sub(y, f)").canonical().str() == "sub(y, f)");
+  CHECK(Expression::parse("max(tanh(mul(y, f)), min(-1, f))").canonical().str() == "max(min(-1, f), tanh(mul(f, y)))");
+  const Expression e = Expression::parse("div(add(y, square(f)), mul(f, sign(y)))");
+  const Expression c = e.canonical();
+  for (double y : {0.0, 1.0})
+    for (double f : {0.1, 0.5, 0.9}) CHECK(c.value(y, f) == e.value(y, f));
+}
+
 TEST_CASE("expression: protected primitives, engine vs scalar reference, cross entropy") {
   CHECK(Expression::parse("div(y, f)").value(2, 3) == doctest::Approx(2 / std::sqrt(10.0)));
   CHECK(Expression::parse("log(f)").value(0, 0) == doctest::Approx(std::log(1e-7)));
@@ -165,7 +176,7 @@ TEST_CASE("GP: random trees, repair, crossover, mutation keep trees valid; state
   };
   auto pop = opt.ask();
   CHECK(pop.size() == 10);
-  CHECK(pop[0].genome == "mul(-1, mul(y, log(f)))");
+  CHECK(pop[0].genome == "mul(-1, mul(log(f), y))");  // canonical: commutative arguments sorted
   opt.tell(fit(pop));
   for (int g = 0; g < 3; ++g) {
     pop = opt.ask();
@@ -173,7 +184,7 @@ TEST_CASE("GP: random trees, repair, crossover, mutation keep trees valid; state
     // Elitism: the best of the last generation is carried over unchanged (first place).
     bool elite = false;
     for (size_t k = 0; k < opt.population().size(); ++k)
-      if (opt.fitness()[k] == best && opt.population()[k].str() == pop[0].genome) elite = true;
+      if (opt.fitness()[k] == best && opt.population()[k].canonical().str() == pop[0].genome) elite = true;
     CHECK(elite);
     for (const auto& c : pop) {
       const Expression e = Expression::parse(c.genome);
@@ -240,6 +251,16 @@ TEST_CASE("EvoMAL evaluation: cross entropy passes, a label-blind loss is reject
   const auto gplfl = search::evaluate_evomal(ce, task, cfg, 3, &ones);
   CHECK(gplfl.status == "ok");
   CHECK(ones == std::vector<double>(5, 1.0));
+  // Gradient-equivalence signatures: equal losses match, different ones do not.
+  const auto sig = search::gradient_signature(task, 7, 50);
+  const auto a = sig("mul(-1, mul(y, log(f)))"), b = sig("sub(mul(y, log(1)), mul(y, log(f)))");
+  REQUIRE(a.size() == 50);
+  for (size_t i = 0; i < a.size(); ++i) CHECK(a[i] == doctest::Approx(b[i]).epsilon(1e-12));
+  const auto c = sig("square(sub(f, y))");
+  double diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff = std::max(diff, std::abs(a[i] - c[i]));
+  CHECK(diff > 0.05);
+  CHECK(sig("mul(y").empty());
   const auto fn = search::evomal_eval_fn(task, cfg);
   const auto malformed = fn("mul(y", 1);
   CHECK(malformed.status == "failed");

@@ -286,6 +286,44 @@ TEST_CASE("population search: the fitness cache trains each distinct genome once
   CHECK(o2.generations[0].failed == 4);
 }
 
+TEST_CASE("population search: gradient-equivalent genomes take the first one's result") {
+  // Signature: the genome's length, so "ab" and "cd" are equivalent and "xyz" is not.
+  std::map<std::string, int> trained;
+  SerialEvaluator ev([&](const std::string& genome, uint64_t) {
+    ++trained[genome];
+    Evaluation e;
+    e.status = "ok";
+    e.fitness = genome == "xyz" ? 0.5 : 0.25;
+    return e;
+  });
+  class Opt : public PopulationOptimizer {
+   public:
+    int g = 0;
+    std::vector<Candidate> ask() override {
+      return g == 0 ? std::vector<Candidate>{{"ab", {}}, {"cd", {}}, {"xyz", {}}}
+                    : std::vector<Candidate>{{"ef", {}}, {"xyz", {}}, {"uvw", {}}};
+    }
+    void tell(const std::vector<double>&) override { ++g; }
+    std::string save_state() const override { return std::to_string(g); }
+    void load_state(const std::string& s) override { g = std::stoi(s); }
+    std::string rng_state() const override { return ""; }
+  } opt;
+  RunStore s(":memory:", true);
+  SearchLoopOptions lo;
+  lo.generations = 2;
+  lo.signature = [](const std::string& genome) { return std::vector<double>{double(genome.size())}; };
+  run_population_search(opt, ev, s, lo);
+  CHECK(trained == std::map<std::string, int>{{"ab", 1}, {"xyz", 1}});
+  const auto cs = s.candidates();
+  REQUIRE(cs.size() == 6);
+  CHECK(cs[1].cached);
+  CHECK(cs[1].reason.find("gradient-equivalent to candidate 0/0") == 0);
+  CHECK(cs[3].reason.find("gradient-equivalent to candidate 0/0") == 0);  // ef ~ ab, from the archive
+  CHECK(cs[4].reason.find("same genome as candidate 0/2") == 0);
+  CHECK(cs[5].reason.find("gradient-equivalent to candidate 0/2") == 0);  // uvw ~ xyz
+  CHECK(cs[5].fitness == 0.5);
+}
+
 TEST_CASE("worker protocol: exact round trips, one-line reasons, malformed lines") {
   EvalJob j{3, 4, "taylorglo(1, 2)", 0xFEDCBA9876543210ull};
   size_t job = 0;

@@ -1,5 +1,6 @@
 #include "meta/losses/expression.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <functional>
@@ -154,6 +155,31 @@ T fold(const std::vector<Prim>& nodes, size_t& i, const Fn& fn) {
 
 }  // namespace
 
+Expression Expression::canonical() const {
+  if (!valid()) throw std::invalid_argument("expression: not a well-formed tree");
+  size_t i = 0;
+  // Each subtree as (canonical text, prefix nodes), children sorted for commutative functions.
+  using Sub = std::pair<std::string, std::vector<Prim>>;
+  Sub root = fold<Sub>(nodes, i, [&](size_t at, std::vector<Sub> k) {
+    const Prim p = nodes[at];
+    if (p == Prim::Add || p == Prim::Mul || p == Prim::Min || p == Prim::Max)
+      std::sort(k.begin(), k.end(), [](const Sub& a, const Sub& b) { return a.first < b.first; });
+    Sub out{prim_name(p), {p}};
+    if (!k.empty()) {
+      out.first += "(";
+      for (size_t a = 0; a < k.size(); ++a) {
+        out.first += (a ? ", " : "") + k[a].first;
+        out.second.insert(out.second.end(), k[a].second.begin(), k[a].second.end());
+      }
+      out.first += ")";
+    }
+    return out;
+  });
+  Expression e;
+  e.nodes = std::move(root.second);
+  return e;
+}
+
 std::string Expression::str() const {
   if (!valid()) throw std::invalid_argument("expression: not a well-formed tree");
   size_t i = 0;
@@ -224,7 +250,7 @@ Tensor Expression::evaluate(const Tensor& y, const Tensor& f, const Tensor& weig
       case Prim::Add: v = add(k[0], k[1]); break;
       case Prim::Sub: v = sub(k[0], k[1]); break;
       case Prim::Mul: v = mul(k[0], k[1]); break;
-      case Prim::Div: v = mul(k[0], rsqrt(add(square(k[1]), 1.0))); break;
+      case Prim::Div: v = div(k[0], sqrt(add(square(k[1]), 1.0))); break;  // as value(): a / sqrt(1 + b^2)
       case Prim::Min: v = minimum(k[0], k[1]); break;
       case Prim::Max: v = maximum(k[0], k[1]); break;
       case Prim::Sign: v = sign(k[0]); break;

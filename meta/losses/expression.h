@@ -37,6 +37,10 @@ struct Expression {
   // For reports (\log, \sqrt, \frac{a}{\sqrt{1+b^2}}, ...); edge weights other than 1 shown as factors.
   std::string latex(const std::vector<double>& weights = {}) const;
 
+  // The same loss with the arguments of add, mul, min and max sorted by their canonical text:
+  // equal losses up to commutativity get one text (the fitness cache's key).
+  Expression canonical() const;
+
   size_t size() const { return nodes.size(); }
   size_t subtree_end(size_t i) const;  // one past the last node of the subtree rooted at i
   int height() const;                  // a single terminal has height 0

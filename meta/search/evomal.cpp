@@ -17,6 +17,7 @@ namespace {
 // Generator streams of a candidate seed (apps/learn uses 0 init, 2 order, 4 dropout).
 constexpr uint64_t kRejectStream = 5, kSupportStream = 6, kQueryStream = 7, kWeightStream = 8;
 constexpr uint64_t kMetaInitStream = uint64_t(1) << 32;
+constexpr uint64_t kSignatureStream = 20;  // of the run seed, not a candidate's
 
 double error_rate(const Tensor& logits, const Tensor& labels) {
   const auto pred = argmax(logits, 1).to_vector(), lab = labels.to_vector();
@@ -177,6 +178,39 @@ Evaluation evaluate_evomal(const Expression& e, const learn::LearnTask& task, co
   }
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
+}
+
+std::function<std::vector<double>(const std::string&)> gradient_signature(const learn::LearnTask& task,
+                                                                          uint64_t run_seed, int64_t samples) {
+  Generator sg = learn::derive_generator(run_seed, kSignatureStream), ig = learn::derive_generator(run_seed, kSignatureStream + 1);
+  const int64_t n = std::max<int64_t>(1, std::min<int64_t>(samples, task.train.inputs.size(0)));
+  std::vector<int64_t> perm = data::randperm(task.train.inputs.size(0), sg);
+  perm.resize(size_t(n));
+  const Tensor idx = Tensor::from_vector(perm, Shape{n});
+  const Tensor x = index_select(task.train.inputs, 0, idx), y = index_select(task.train.targets, 0, idx);
+  auto model = task.make_model(ig);
+  Tensor z0;
+  {
+    NoGrad ng;
+    model->eval();
+    z0 = model->forward(x.to(model->parameters().front().device())).detach().to(DType::Float64);
+  }
+  return [z0, y, n](const std::string& genome) -> std::vector<double> {
+    try {
+      const Expression e = Expression::parse(genome);
+      Tensor z = z0.detach();
+      z.set_requires_grad(true);
+      const Tensor l = e.loss(z, y);
+      Tensor g = grad({l}, {z}, {}, GradOptions{false, -1, true})[0];
+      if (!g.defined()) g = Tensor::zeros(z.shape(), z.dtype());
+      std::vector<double> norms = mul(sqrt(sum(square(g), {1})), double(n)).to_vector();  // per example, undo the mean
+      for (double v : norms)
+        if (!std::isfinite(v)) return {};
+      return norms;
+    } catch (const std::exception&) {
+      return {};
+    }
+  };
 }
 
 EvalFn evomal_eval_fn(const learn::LearnTask& task, const EvoMALConfig& cfg) {

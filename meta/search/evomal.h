@@ -13,6 +13,7 @@
 // edge weights travel back as Evaluation::params (JSON, exact) for meta-testing the best loss.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,13 @@ struct EvoMALConfig {
 Evaluation evaluate_evomal(const losses::Expression& e, const learn::LearnTask& task, const EvoMALConfig& cfg,
                            uint64_t seed, std::vector<double>* weights_out = nullptr);
 EvalFn evomal_eval_fn(const learn::LearnTask& task, const EvoMALConfig& cfg);
+
+// The gradient-equivalence signature (filter c of the thesis): per-example L2 norms of the
+// gradient of a genome's loss (unit weights) w.r.t. the logits of one fixed fresh base model on
+// `samples` training examples, both drawn from the run seed, so every candidate of a run is
+// measured on the same predictions. A malformed genome or a non-finite gradient gives {} (no match).
+std::function<std::vector<double>(const std::string&)> gradient_signature(const learn::LearnTask& task,
+                                                                          uint64_t run_seed, int64_t samples);
 
 // "[w0, w1, ...]" with exact (%.17g) numbers, and back.
 std::string weights_json(const std::vector<double>& w);

@@ -154,7 +154,7 @@ std::vector<Candidate> GPOptimizer::ask() {
   }
   asked_ = next;
   std::vector<Candidate> out;
-  for (const auto& e : next) out.push_back({e.str(), {}});
+  for (const auto& e : next) out.push_back({e.canonical().str(), {}});  // the cache sees add(a, b) = add(b, a)
   return out;
 }
 

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cmath>
 #include <map>
 #include <stdexcept>
 
@@ -39,6 +40,21 @@ std::string params_json(const std::vector<double>& p) {
     s += buf;
   }
   return s + "]";
+}
+
+bool same_signature(const std::vector<double>& a, const std::vector<double>& b, double tol) {
+  if (a.empty() || a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!std::isfinite(a[i]) || !std::isfinite(b[i])) return false;
+    if (std::abs(a[i] - b[i]) > tol * std::max({std::abs(a[i]), std::abs(b[i]), 1e-12})) return false;
+  }
+  return true;
+}
+
+// Results worth reusing for an equivalent genome: a training, or a rejection by the filter
+// (not a time-out or a crash, which say nothing about the loss itself).
+bool archivable(const CandidateRecord& r) {
+  return !r.cached && (r.status == "ok" || r.reason.rfind("rejected:", 0) == 0);
 }
 
 GenerationLog summarise(int g, const std::vector<CandidateRecord>& recs, double seconds) {
@@ -96,6 +112,18 @@ SearchOutcome run_population_search(PopulationOptimizer& opt, Evaluator& ev, Run
       throw std::runtime_error("run store " + store.path() + ": candidates of generation " + std::to_string(kv.first) +
                                " but generation " + std::to_string(done.size()) + " is the first incomplete one");
 
+  // The gradient-equivalence archive, in (generation, index) order: rebuilt on resume from the
+  // store, so a resumed run filters exactly like an uninterrupted one.
+  std::vector<std::pair<std::vector<double>, CandidateRecord>> archive;
+  if (opts.signature)
+    for (const auto& c : store.candidates())
+      if (c.generation < int(done.size()) && archivable(c)) archive.emplace_back(opts.signature(c.genome), c);
+  auto equivalent = [&](const std::vector<double>& sig) -> const CandidateRecord* {
+    for (const auto& [a, r] : archive)
+      if (same_signature(sig, a, opts.signature_tolerance)) return &r;
+    return nullptr;
+  };
+
   int64_t session_evaluations = 0;
   for (int g = int(done.size()); g < opts.generations; ++g) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -116,6 +144,8 @@ SearchOutcome run_population_search(PopulationOptimizer& opt, Evaluator& ev, Run
     std::vector<EvalJob> jobs;
     std::vector<int> duplicate_of(n, -1);
     std::map<std::string, int> first_here;
+    std::vector<std::vector<double>> sigs(n);  // of the candidates sent as jobs
+    std::vector<int> sent;  // candidates evaluated in this generation so far (recorded or jobs), in order
     auto commit = [&](size_t k, CandidateRecord r) {
       r.session = out.session;
       store.add_candidate(r);
@@ -132,12 +162,12 @@ SearchOutcome run_population_search(PopulationOptimizer& opt, Evaluator& ev, Run
       r.seed = candidate_seed(opts.seed, g, int(k));
       return r;
     };
-    auto copy_of = [&](size_t k, const CandidateRecord& src) {
+    auto copy_of = [&](size_t k, const CandidateRecord& src, const char* how = "same genome as") {
       CandidateRecord r = base_record(k);
       r.fitness = src.fitness;
       r.status = src.status;
       r.params = src.params;
-      r.reason = "same genome as candidate " + std::to_string(src.generation) + "/" + std::to_string(src.index) +
+      r.reason = std::string(how) + " candidate " + std::to_string(src.generation) + "/" + std::to_string(src.index) +
                  (src.reason.empty() ? "" : ": " + src.reason);
       r.worker = "cache";
       r.cached = true;
@@ -146,10 +176,38 @@ SearchOutcome run_population_search(PopulationOptimizer& opt, Evaluator& ev, Run
     for (size_t k = 0; k < n; ++k) {
       const auto here = first_here.find(pop[k].genome);
       if (here == first_here.end()) first_here.emplace(pop[k].genome, int(k));
-      if (have[k]) continue;
-      if (auto it = cache.find(pop[k].genome); it != cache.end()) commit(k, copy_of(k, it->second));
-      else if (here != first_here.end()) duplicate_of[k] = here->second;
-      else jobs.push_back({g, int(k), pop[k].genome, candidate_seed(opts.seed, g, int(k))});
+      if (have[k]) {  // recorded before an interruption: a job then, so later candidates compare with it
+        if (opts.signature && !recs[k].cached) {
+          sigs[k] = opts.signature(pop[k].genome);
+          sent.push_back(int(k));
+        }
+        continue;
+      }
+      if (auto it = cache.find(pop[k].genome); it != cache.end()) {
+        commit(k, copy_of(k, it->second));
+        continue;
+      }
+      if (here != first_here.end()) {
+        duplicate_of[k] = here->second;
+        continue;
+      }
+      if (opts.signature) {
+        sigs[k] = opts.signature(pop[k].genome);
+        if (const CandidateRecord* eq = equivalent(sigs[k])) {
+          commit(k, copy_of(k, *eq, "gradient-equivalent to"));
+          continue;
+        }
+        bool dup = false;  // equivalent to an earlier job of this generation: wait for its result
+        for (int j : sent)
+          if (same_signature(sigs[k], sigs[size_t(j)], opts.signature_tolerance)) {
+            duplicate_of[k] = j;
+            dup = true;
+            break;
+          }
+        if (dup) continue;
+      }
+      jobs.push_back({g, int(k), pop[k].genome, candidate_seed(opts.seed, g, int(k))});
+      sent.push_back(int(k));
     }
     ev.evaluate(jobs, [&](size_t j, const Evaluation& e) {
       const size_t k = size_t(jobs[j].index);
@@ -169,11 +227,17 @@ SearchOutcome run_population_search(PopulationOptimizer& opt, Evaluator& ev, Run
       }
     });
     for (size_t k = 0; k < n; ++k)
-      if (duplicate_of[k] >= 0 && !have[k]) commit(k, copy_of(k, recs[size_t(duplicate_of[k])]));
+      if (duplicate_of[k] >= 0 && !have[k]) {
+        const CandidateRecord& src = recs[size_t(duplicate_of[k])];
+        commit(k, copy_of(k, src, src.genome == pop[k].genome ? "same genome as" : "gradient-equivalent to"));
+      }
     for (size_t k = 0; k < n; ++k)
       if (!have[k]) throw std::logic_error("population search: candidate " + std::to_string(k) + " was not evaluated");
-    for (const auto& r : recs)
+    for (const auto& r : recs) {
       if (!r.cached) cache.emplace(r.genome, r);
+      if (opts.signature && archivable(r))
+        archive.emplace_back(sigs[size_t(r.index)].empty() ? opts.signature(r.genome) : sigs[size_t(r.index)], r);
+    }
     std::vector<double> fitness;
     for (const auto& r : recs) fitness.push_back(r.fitness);
     opt.tell(fitness);

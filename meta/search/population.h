@@ -92,6 +92,12 @@ struct SearchLoopOptions {
   int generations = 50;
   int hall_of_fame = 10;
   std::string command;  // recorded with the session
+  // Gradient-equivalence filter (EvoMAL): a cheap numeric signature of a genome, computed here in
+  // the master before any job is sent. A candidate whose signature matches (every component
+  // within signature_tolerance, relative) that of an earlier trained or rejected candidate takes
+  // its result as a cache hit ("gradient-equivalent to candidate g/k"). Empty: no filter.
+  std::function<std::vector<double>(const std::string& genome)> signature;
+  double signature_tolerance = 1e-2;
   // Fault injection for the kill-and-resume test: SIGKILL this process right after the n-th
   // evaluation of this session is committed (0: never).
   int64_t kill_after_evaluations = 0;
