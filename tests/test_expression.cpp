@@ -15,6 +15,7 @@
 #include "meta/search/evomal.h"
 #include "meta/search/gp.h"
 #include "models/layers.h"
+#include "tasks.h"
 #include "temp_dir.h"
 
 using namespace metaloss;
@@ -208,22 +209,9 @@ TEST_CASE("GP: random trees, repair, crossover, mutation keep trees valid; state
   CHECK_THROWS_WITH_AS(bad_opt.ask(), doctest::Contains("unknown name 'nope'"), std::invalid_argument);
 }
 
-namespace {
-data::Dataset blobs(int64_t n, uint64_t seed) {
-  Generator g(seed);
-  Tensor labels = randint(0, 3, Shape{n}, g);
-  const Tensor centres = Tensor::from_vector(std::vector<double>{0, 3, 3, 0, -3, -3}, Shape{3, 2}, DType::Float32);
-  Tensor x = add(index_select(centres, 0, labels), mul(randn(Shape{n, 2}, DType::Float32, g), 0.7));
-  return data::Dataset{x, labels, 3, "blobs"};
-}
-}  // namespace
 
 TEST_CASE("EvoMAL evaluation: cross entropy passes, a label-blind loss is rejected, local search moves the weights") {
-  const learn::LearnTask task{blobs(512, 1), blobs(256, 2), [](Generator& gen) {
-                                auto m = std::make_shared<Sequential>();
-                                m->push_back(std::make_shared<Linear>(2, 3, true, gen));
-                                return std::static_pointer_cast<Module>(m);
-                              }};
+  const learn::LearnTask task = testing::blob_task();
   search::EvoMALConfig cfg;
   cfg.fitness_steps = 60;
   cfg.meta_steps = 10;

@@ -15,6 +15,7 @@
 #include "meta/search/taylor_glo_search.h"
 #include "meta/search/workers.h"
 #include "models/layers.h"
+#include "tasks.h"
 #include "temp_dir.h"
 
 using namespace metaloss;
@@ -35,21 +36,7 @@ std::vector<double> fitness_of(const std::vector<std::vector<double>>& pop) {
   return f;
 }
 
-data::Dataset blobs(int64_t n, uint64_t seed) {
-  Generator g(seed);
-  Tensor labels = randint(0, 3, Shape{n}, g);
-  const Tensor centres = Tensor::from_vector(std::vector<double>{0, 3, 3, 0, -3, -3}, Shape{3, 2}, DType::Float32);
-  Tensor x = add(index_select(centres, 0, labels), mul(randn(Shape{n, 2}, DType::Float32, g), 0.7));
-  return data::Dataset{x, labels, 3, "blobs"};
-}
-
-learn::LearnTask blob_task() {
-  return learn::LearnTask{blobs(256, 1), blobs(128, 2), [](Generator& gen) {
-                            auto m = std::make_shared<Sequential>();
-                            m->push_back(std::make_shared<Linear>(2, 3, true, gen));
-                            return std::static_pointer_cast<Module>(m);
-                          }};
-}
+learn::LearnTask blob_task() { return metaloss::testing::blob_task(256, 128); }
 
 // An evaluator that stops the search (like a killed process) after `limit` evaluations.
 struct Interrupted : std::runtime_error {

@@ -117,24 +117,9 @@ TEST_CASE("CMA-ES: converges on the sphere and Rosenbrock, survives failed candi
 
 #include "meta/search/taylor_glo_search.h"
 #include "models/layers.h"
+#include "tasks.h"
 
-namespace {
-// Three Gaussian blobs in 2-d: a classification task a linear model learns in a few dozen steps.
-data::Dataset blobs(int64_t n, uint64_t seed) {
-  Generator g(seed);
-  Tensor labels = randint(0, 3, Shape{n}, g);
-  const Tensor centres = Tensor::from_vector(std::vector<double>{0, 3, 3, 0, -3, -3}, Shape{3, 2}, DType::Float32);
-  Tensor x = add(index_select(centres, 0, labels), mul(randn(Shape{n, 2}, DType::Float32, g), 0.7));
-  return data::Dataset{x, labels, 3, "blobs"};
-}
-learn::LearnTask blob_task() {
-  return learn::LearnTask{blobs(512, 1), blobs(256, 2), [](Generator& gen) {
-                            auto m = std::make_shared<Sequential>();
-                            m->push_back(std::make_shared<Linear>(2, 3, true, gen));
-                            return std::static_pointer_cast<Module>(m);
-                          }};
-}
-}  // namespace
+using testing::blob_task;
 
 TEST_CASE("TaylorGLO search: seeded candidates, failed candidates, an all-failed generation, reproducible") {
   const auto task = blob_task();

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <stdexcept>
 
+#include "meta/search/taylor_glo_search.h"
 #include "meta/train.h"
 #include "models/optim.h"
 
@@ -26,6 +27,19 @@ double error_rate(const Tensor& logits, const Tensor& labels) {
   return double(wrong) / double(pred.size());
 }
 
+// `n` training examples drawn with `pick` and a fresh model's logits for them (no graph).
+std::pair<Tensor, Tensor> fresh_logits(const learn::LearnTask& task, int64_t n, Generator& pick, Generator& init) {
+  n = std::max<int64_t>(1, std::min<int64_t>(n, task.train.inputs.size(0)));
+  std::vector<int64_t> perm = data::randperm(task.train.inputs.size(0), pick);
+  perm.resize(size_t(n));
+  const Tensor idx = Tensor::from_vector(perm, Shape{n});
+  const Tensor x = index_select(task.train.inputs, 0, idx), y = index_select(task.train.targets, 0, idx);
+  auto model = task.make_model(init);
+  NoGrad ng;
+  model->eval();
+  return {model->forward(x.to(model->parameters().front().device())).detach(), y};
+}
+
 bool finite(const Tensor& t) {
   for (double v : t.to_vector())
     if (!std::isfinite(v)) return false;
@@ -43,13 +57,7 @@ void EvoMALConfig::validate() const {
 }
 
 std::string weights_json(const std::vector<double>& w) {
-  std::string s = "[";
-  char buf[40];
-  for (size_t i = 0; i < w.size(); ++i) {
-    std::snprintf(buf, sizeof buf, "%s%.17g", i ? "," : "", w[i]);  // no spaces: one protocol token
-    s += buf;
-  }
-  return s + "]";
+  return "[" + exact_numbers(w, ",") + "]";  // no spaces: one protocol token
 }
 
 std::vector<double> parse_weights_json(const std::string& text) {
@@ -88,18 +96,8 @@ Evaluation evaluate_evomal(const Expression& e, const learn::LearnTask& task, co
     // 1. Rejection protocol on logits of a fresh model.
     if (cfg.rejection_samples > 0 && cfg.rejection_steps > 0) {
       Generator rg = learn::derive_generator(seed, kRejectStream), init = learn::derive_generator(seed, 0);
-      const int64_t n = std::min<int64_t>(cfg.rejection_samples, task.train.inputs.size(0));
-      std::vector<int64_t> perm = data::randperm(task.train.inputs.size(0), rg);
-      perm.resize(size_t(n));
-      const Tensor idx = Tensor::from_vector(perm, Shape{n});
-      const Tensor x = index_select(task.train.inputs, 0, idx), y = index_select(task.train.targets, 0, idx);
-      auto model = task.make_model(init);
-      Tensor z;
-      {
-        NoGrad ng;
-        model->eval();
-        z = model->forward(x.to(model->parameters().front().device())).detach();
-      }
+      auto [z, y] = fresh_logits(task, cfg.rejection_samples, rg, init);
+      const int64_t n = z.size(0);
       const double before = error_rate(z, y);
       for (int64_t s = 0; s < cfg.rejection_steps; ++s) {
         Tensor zl = z.detach();
@@ -152,21 +150,10 @@ Evaluation evaluate_evomal(const Expression& e, const learn::LearnTask& task, co
     }
     if (!finite(phi)) throw std::runtime_error("non-finite edge weights after the local search");
     // 3. Fitness.
-    Generator init = learn::derive_generator(seed, 0), order = learn::derive_generator(seed, 2);
-    auto model = task.make_model(init);
-    SGD opt(model->parameters(), SGDOptions{cfg.lr, 0});
-    TrainOptions to;
-    to.steps = cfg.fitness_steps;
-    to.batch_size = cfg.batch_size;
-    to.progress = false;
-    to.loss = "expression";
-    to.time_limit = cfg.time_limit;
     const Tensor w = phi;
-    to.loss_fn = [&e, &w](const Tensor& out, const Tensor& y) { return e.loss(out, y, w); };
-    train_supervised(*model, opt, task.train, to, order);
-    const double err = 1 - evaluate_accuracy(*model, task.valid);
-    if (!std::isfinite(err)) throw std::runtime_error("non-finite validation error");
-    r.fitness = err;
+    r.fitness = fitness_run(
+        task, seed, [&e, &w](const Tensor& out, const Tensor& y) { return e.loss(out, y, w); }, cfg.fitness_steps,
+        cfg.batch_size, cfg.lr, cfg.time_limit);
     r.status = "ok";
     const std::vector<double> wv = phi.to_vector();
     r.params = weights_json(wv);
@@ -183,18 +170,9 @@ Evaluation evaluate_evomal(const Expression& e, const learn::LearnTask& task, co
 std::function<std::vector<double>(const std::string&)> gradient_signature(const learn::LearnTask& task,
                                                                           uint64_t run_seed, int64_t samples) {
   Generator sg = learn::derive_generator(run_seed, kSignatureStream), ig = learn::derive_generator(run_seed, kSignatureStream + 1);
-  const int64_t n = std::max<int64_t>(1, std::min<int64_t>(samples, task.train.inputs.size(0)));
-  std::vector<int64_t> perm = data::randperm(task.train.inputs.size(0), sg);
-  perm.resize(size_t(n));
-  const Tensor idx = Tensor::from_vector(perm, Shape{n});
-  const Tensor x = index_select(task.train.inputs, 0, idx), y = index_select(task.train.targets, 0, idx);
-  auto model = task.make_model(ig);
-  Tensor z0;
-  {
-    NoGrad ng;
-    model->eval();
-    z0 = model->forward(x.to(model->parameters().front().device())).detach().to(DType::Float64);
-  }
+  auto [logits, y] = fresh_logits(task, samples, sg, ig);
+  const Tensor z0 = logits.to(DType::Float64);
+  const int64_t n = z0.size(0);
   return [z0, y, n](const std::string& genome) -> std::vector<double> {
     try {
       const Expression e = Expression::parse(genome);

@@ -30,17 +30,19 @@ void SerialEvaluator::evaluate(const std::vector<EvalJob>& jobs,
   }
 }
 
+std::string exact_numbers(const std::vector<double>& v, const char* sep) {
+  std::string s;
+  char buf[40];
+  for (size_t i = 0; i < v.size(); ++i) {
+    std::snprintf(buf, sizeof buf, "%.17g", v[i]);
+    s += (i ? sep : "") + std::string(buf);
+  }
+  return s;
+}
+
 namespace {
 
-std::string params_json(const std::vector<double>& p) {
-  std::string s = "[";
-  char buf[40];
-  for (size_t i = 0; i < p.size(); ++i) {
-    std::snprintf(buf, sizeof buf, "%s%.17g", i ? ", " : "", p[i]);
-    s += buf;
-  }
-  return s + "]";
-}
+std::string params_json(const std::vector<double>& p) { return "[" + exact_numbers(p) + "]"; }
 
 bool same_signature(const std::vector<double>& a, const std::vector<double>& b, double tol) {
   if (a.empty() || a.size() != b.size()) return false;

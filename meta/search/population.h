@@ -80,6 +80,9 @@ class SerialEvaluator : public Evaluator {
 // The seed of candidate `index` of generation `generation` (splitmix64 of the three).
 uint64_t candidate_seed(uint64_t run_seed, int generation, int index);
 
+// Numbers joined by `sep` with 17 significant digits (text that reads back to the same doubles).
+std::string exact_numbers(const std::vector<double>& v, const char* sep = ", ");
+
 struct GenerationLog {
   int generation = 0;
   double best = 1, mean = 1;  // fitness of this generation (mean over successful candidates)

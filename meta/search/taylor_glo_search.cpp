@@ -12,13 +12,27 @@
 namespace metaloss::search {
 
 std::string taylor_glo_genome(const TaylorParams& theta) {
-  std::string s = "taylorglo(";
-  char buf[40];
-  for (size_t i = 0; i < theta.size(); ++i) {
-    std::snprintf(buf, sizeof buf, "%s%.17g", i ? ", " : "", theta[i]);
-    s += buf;
-  }
-  return s + ")";
+  return "taylorglo(" + exact_numbers(std::vector<double>(theta.begin(), theta.end())) + ")";
+}
+
+double fitness_run(const learn::LearnTask& task, uint64_t seed,
+                   const std::function<Tensor(const Tensor&, const Tensor&)>& loss, int64_t steps, int64_t batch_size,
+                   double lr, double time_limit) {
+  manual_seed(learn::derive_generator(seed, 4).seed());  // dropout masks, as in metaloss learn
+  Generator init = learn::derive_generator(seed, 0), order = learn::derive_generator(seed, 2);
+  auto model = task.make_model(init);
+  SGD opt(model->parameters(), SGDOptions{lr, 0});
+  TrainOptions to;
+  to.steps = steps;
+  to.batch_size = batch_size;
+  to.progress = false;
+  to.loss = "candidate";
+  to.time_limit = time_limit;
+  to.loss_fn = loss;
+  train_supervised(*model, opt, task.train, to, order);  // throws on a non-finite loss
+  const double err = 1 - evaluate_accuracy(*model, task.valid);
+  if (!std::isfinite(err)) throw std::runtime_error("non-finite validation error");
+  return err;
 }
 
 TaylorParams parse_taylor_glo_genome(const std::string& genome) {
@@ -52,21 +66,9 @@ Evaluation evaluate_candidate(const TaylorParams& theta, const learn::LearnTask&
   try {
     for (double v : theta)
       if (!std::isfinite(v)) throw std::runtime_error("non-finite TaylorGLO parameter");
-    manual_seed(learn::derive_generator(seed, 4).seed());  // dropout masks, as in metaloss learn
-    Generator init = learn::derive_generator(seed, 0), order = learn::derive_generator(seed, 2);
-    auto model = task.make_model(init);
-    SGD opt(model->parameters(), SGDOptions{cfg.lr, 0});
-    TrainOptions to;
-    to.steps = cfg.steps;
-    to.batch_size = cfg.batch_size;
-    to.progress = false;
-    to.loss = "taylorglo";
-    to.time_limit = cfg.time_limit;
-    to.loss_fn = [&theta](const Tensor& out, const Tensor& y) { return losses::taylor_glo(out, y, theta); };
-    train_supervised(*model, opt, task.train, to, order);  // throws on a non-finite loss
-    const double err = 1 - evaluate_accuracy(*model, task.valid);
-    if (!std::isfinite(err)) throw std::runtime_error("non-finite validation error");
-    e.fitness = err;
+    e.fitness = fitness_run(
+        task, seed, [&theta](const Tensor& out, const Tensor& y) { return losses::taylor_glo(out, y, theta); },
+        cfg.steps, cfg.batch_size, cfg.lr, cfg.time_limit);
     e.status = "ok";
   } catch (const std::exception& ex) {  // a bad candidate is a result, not an error of the search
     e.fitness = 1;

@@ -36,6 +36,14 @@ struct TaylorGLOConfig {
 std::string taylor_glo_genome(const TaylorParams& theta);
 TaylorParams parse_taylor_glo_genome(const std::string& genome);
 
+// The fitness run every method shares: task.make_model's model from `seed` (init stream 0, batch
+// order 2, dropout 4, as `metaloss learn`), `steps` SGD steps (lr, batch_size, no momentum) with
+// `loss`, then the error on task.valid. Throws on a non-finite loss or error and over time_limit
+// seconds (0: none); callers turn that into a failed candidate.
+double fitness_run(const learn::LearnTask& task, uint64_t seed,
+                   const std::function<Tensor(const Tensor&, const Tensor&)>& loss, int64_t steps, int64_t batch_size,
+                   double lr, double time_limit);
+
 // Trains task.make_model's model from `seed` with the TaylorGLO loss `theta` for cfg.steps SGD
 // steps on task.train and returns the validation error on task.valid (classification). A
 // non-finite parameter, loss or error, or a training over cfg.time_limit, is a failed
