@@ -521,12 +521,17 @@ int runs_show(const std::string& dir) {
   const auto gens = s.generations();
   std::printf("\n%-10s %9s %9s %9s %9s %7s %7s %9s %8s\n", "generation", "best", "mean", "evaluated", "rejected",
               "failed", "cached", "seconds", "session");
-  std::map<int, int> rejected;  // by the rejection protocol (GP methods), before any training
-  for (const auto& r : s.candidates())
-    if (!r.cached && r.reason.rfind("rejected:", 0) == 0) ++rejected[r.generation];
+  // Of the candidates trained or filtered here (not cache hits): rejected by the rejection protocol
+  // (GP methods, before any training), or failed otherwise (diverged, timed out, worker died).
+  std::map<int, int> rejected, failed;
+  for (const auto& r : s.candidates()) {
+    if (r.cached || r.status == "ok") continue;
+    if (r.reason.rfind("rejected:", 0) == 0) ++rejected[r.generation];
+    else ++failed[r.generation];
+  }
   for (const auto& g : gens)
     std::printf("%-10d %9s %9s %9d %9d %7d %7d %9.1f %8d\n", g.generation + 1, pct(g.best).c_str(), pct(g.mean).c_str(),
-                g.evaluated, rejected[g.generation], g.failed - rejected[g.generation], g.cached, g.seconds, g.session);
+                g.evaluated, rejected[g.generation], failed[g.generation], g.cached, g.seconds, g.session);
   const auto partial = s.candidates(int(gens.size()));
   if (!partial.empty())
     std::printf("(generation %zu interrupted with %zu candidates recorded)\n", gens.size() + 1, partial.size());
