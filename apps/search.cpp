@@ -22,6 +22,7 @@
 #include "meta/learn/plot.h"
 #include "meta/search/run_store.h"
 #include "meta/search/evomal.h"
+#include "meta/search/glo.h"
 #include "meta/search/gp.h"
 #include "meta/search/taylor_glo_search.h"
 #include "meta/search/workers.h"
@@ -65,6 +66,10 @@ RunConfig make_config(const SearchArgs& a) {
   if (gp) {  // GP settings; sigma is CMA-ES only
     c.erase("sigma");
     c["local_search"] = a.method == "evomal" ? "on" : "off";
+    if (a.method == "glo") {
+      c["glo_generations"] = std::to_string(a.glo_generations);
+      c["glo_sigma"] = num(a.glo_sigma);
+    }
     if (a.method == "evomal") c["meta_steps"] = std::to_string(a.meta_steps);
     c["rejection_steps"] = std::to_string(a.rejection_steps);
     c["rejection_samples"] = std::to_string(a.rejection_samples);
@@ -128,12 +133,15 @@ struct SearchSetup {
   search::EvoMALConfig evo;
   search::GPConfig gpc;
   double equivalence_tol = 0;  // gradient-equivalence filter (0: off)
+  search::GLOConfig glo;       // glo: the GP phase, then CMA-ES on the best tree's edge weights
+  int loop_generations = 0;    // generations of the population loop (glo: both phases)
 };
 
 std::unique_ptr<SearchSetup> build_setup(const RunConfig& c) {
   const std::string method = need(c, "method");
-  if (method != "taylorglo" && method != "evomal" && method != "gplfl")
-    throw std::invalid_argument("run configuration: method '" + method + "' (this metaloss searches taylorglo, evomal, gplfl)");
+  if (method != "taylorglo" && method != "evomal" && method != "gplfl" && method != "glo")
+    throw std::invalid_argument("run configuration: method '" + method +
+                                "' (this metaloss searches taylorglo, evomal, gplfl, glo)");
   auto s = std::make_unique<SearchSetup>();
   s->la.dataset = need(c, "dataset");
   s->la.data_dir = need(c, "data_dir");
@@ -179,7 +187,15 @@ std::unique_ptr<SearchSetup> build_setup(const RunConfig& c) {
     while (std::getline(ss, e, ';'))
       if (e.find_first_not_of(' ') != std::string::npos) s->gpc.seeds.push_back(e);
     s->gpc.validate();
+    if (method == "glo") {
+      s->glo.gp = s->gpc;
+      s->glo.gp_generations = s->tg.generations;
+      s->glo.cmaes_generations = int(need_int(c, "glo_generations"));
+      s->glo.sigma = need_double(c, "glo_sigma");
+      s->loop_generations = s->tg.generations + s->glo.cmaes_generations;
+    }
   }
+  if (s->loop_generations == 0) s->loop_generations = s->tg.generations;
   return s;
 }
 
@@ -260,12 +276,13 @@ int drive(RunStore& store, const RunConfig& c, const std::string& dir, int worke
     ev = std::make_unique<search::SerialEvaluator>(setup->gp ? search::evomal_eval_fn(setup->task, setup->evo)
                                                              : search::taylor_glo_eval_fn(setup->task, setup->tg));
   std::unique_ptr<search::PopulationOptimizer> optimizer;
-  if (setup->gp) optimizer = std::make_unique<search::GPOptimizer>(setup->gpc);
+  if (need(c, "method") == "glo") optimizer = std::make_unique<search::GLOOptimizer>(setup->glo);
+  else if (setup->gp) optimizer = std::make_unique<search::GPOptimizer>(setup->gpc);
   else optimizer = std::make_unique<search::TaylorGLOOptimizer>(setup->tg);
   search::PopulationOptimizer& opt = *optimizer;
   search::SearchLoopOptions lo;
   lo.seed = setup->tg.seed;
-  lo.generations = setup->tg.generations;
+  lo.generations = setup->loop_generations;
   lo.command = command_line;
   if (setup->gp && setup->equivalence_tol > 0) {
     lo.signature = search::gradient_signature(setup->task, setup->tg.seed, std::max<int64_t>(setup->evo.rejection_samples, 1));
@@ -276,10 +293,10 @@ int drive(RunStore& store, const RunConfig& c, const std::string& dir, int worke
   const int recorded = int(store.candidates(done_before).size());
   std::fprintf(stderr, "metaloss search: %s on %s with %s, seed %s, %d generations x %d candidates x %s steps, %s, run %s\n",
                need(c, "method").c_str(), need(c, "dataset").c_str(), setup->model.c_str(), need(c, "seed").c_str(),
-               setup->tg.generations, setup->tg.population, need(c, "steps").c_str(), ev->describe().c_str(), dir.c_str());
+               setup->loop_generations, setup->tg.population, need(c, "steps").c_str(), ev->describe().c_str(), dir.c_str());
   if (done_before > 0 || recorded > 0)
     std::fprintf(stderr, "resuming: %d of %d generations complete, %d candidates of generation %d already recorded\n",
-                 done_before, setup->tg.generations, recorded, done_before + 1);
+                 done_before, setup->loop_generations, recorded, done_before + 1);
   const bool tty = isatty(2);
   int in_generation = 0;
   const auto t0 = std::chrono::steady_clock::now();
@@ -298,7 +315,7 @@ int drive(RunStore& store, const RunConfig& c, const std::string& dir, int worke
       [&](const search::GenerationLog& g) {
         in_generation = 0;
         const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        const int left = setup->tg.generations - g.generation - 1;
+        const int left = setup->loop_generations - g.generation - 1;
         const int run_here = g.generation + 1 - done_before;
         int trained = 0, rejected = 0, other = 0, equivalent = 0;  // rejected: filtered before any training
         for (const auto& r : store.candidates(g.generation)) {
@@ -309,7 +326,7 @@ int drive(RunStore& store, const RunConfig& c, const std::string& dir, int worke
           else ++other;
         }
         std::fprintf(stderr, "%sgeneration %d/%d: best %s mean %s trained %d, rejected %d, failed %d, cached %d (%d gradient-equivalent) (%.1f s, ETA %.0f s)\n",
-                     tty ? "\r\033[K" : "", g.generation + 1, setup->tg.generations, pct(g.best).c_str(),
+                     tty ? "\r\033[K" : "", g.generation + 1, setup->loop_generations, pct(g.best).c_str(),
                      pct(g.mean).c_str(), trained, rejected, other, g.cached, equivalent, g.seconds,
                      run_here > 0 ? elapsed / run_here * left : 0.0);
         all.push_back(g);
@@ -329,8 +346,12 @@ int drive(RunStore& store, const RunConfig& c, const std::string& dir, int worke
   // The best loss as a training loss: TaylorGLO parameters, or an expression with its edge weights.
   std::function<Tensor(const Tensor&, const Tensor&)> best_loss;
   if (setup->gp) {
-    const auto expr = std::make_shared<losses::Expression>(losses::Expression::parse(o.best.genome));
-    const std::vector<double> wv = search::parse_weights_json(o.best.params);
+    auto expr = std::make_shared<losses::Expression>();
+    std::vector<double> wv;
+    if (!search::split_weighted_genome(o.best.genome, *expr, wv)) {  // GLO phase 2 carries its weights
+      *expr = losses::Expression::parse(o.best.genome);
+      wv = search::parse_weights_json(o.best.params);
+    }
     const Tensor w = Tensor::from_vector(wv, Shape{int64_t(wv.size())}, DType::Float32);
     best_loss = [expr, w](const Tensor& y, const Tensor& t) { return expr->loss(y, t, w); };
     write_expression_outputs(dir, *expr, wv);
@@ -495,7 +516,9 @@ int runs_list(const std::string& root) {
       int64_t trained = 0;
       for (const auto& r : s.candidates())
         if (!r.cached) ++trained;
-      const std::string total = get("generations");
+      std::string total = get("generations");
+      if (c.count("glo_generations"))  // glo: the GP generations plus the CMA-ES ones
+        total = std::to_string(std::stoll(total) + std::stoll(c.at("glo_generations")));
       std::string state = in_use(db) ? "running" : (std::to_string(gens.size()) == total ? "complete" : "interrupted");
       if (state == "complete" && !s.results().count("test_error")) state = "complete (no meta-test)";
       std::printf("%-44s %-10s %-14s %-9s %-12s %8lld %10s  %s\n", d.string().c_str(), get("method").c_str(),
@@ -595,8 +618,12 @@ SearchCommands add_search_commands(CLI::App& app, SearchArgs& a, ResumeArgs& r, 
   SearchCommands sc{};
   auto* c = sc.search = app.add_subcommand(
       "search", "Search a population of loss functions (TaylorGLO: CMA-ES over a Taylor-polynomial loss) with a crash-safe run store");
-  c->add_option("--method", a.method, "taylorglo (CMA-ES), evomal (GP + local search) or gplfl (GP only)")
-      ->check(CLI::IsMember({"taylorglo", "evomal", "gplfl"}))->capture_default_str();
+  c->add_option("--method", a.method, "taylorglo (CMA-ES), evomal (GP + local search), gplfl (GP only) or glo "
+                                      "(GP, then CMA-ES on the best tree's edge weights)")
+      ->check(CLI::IsMember({"taylorglo", "evomal", "gplfl", "glo"}))->capture_default_str();
+  c->add_option("--glo-generations", a.glo_generations, "glo: CMA-ES generations after the GP generations")
+      ->check(CLI::NonNegativeNumber)->capture_default_str();
+  c->add_option("--glo-sigma", a.glo_sigma, "glo: CMA-ES step size around unit weights")->check(CLI::PositiveNumber)->capture_default_str();
   c->add_option("--dataset", a.dataset, "fashion-mnist, mnist or cifar10 (the last two need --data-dir)")
       ->check(CLI::IsMember({"fashion-mnist", "mnist", "cifar10"}))->capture_default_str();
   c->add_option("--data-dir", a.data_dir, "folder with the dataset files");

@@ -24,6 +24,8 @@ struct SearchArgs {
   int64_t meta_steps = 250, rejection_steps = 100, rejection_samples = 100;
   double rejection_lr = 10, crossover = 0.7, mutation = 0.25, elitism = 0.05, equivalence_tol = 1e-2;
   int max_height = 10;
+  int glo_generations = 10;  // glo: CMA-ES generations on the best tree's edge weights
+  double glo_sigma = 0.2;
   std::vector<std::string> seed_exprs;
 };
 

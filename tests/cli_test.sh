@@ -89,7 +89,7 @@ check "learn: ml3 regression, 2 seeds" 0 "mean ± std +[0-9.]+ ± [0-9.]+ +[0-9.
   "$bin" learn --method ml3 --dataset diabetes --meta-steps 3 --steps 20 --seeds 0,1 --out "$tmp/learn-reg"
 
 # metaloss search (TaylorGLO): option errors, and a tiny run that prints the best loss and the comparison.
-check "search: bad method" 2 "--method: glo not in \\{taylorglo,evomal,gplfl\\}" -- "$bin" search --method glo
+check "search: bad method" 2 "--method: gl0 not in \\{taylorglo,evomal,gplfl,glo\\}" -- "$bin" search --method gl0
 check "search: bad population" 2 "--population" -- "$bin" search --population 1
 check "search: tiny run" 0 "test error, 20 steps from scratch, mean over seeds 0: taylorglo [0-9.]+%, cross entropy [0-9.]+%" -- \
   "$bin" search --model logistic --generations 2 --population 4 --steps 20 --out "$tmp/search"

@@ -81,6 +81,16 @@ expect "evomal: workers 2 same candidates and weights" cmp -s "$tmp/evo1.csv" "$
 expect "evomal: same result lines" diff <(result_lines "$tmp/evo1.out") <(result_lines "$tmp/evo2.out")
 expect "evomal: C header, LaTeX and plot data written" test -s "$tmp/evo1/best_loss.h" -a -s "$tmp/evo1/best_loss.tex" -a -s "$tmp/evo1/best_loss.dat"
 expect "evomal: the rejection protocol is reported" grep -qE "trained [0-9]+, rejected [0-9]+" "$tmp/evo1.err"
+# GLO: GP generations, then CMA-ES on the best tree's edge weights; 2 workers give the same run.
+glo=(search --method glo --model logistic --generations 2 --glo-generations 2 --population 6 --steps 20 --seed 3
+     --seed-expr "mul(-1, mul(y, log(f)))")
+"$bin" "${glo[@]}" --out "$tmp/glo1" >"$tmp/glo1.out" 2>"$tmp/glo1.err" || { bad "glo run"; tail -5 "$tmp/glo1.err"; }
+"$bin" "${glo[@]}" --workers 2 --out "$tmp/glo2" >"$tmp/glo2.out" 2>&1 || bad "glo workers 2 run"
+expect "glo: 4 generations in all" grep -q "generation 4/4" "$tmp/glo1.err"
+expect "glo: phase 2 candidates carry weights" grep -q " @ \[" <("$bin" runs export "$tmp/glo1" --columns genome)
+"$bin" runs export "$tmp/glo1" --columns "$cols" >"$tmp/glo1.csv"
+"$bin" runs export "$tmp/glo2" --columns "$cols" >"$tmp/glo2.csv"
+expect "glo: workers 2 same candidates" cmp -s "$tmp/glo1.csv" "$tmp/glo2.csv"
 # ... and a killed EvoMAL run resumes to the same candidates (GP state, equivalence archive, weights).
 evo3=("${evo[@]}" --generations 3)
 "$bin" "${evo3[@]}" --out "$tmp/evo3" >"$tmp/evo3.out" 2>&1 || bad "evomal 3-generation run"

@@ -254,3 +254,43 @@ TEST_CASE("EvoMAL evaluation: cross entropy passes, a label-blind loss is reject
   CHECK(malformed.status == "failed");
   CHECK(malformed.reason.find("expression:") != std::string::npos);
 }
+
+#include "meta/search/glo.h"
+
+TEST_CASE("GLO: GP generations, then CMA-ES on the best tree's edge weights; state round trip across phases") {
+  search::GLOConfig cfg;
+  cfg.gp.population = 6;
+  cfg.gp.seed = 3;
+  cfg.gp.seeds = {"mul(-1, mul(y, log(f)))"};
+  cfg.gp_generations = 2;
+  cfg.cmaes_generations = 2;
+  search::GLOOptimizer opt(cfg);
+  auto fit = [](const std::vector<search::Candidate>& pop) {
+    std::vector<double> f;
+    for (const auto& c : pop) f.push_back(c.genome.find("log") != std::string::npos ? 0.1 : 0.5);
+    return f;
+  };
+  for (int g = 0; g < 2; ++g) opt.tell(fit(opt.ask()));
+  const std::string between = opt.save_state();
+  auto p2 = opt.ask();  // phase 2: weighted versions of the best tree
+  REQUIRE(!p2.empty());
+  Expression e;
+  std::vector<double> w;
+  REQUIRE(search::split_weighted_genome(p2[0].genome, e, w));
+  CHECK(e.str().find("log") != std::string::npos);
+  CHECK(w.size() == e.size() - 1);
+  opt.tell(std::vector<double>(p2.size(), 0.2));
+  search::GLOOptimizer other(cfg), again(cfg);
+  other.load_state(opt.save_state());  // in phase 2
+  CHECK(other.save_state() == opt.save_state());
+  const auto a = opt.ask(), b = other.ask();
+  REQUIRE(a.size() == b.size());
+  for (size_t k = 0; k < a.size(); ++k) CHECK(a[k].genome == b[k].genome);
+  again.load_state(between);  // at the phase boundary
+  const auto c = again.ask();
+  REQUIRE(c.size() == p2.size());
+  for (size_t k = 0; k < c.size(); ++k) CHECK(c[k].genome == p2[k].genome);
+  CHECK_FALSE(search::split_weighted_genome("add(y, f)", e, w));
+  CHECK_THROWS_WITH_AS(search::split_weighted_genome("add(y, f) @ [1]", e, w), doctest::Contains("1 weights for 2 edges"),
+                       std::invalid_argument);
+}

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <stdexcept>
 
+#include "meta/search/glo.h"
 #include "meta/search/taylor_glo_search.h"
 #include "meta/train.h"
 #include "models/optim.h"
@@ -195,6 +196,26 @@ EvalFn evomal_eval_fn(const learn::LearnTask& task, const EvoMALConfig& cfg) {
   return [task, cfg](const std::string& genome, uint64_t seed) {
     Expression e;
     try {
+      std::vector<double> w;
+      if (split_weighted_genome(genome, e, w)) {  // GLO's second phase: given weights, fitness only
+        Evaluation r;
+        r.seed = seed;
+        const auto t0 = std::chrono::steady_clock::now();
+        try {
+          const Tensor wt = Tensor::from_vector(w, Shape{int64_t(w.size())}, DType::Float32);
+          r.fitness = fitness_run(
+              task, seed, [&e, &wt](const Tensor& out, const Tensor& y) { return e.loss(out, y, wt); },
+              cfg.fitness_steps, cfg.batch_size, cfg.lr, cfg.time_limit);
+          r.status = "ok";
+          r.params = weights_json(w);
+        } catch (const std::exception& ex) {
+          r.fitness = 1;
+          r.status = "failed";
+          r.reason = ex.what();
+        }
+        r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        return r;
+      }
       e = Expression::parse(genome);
     } catch (const std::exception& ex) {
       Evaluation r;
