@@ -285,7 +285,7 @@ int drive(RunStore& store, const RunConfig& c, const std::string& dir, int worke
   lo.generations = setup->loop_generations;
   lo.command = command_line;
   if (setup->gp && setup->equivalence_tol > 0) {
-    lo.signature = search::gradient_signature(setup->task, setup->tg.seed, std::max<int64_t>(setup->evo.rejection_samples, 1));
+    lo.signature = search::gradient_signature(setup->task, setup->tg.seed, 100);  // 100 examples, whatever the rejection protocol uses
     lo.signature_tolerance = setup->equivalence_tol;
   }
   if (const char* k = std::getenv("METALOSS_TEST_SIGKILL_AFTER")) lo.kill_after_evaluations = std::atoll(k);

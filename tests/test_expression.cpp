@@ -205,8 +205,14 @@ TEST_CASE("GP: random trees, repair, crossover, mutation keep trees valid; state
                        doctest::Contains("expression:"), std::invalid_argument);
   search::GPConfig bad = cfg;
   bad.seeds = {"nope(y)"};
-  search::GPOptimizer bad_opt(bad);
-  CHECK_THROWS_WITH_AS(bad_opt.ask(), doctest::Contains("unknown name 'nope'"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(search::GPOptimizer{bad}, doctest::Contains("unknown name 'nope'"), std::invalid_argument);
+  bad.seeds = {"mul(y, f)"};
+  bad.max_height = 4;
+  bad.init_max = 4;
+  std::string tall = "f";
+  for (int i = 0; i < 6; ++i) tall = "abs(" + tall + ")";
+  bad.seeds = {"mul(y, " + tall + ")"};
+  CHECK_THROWS_WITH_AS(search::GPOptimizer{bad}, doctest::Contains("has height 7, over the limit 4"), std::invalid_argument);
 }
 
 
@@ -242,13 +248,17 @@ TEST_CASE("EvoMAL evaluation: cross entropy passes, a label-blind loss is reject
   // Gradient-equivalence signatures: equal losses match, different ones do not.
   const auto sig = search::gradient_signature(task, 7, 50);
   const auto a = sig("mul(-1, mul(y, log(f)))"), b = sig("sub(mul(y, log(1)), mul(y, log(f)))");
-  REQUIRE(a.size() == 50);
+  REQUIRE(a.size() == 100);  // 50 norms, 50 signed components along p - y
   for (size_t i = 0; i < a.size(); ++i) CHECK(a[i] == doctest::Approx(b[i]).epsilon(1e-12));
   const auto c = sig("square(sub(f, y))");
   double diff = 0;
   for (size_t i = 0; i < a.size(); ++i) diff = std::max(diff, std::abs(a[i] - c[i]));
   CHECK(diff > 0.05);
   CHECK(sig("mul(y").empty());
+  const auto neg = sig("mul(y, log(f))");  // -CE: the same gradient lengths, the opposite direction
+  bool differs = false;
+  for (size_t i = 50; i < neg.size(); ++i) differs |= std::abs(neg[i] + a[i]) < 1e-9 && std::abs(a[i]) > 1e-6;
+  CHECK(differs);
   const auto fn = search::evomal_eval_fn(task, cfg);
   const auto malformed = fn("mul(y", 1);
   CHECK(malformed.status == "failed");

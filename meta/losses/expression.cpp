@@ -100,7 +100,9 @@ size_t Expression::subtree_end(size_t i) const {
   int open = 1;
   size_t j = i;
   while (open > 0) {
-    if (j >= nodes.size()) throw std::invalid_argument("expression: truncated prefix sequence");
+    if (j >= nodes.size())
+      throw std::invalid_argument("expression: truncated prefix sequence: the subtree at node " + std::to_string(i) +
+                                  " needs more than the " + std::to_string(nodes.size()) + " nodes");
     open += arity(nodes[j]) - 1;
     ++j;
   }

@@ -52,7 +52,9 @@ void EvoMALConfig::validate() const {
   auto bad = [](const std::string& w) { throw std::invalid_argument("EvoMAL: " + w); };
   if (fitness_steps < 1) bad("fitness_steps must be >= 1");
   if (meta_steps < 0) bad("meta_steps must be >= 0");
-  if (!(lr > 0) || !(meta_lr > 0) || !(rejection_lr > 0)) bad("learning rates must be positive");
+  if (!(lr > 0) || !(meta_lr > 0) || !(rejection_lr > 0))
+    bad("learning rates must be positive (lr " + std::to_string(lr) + ", meta_lr " + std::to_string(meta_lr) +
+        ", rejection_lr " + std::to_string(rejection_lr) + ")");
   if (batch_size < 1) bad("batch_size must be >= 1");
   if (rejection_samples < 0 || rejection_steps < 0) bad("rejection samples and steps must be >= 0");
 }
@@ -91,7 +93,7 @@ Evaluation evaluate_evomal(const Expression& e, const learn::LearnTask& task, co
   const auto t0 = std::chrono::steady_clock::now();
   try {
     cfg.validate();
-    if (!e.valid()) throw std::runtime_error("not a well-formed expression");
+    if (!e.valid()) throw std::runtime_error("not a well-formed expression (" + std::to_string(e.size()) + " nodes)");
     const int64_t classes = task.num_classes();
     manual_seed(learn::derive_generator(seed, 4).seed());
     // 1. Rejection protocol on logits of a fresh model.
@@ -182,10 +184,15 @@ std::function<std::vector<double>(const std::string&)> gradient_signature(const 
       const Tensor l = e.loss(z, y);
       Tensor g = grad({l}, {z}, {}, GradOptions{false, -1, true})[0];
       if (!g.defined()) g = Tensor::zeros(z.shape(), z.dtype());
-      std::vector<double> norms = mul(sqrt(sum(square(g), {1})), double(n)).to_vector();  // per example, undo the mean
-      for (double v : norms)
+      // Per example: the gradient's length and its (signed) component along cross entropy's
+      // direction p - y, so that L and -L, equal in length, do not match.
+      const Tensor p = softmax(z0, 1), dir = sub(p, one_hot(y, z0.size(1), DType::Float64));
+      std::vector<double> sig = mul(sqrt(sum(square(g), {1})), double(n)).to_vector();
+      const std::vector<double> along = mul(sum(mul(g, dir), {1}), double(n)).to_vector();
+      sig.insert(sig.end(), along.begin(), along.end());
+      for (double v : sig)
         if (!std::isfinite(v)) return {};
-      return norms;
+      return sig;
     } catch (const std::exception&) {
       return {};
     }

@@ -43,9 +43,10 @@ Evaluation evaluate_evomal(const losses::Expression& e, const learn::LearnTask& 
                            uint64_t seed, std::vector<double>* weights_out = nullptr);
 EvalFn evomal_eval_fn(const learn::LearnTask& task, const EvoMALConfig& cfg);
 
-// The gradient-equivalence signature (filter c of the thesis): per-example L2 norms of the
-// gradient of a genome's loss (unit weights) w.r.t. the logits of one fixed fresh base model on
-// `samples` training examples, both drawn from the run seed, so every candidate of a run is
+// The gradient-equivalence signature (filter c of the thesis): per example, the L2 norm of the
+// gradient of a genome's loss (unit weights) w.r.t. the logits of one fixed fresh base model, and
+// that gradient's signed component along p - y (so a loss and its negation differ), on `samples`
+// training examples; model and examples come from the run seed, so every candidate of a run is
 // measured on the same predictions. A malformed genome or a non-finite gradient gives {} (no match).
 std::function<std::vector<double>(const std::string&)> gradient_signature(const learn::LearnTask& task,
                                                                           uint64_t run_seed, int64_t samples);

@@ -40,6 +40,11 @@ class GLOOptimizer : public PopulationOptimizer {
   GPOptimizer gp_;
   std::unique_ptr<CMAES> es_;  // phase 2, once started
   losses::Expression tree_;    // the tree phase 2 tunes
+  // The best tree told in the GP phase so far (first of the lowest fitness), kept across
+  // generations so that phase 2 tunes it even when elitism is off.
+  losses::Expression best_;
+  double best_fitness_ = 0;
+  bool have_best_ = false;
   int generation_ = 0;
   void start_phase2();
 };

@@ -54,7 +54,8 @@ void splice(Expression& e, size_t at, const std::vector<Prim>& sub) {
 void GPConfig::validate() const {
   auto bad = [](const std::string& w) { throw std::invalid_argument("GP: " + w); };
   if (population < 2) bad("population must be >= 2, got " + std::to_string(population));
-  if (!(crossover >= 0 && crossover <= 1) || !(mutation >= 0 && mutation <= 1)) bad("crossover and mutation are probabilities");
+  if (!(crossover >= 0 && crossover <= 1) || !(mutation >= 0 && mutation <= 1))
+    bad("crossover and mutation are probabilities, got " + std::to_string(crossover) + " and " + std::to_string(mutation));
   if (tournament < 1) bad("tournament size must be >= 1");
   if (!(parsimony >= 1 && parsimony <= 2)) bad("parsimony must be in [1, 2]");
   if (init_min < 1 || init_max < init_min) bad("initial heights must satisfy 1 <= min <= max");
@@ -62,6 +63,11 @@ void GPConfig::validate() const {
   if (max_height < init_max) bad("max_height must be >= the largest initial height");
   if (!(elitism >= 0 && elitism < 1)) bad("elitism must be in [0, 1)");
   if (int(seeds.size()) > population) bad("more seed expressions than the population holds");
+  for (const auto& s : seeds) {
+    const int h = losses::Expression::parse(s).height();
+    if (h > max_height)
+      bad("seed expression '" + s + "' has height " + std::to_string(h) + ", over the limit " + std::to_string(max_height));
+  }
 }
 
 Expression random_tree(Generator& gen, int min_height, int max_height, bool full) {

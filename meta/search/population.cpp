@@ -48,16 +48,15 @@ bool same_signature(const std::vector<double>& a, const std::vector<double>& b, 
   if (a.empty() || a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
     if (!std::isfinite(a[i]) || !std::isfinite(b[i])) return false;
-    if (std::abs(a[i] - b[i]) > tol * std::max({std::abs(a[i]), std::abs(b[i]), 1e-12})) return false;
+    // Relative, with a tiny absolute floor: components that are zero up to rounding still match.
+    if (std::abs(a[i] - b[i]) > tol * std::max(std::abs(a[i]), std::abs(b[i])) + 1e-9) return false;
   }
   return true;
 }
 
-// Results worth reusing for an equivalent genome: a training, or a rejection by the filter
-// (not a time-out or a crash, which say nothing about the loss itself).
-bool archivable(const CandidateRecord& r) {
-  return !r.cached && (r.status == "ok" || r.reason.rfind("rejected:", 0) == 0);
-}
+// Results worth reusing for an equivalent genome: trainings only. (A rejection is left to each
+// candidate's own rejection protocol, and a time-out or crash says nothing about the loss.)
+bool archivable(const CandidateRecord& r) { return !r.cached && r.status == "ok"; }
 
 GenerationLog summarise(int g, const std::vector<CandidateRecord>& recs, double seconds) {
   GenerationLog log;
@@ -168,7 +167,7 @@ SearchOutcome run_population_search(PopulationOptimizer& opt, Evaluator& ev, Run
       CandidateRecord r = base_record(k);
       r.fitness = src.fitness;
       r.status = src.status;
-      r.params = src.params;
+      if (src.genome == r.genome) r.params = src.params;  // another tree's edge weights would not fit this one
       r.reason = std::string(how) + " candidate " + std::to_string(src.generation) + "/" + std::to_string(src.index) +
                  (src.reason.empty() ? "" : ": " + src.reason);
       r.worker = "cache";
