@@ -300,7 +300,8 @@ int drive(RunStore& store, const RunConfig& c, const std::string& dir, int worke
   const bool tty = isatty(2);
   int in_generation = 0;
   const auto t0 = std::chrono::steady_clock::now();
-  std::vector<search::GenerationLog> all;
+  std::vector<search::GenerationLog> all;  // every completed generation, for the fitness plot
+  for (const auto& r : store.generations()) all.push_back({r.generation, r.best, r.mean, r.failed, r.cached, r.evaluated, r.seconds});
   const search::SearchOutcome o = search::run_population_search(
       opt, *ev, store, lo,
       [&](const search::CandidateRecord& r) {
@@ -330,10 +331,7 @@ int drive(RunStore& store, const RunConfig& c, const std::string& dir, int worke
                      pct(g.mean).c_str(), trained, rejected, other, g.cached, equivalent, g.seconds,
                      run_here > 0 ? elapsed / run_here * left : 0.0);
         all.push_back(g);
-        std::vector<search::GenerationLog> gens;
-        for (const auto& r : store.generations())
-          gens.push_back({r.generation, r.best, r.mean, r.failed, r.cached, r.evaluated, r.seconds});
-        write_fitness_plot(dir, gens);
+        write_fitness_plot(dir, all);
       });
   ev.reset();  // workers exit before the meta-test uses this machine
   double search_seconds = 0;

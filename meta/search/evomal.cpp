@@ -88,10 +88,7 @@ std::vector<double> parse_weights_json(const std::string& text) {
 
 Evaluation evaluate_evomal(const Expression& e, const learn::LearnTask& task, const EvoMALConfig& cfg, uint64_t seed,
                            std::vector<double>* weights_out) {
-  Evaluation r;
-  r.seed = seed;
-  const auto t0 = std::chrono::steady_clock::now();
-  try {
+  return guarded_evaluation(seed, [&](Evaluation& r) {
     cfg.validate();
     if (!e.valid()) throw std::runtime_error("not a well-formed expression (" + std::to_string(e.size()) + " nodes)");
     const int64_t classes = task.num_classes();
@@ -157,17 +154,10 @@ Evaluation evaluate_evomal(const Expression& e, const learn::LearnTask& task, co
     r.fitness = fitness_run(
         task, seed, [&e, &w](const Tensor& out, const Tensor& y) { return e.loss(out, y, w); }, cfg.fitness_steps,
         cfg.batch_size, cfg.lr, cfg.time_limit);
-    r.status = "ok";
     const std::vector<double> wv = phi.to_vector();
     r.params = weights_json(wv);
     if (weights_out) *weights_out = wv;
-  } catch (const std::exception& ex) {
-    r.fitness = 1;
-    r.status = "failed";
-    r.reason = ex.what();
-  }
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return r;
+  });
 }
 
 std::function<std::vector<double>(const std::string&)> gradient_signature(const learn::LearnTask& task,
@@ -202,36 +192,21 @@ std::function<std::vector<double>(const std::string&)> gradient_signature(const 
 EvalFn evomal_eval_fn(const learn::LearnTask& task, const EvoMALConfig& cfg) {
   return [task, cfg](const std::string& genome, uint64_t seed) {
     Expression e;
-    try {
-      std::vector<double> w;
-      if (split_weighted_genome(genome, e, w)) {  // GLO's second phase: given weights, fitness only
-        Evaluation r;
-        r.seed = seed;
-        const auto t0 = std::chrono::steady_clock::now();
-        try {
-          const Tensor wt = Tensor::from_vector(w, Shape{int64_t(w.size())}, DType::Float32);
-          r.fitness = fitness_run(
-              task, seed, [&e, &wt](const Tensor& out, const Tensor& y) { return e.loss(out, y, wt); },
-              cfg.fitness_steps, cfg.batch_size, cfg.lr, cfg.time_limit);
-          r.status = "ok";
-          r.params = weights_json(w);
-        } catch (const std::exception& ex) {
-          r.fitness = 1;
-          r.status = "failed";
-          r.reason = ex.what();
-        }
-        r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        return r;
-      }
-      e = Expression::parse(genome);
-    } catch (const std::exception& ex) {
-      Evaluation r;
-      r.seed = seed;
-      r.status = "failed";
-      r.reason = ex.what();
-      return r;
-    }
-    return evaluate_evomal(e, task, cfg, seed);
+    std::vector<double> w;
+    bool weighted = false;
+    Evaluation bad = guarded_evaluation(seed, [&](Evaluation&) {
+      weighted = split_weighted_genome(genome, e, w);
+      if (!weighted) e = Expression::parse(genome);
+    });
+    if (bad.status != "ok") return bad;
+    if (!weighted) return evaluate_evomal(e, task, cfg, seed);
+    return guarded_evaluation(seed, [&](Evaluation& r) {  // GLO's second phase: given weights, fitness only
+      const Tensor wt = Tensor::from_vector(w, Shape{int64_t(w.size())}, DType::Float32);
+      r.fitness = fitness_run(
+          task, seed, [&e, &wt](const Tensor& out, const Tensor& y) { return e.loss(out, y, wt); }, cfg.fitness_steps,
+          cfg.batch_size, cfg.lr, cfg.time_limit);
+      r.params = weights_json(w);
+    });
   };
 }
 

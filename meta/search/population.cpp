@@ -20,6 +20,23 @@ uint64_t candidate_seed(uint64_t run_seed, int generation, int index) {
   return mix(mix(mix(run_seed) ^ uint64_t(uint32_t(generation))) ^ (uint64_t(uint32_t(index)) << 32));
 }
 
+Evaluation guarded_evaluation(uint64_t seed, const std::function<void(Evaluation&)>& body) {
+  Evaluation e;
+  e.seed = seed;
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    body(e);
+    e.status = "ok";
+  } catch (const std::exception& ex) {
+    e.fitness = 1;
+    e.status = "failed";
+    e.reason = ex.what();
+    e.params.clear();
+  }
+  e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return e;
+}
+
 void SerialEvaluator::evaluate(const std::vector<EvalJob>& jobs,
                                const std::function<void(size_t, const Evaluation&)>& done) {
   for (size_t i = 0; i < jobs.size(); ++i) {

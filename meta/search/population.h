@@ -47,6 +47,11 @@ struct Evaluation {
   bool cached = false;
 };
 
+// Runs `body` on a fresh Evaluation of `seed` and times it: status "ok" when it returns, and when
+// it throws, status "failed", fitness 1 and the exception's message as the reason (a bad
+// candidate is a result, not an error of the search). Every method's evaluation goes through it.
+Evaluation guarded_evaluation(uint64_t seed, const std::function<void(Evaluation&)>& body);
+
 // Trains with the loss `genome` from `seed` and scores it. Never throws for a bad candidate: a
 // failure is an Evaluation with status "failed" and the reason.
 using EvalFn = std::function<Evaluation(const std::string& genome, uint64_t seed)>;

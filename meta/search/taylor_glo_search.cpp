@@ -60,38 +60,20 @@ TaylorParams parse_taylor_glo_genome(const std::string& genome) {
 
 Evaluation evaluate_candidate(const TaylorParams& theta, const learn::LearnTask& task, const TaylorGLOConfig& cfg,
                               uint64_t seed) {
-  Evaluation e;
-  e.seed = seed;
-  const auto t0 = std::chrono::steady_clock::now();
-  try {
+  return guarded_evaluation(seed, [&](Evaluation& e) {
     for (double v : theta)
       if (!std::isfinite(v)) throw std::runtime_error("non-finite TaylorGLO parameter");
     e.fitness = fitness_run(
         task, seed, [&theta](const Tensor& out, const Tensor& y) { return losses::taylor_glo(out, y, theta); },
         cfg.steps, cfg.batch_size, cfg.lr, cfg.time_limit);
-    e.status = "ok";
-  } catch (const std::exception& ex) {  // a bad candidate is a result, not an error of the search
-    e.fitness = 1;
-    e.status = "failed";
-    e.reason = ex.what();
-  }
-  e.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return e;
+  });
 }
 
 EvalFn taylor_glo_eval_fn(const learn::LearnTask& task, const TaylorGLOConfig& cfg) {
   return [task, cfg](const std::string& genome, uint64_t seed) {
     TaylorParams theta;
-    try {
-      theta = parse_taylor_glo_genome(genome);
-    } catch (const std::exception& ex) {
-      Evaluation e;
-      e.seed = seed;
-      e.status = "failed";
-      e.reason = ex.what();
-      return e;
-    }
-    return evaluate_candidate(theta, task, cfg, seed);
+    Evaluation bad = guarded_evaluation(seed, [&](Evaluation&) { theta = parse_taylor_glo_genome(genome); });
+    return bad.status == "ok" ? evaluate_candidate(theta, task, cfg, seed) : bad;
   };
 }
 
