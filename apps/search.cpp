@@ -669,6 +669,9 @@ SearchCommands add_search_commands(CLI::App& app, SearchArgs& a, ResumeArgs& r, 
   sc.resume->add_option("run", r.dir, "the run folder")->required();
   sc.resume->add_option("--workers", r.workers, "local worker processes")->check(CLI::Range(1, 1024))->capture_default_str();
   sc.resume->add_flag("--mpi", r.mpi, "evaluate on MPI ranks (start with mpirun -np N)");
+  sc.resume->add_option("--generations", r.generations,
+                        "extend the run to this many generations (more than recorded; not for glo)")
+      ->check(CLI::PositiveNumber);
 
   sc.worker = app.add_subcommand("search-worker", "");  // hidden: started by `search --workers N`
   sc.worker->group("");
@@ -722,10 +725,25 @@ int run_search_command(const SearchCommands& c, const SearchArgs& a, const Resum
   if (r.mpi && r.workers > 1) throw std::invalid_argument("--workers and --mpi exclude each other");
   RunStore store(store_path(run_dir_of(r.dir)), true);
   if (!store.has_config()) throw std::invalid_argument("run " + r.dir + " has no configuration recorded: nothing to resume");
-  const RunConfig cfg = store.config();
+  RunConfig cfg = store.config();
   if (search::config_hash(cfg) != store.config_hash())
     throw std::invalid_argument("run " + r.dir + ": its configuration no longer matches its hash " + store.config_hash() +
                                 " (was the store edited?); refusing to resume");
+  if (r.generations > 0 && std::to_string(r.generations) != cfg.at("generations")) {
+    // More generations continue the same trajectory: the optimisers' ask/tell and every candidate's
+    // seed depend on the generation index only, never on the total. GLO switches from GP to CMA-ES
+    // at the GP total, so its generations cannot change; fewer generations would orphan records.
+    const int had = int(need_int(cfg, "generations"));
+    if (need(cfg, "method") == "glo")
+      throw std::invalid_argument("resume --generations: a glo run switches to CMA-ES after its " + std::to_string(had) +
+                                  " GP generations, so they cannot change; start a new run");
+    if (r.generations < had)
+      throw std::invalid_argument("resume --generations " + std::to_string(r.generations) + ": the run has " +
+                                  std::to_string(had) + " generations; a run can only be extended");
+    store.amend_config("generations", std::to_string(r.generations));
+    cfg = store.config();
+    std::fprintf(stderr, "extending %s from %d to %d generations\n", r.dir.c_str(), had, r.generations);
+  }
 
   return drive(store, cfg, r.dir, r.workers, r.mpi, command_line);
 }

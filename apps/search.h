@@ -33,6 +33,7 @@ struct ResumeArgs {
   std::string dir;
   int workers = 1;
   bool mpi = false;
+  int generations = 0;  // > 0: extend the run to this many generations
 };
 
 struct RunsArgs {

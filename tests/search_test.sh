@@ -100,6 +100,17 @@ expect "evomal run was SIGKILLed" test $? -eq 137
 "$bin" runs export "$tmp/evo3" --columns "$cols" >"$tmp/evo3.csv"
 "$bin" runs export "$tmp/evo3k" --columns "$cols" >"$tmp/evo3k.csv"
 expect "evomal kill + resume: identical candidates" cmp -s "$tmp/evo3.csv" "$tmp/evo3k.csv"
+# ... and a finished 2-generation run extended to 3 (`resume --generations 3`) is the 3-generation run.
+cp -r "$tmp/evo1" "$tmp/evo1x"
+"$bin" resume "$tmp/evo1x" --generations 3 >"$tmp/evo1x.out" 2>"$tmp/evo1x.err" || { bad "resume --generations"; tail -5 "$tmp/evo1x.err"; }
+"$bin" runs export "$tmp/evo1x" --columns "$cols" >"$tmp/evo1x.csv"
+expect "evomal extended 2 -> 3 generations: identical candidates to the 3-generation run" cmp -s "$tmp/evo3.csv" "$tmp/evo1x.csv"
+expect "extension said so" grep -q "extending .* from 2 to 3 generations" "$tmp/evo1x.err"
+"$bin" resume "$tmp/evo1x" --generations 2 >/dev/null 2>"$tmp/shrink.err"
+expect "resume --generations cannot shrink a run (exit 2)" test $? -eq 2
+expect "shrinking is explained" grep -q "can only be extended" "$tmp/shrink.err"
+"$bin" resume "$tmp/glo1" --generations 5 >/dev/null 2>"$tmp/gloext.err"
+expect "glo runs cannot be extended (exit 2)" test $? -eq 2
 
 # Kill (SIGKILL, in the middle of generation 2: 6 + 2 evaluations), resume (killed again after 3
 # more: the middle of generation 2 still... then 3), resume to the end.

@@ -304,6 +304,25 @@ void RunStore::set_config(const RunConfig& c) {
   }
 }
 
+void RunStore::amend_config(const std::string& key, const std::string& value) {
+  RunConfig c = config();
+  const auto it = c.find(key);
+  if (it == c.end()) throw std::invalid_argument("run store " + path_ + ": no configuration value '" + key + "' to amend");
+  const std::string old = it->second;
+  it->second = value;
+  exec("BEGIN IMMEDIATE");
+  try {
+    Stmt(db_, path_, "UPDATE config SET value = ? WHERE key = ?").bind(1, value).bind(2, key).step();
+    Stmt(db_, path_, "INSERT OR REPLACE INTO run (key, value) VALUES ('config_hash', ?)").bind(1, search::config_hash(c)).step();
+    Stmt(db_, path_, "INSERT OR REPLACE INTO run (key, value) VALUES (?, ?)").bind(1, "amended_" + key)
+        .bind(2, old + " -> " + value + " at " + now_utc()).step();
+    exec("COMMIT");
+  } catch (...) {
+    rollback();
+    throw;
+  }
+}
+
 RunConfig RunStore::config() const {
   RunConfig c;
   Stmt s(db_, path_, "SELECT key, value FROM config");

@@ -73,6 +73,11 @@ class RunStore {
   void set_config(const RunConfig& c);
   RunConfig config() const;
   std::string config_hash() const;
+  // Changes one configuration value of an existing run (and its hash), recording the change in
+  // the run table as "amended_<key>" = "old -> new". For the one change that keeps every recorded
+  // result valid: more generations of a search whose per-generation steps do not depend on the
+  // total (the caller checks that).
+  void amend_config(const std::string& key, const std::string& value);
 
   int begin_session(const std::string& command);  // 1 for the first process run, then 2, ...
   void end_session(int id);
