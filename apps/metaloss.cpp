@@ -6,6 +6,7 @@
 //   metaloss search [options]       TaylorGLO: CMA-ES over a Taylor-polynomial loss, run store (apps/search.h)
 //   metaloss resume RUN_DIR         continue an interrupted search
 //   metaloss runs list|show|export  inspect search runs
+//   metaloss fewshot [options]      few-shot meta-learning: MAML, Meta-SGD, NPBML (apps/fewshot.h)
 // Exit codes: 0 success, 1 a failure while running (bad file, divergence), 2 bad usage.
 #include <CLI/CLI.hpp>
 
@@ -14,6 +15,7 @@
 #include <iostream>
 
 #include "apps/config_json.h"
+#include "apps/fewshot.h"
 #include "apps/learn.h"
 #include "apps/mpi_search.h"
 #include "apps/search.h"
@@ -234,7 +236,7 @@ std::vector<std::string> expand_config(int argc, char** argv) {
     if (file.empty()) continue;
     auto extra = app::config_to_args(file);
     args.erase(args.begin() + long(i), args.begin() + long(i + drop));
-    auto sub = std::find_if(args.begin(), args.end(), [](const std::string& s) { return s == "train" || s == "learn" || s == "search"; });
+    auto sub = std::find_if(args.begin(), args.end(), [](const std::string& s) { return s == "train" || s == "learn" || s == "search" || s == "fewshot"; });
     args.insert(sub == args.end() ? args.begin() : sub + 1, extra.begin(), extra.end());
     break;
   }
@@ -303,6 +305,8 @@ int main(int argc, char** argv) {
   app::ResumeArgs ra;
   app::RunsArgs runs;
   const app::SearchCommands sc = app::add_search_commands(app, sa, ra, runs);
+  app::FewShotArgs fa;
+  auto* fewshot = app::add_fewshot_command(app, fa);
 
   std::vector<std::string> args;
   try {
@@ -344,6 +348,7 @@ int main(int argc, char** argv) {
     if (*models) return run_models(models_show->parsed() ? show : "");
     if (*train) return run_train(a);
     if (*learn) return app::run_learn(la);
+    if (*fewshot) return app::run_fewshot(fa, command_line);
     if (*sc.search || *sc.resume || *sc.worker || *sc.runs)
       return finish(app::run_search_command(sc, sa, ra, runs, command_line));
   } catch (const std::invalid_argument& e) {

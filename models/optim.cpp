@@ -53,6 +53,23 @@ Adam::Adam(std::vector<Tensor> params, AdamOptions o) : Optimizer(std::move(para
   v_.resize(params_.size());
 }
 
+void Adam::load_state(const AdamState& s) {
+  if (s.m.size() != params_.size() || s.v.size() != params_.size() || s.t < 0)
+    throw std::invalid_argument("Adam::load_state: state for " + std::to_string(s.m.size()) + " parameters, optimizer has " +
+                                std::to_string(params_.size()));
+  for (size_t i = 0; i < params_.size(); ++i)
+    for (const Tensor* t : {&s.m[i], &s.v[i]})
+      if (t->defined() && t->shape() != params_[i].shape())
+        throw std::invalid_argument("Adam::load_state: moment " + t->desc() + " of parameter " + std::to_string(i) +
+                                    " does not match " + params_[i].desc());
+  NoGrad ng;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    m_[i] = s.m[i].defined() ? cast(s.m[i], params_[i].dtype()).clone() : Tensor();
+    v_[i] = s.v[i].defined() ? cast(s.v[i], params_[i].dtype()).clone() : Tensor();
+  }
+  t_ = s.t;
+}
+
 void Adam::step() {
   NoGrad ng;
   ++t_;

@@ -41,10 +41,19 @@ struct AdamOptions {
   double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0;
   bool decoupled_weight_decay = false;  // true: AdamW
 };
+// Adam's moments and step count, for checkpoints: m[i] / v[i] undefined until parameter i has
+// had a gradient.
+struct AdamState {
+  std::vector<Tensor> m, v;
+  int64_t t = 0;
+};
 class Adam : public Optimizer {
  public:
   Adam(std::vector<Tensor> params, AdamOptions o);
   void step() override;
+  AdamState state() const { return {m_, v_, t_}; }
+  // Restores a state() of an Adam over parameters of the same shapes (throws naming the mismatch).
+  void load_state(const AdamState& s);
 
  private:
   AdamOptions o_;

@@ -5,6 +5,7 @@
 #include "meta/data/cifar.h"
 #include "meta/data/csv.h"
 #include "meta/data/dataset.h"
+#include "meta/data/fewshot.h"
 #include "meta/data/idx.h"
 #include "meta/data/normalize.h"
 #include "meta/data/sampler.h"

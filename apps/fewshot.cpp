@@ -1,0 +1,255 @@
+#include "apps/fewshot.h"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <filesystem>
+#include <map>
+
+#include "kernels/kernels.h"
+#include "meta/data/fewshot.h"
+#include "meta/fewshot/meta_train.h"
+#include "meta/learn/plot.h"
+#include "meta/search/run_store.h"
+
+namespace metaloss::app {
+namespace fs = std::filesystem;
+using search::RunConfig;
+
+namespace {
+
+std::string num(double v) {
+  char b[40];
+  std::snprintf(b, sizeof b, "%.17g", v);
+  return b;
+}
+
+// The three class-disjoint samplers of a dataset choice. Kanji and single folders are split by
+// the fixed class permutation (kanji_splits); the mini-ImageNet pickles come as three files.
+struct Samplers {
+  std::shared_ptr<data::EpisodeSampler> train, valid, test;
+  std::string describe;
+};
+
+Samplers make_samplers(const FewShotArgs& a) {
+  std::shared_ptr<const data::FewShotDataset> tr, va, te;
+  data::ClassSplits sp;
+  if (a.dataset == "kanji") {
+    data::KanjiOptions ko;
+    ko.size = a.image_size;
+    ko.samples_per_class = a.samples_per_class;
+    tr = data::load_kanji(a.data.empty() ? data::default_kanji_path() : a.data, ko);
+    va = te = tr;
+    sp = data::kanji_splits(tr->num_classes());
+  } else if (a.dataset == "omniglot" || a.dataset == "images") {
+    if (a.data.empty()) throw std::invalid_argument("fewshot --dataset " + a.dataset + " needs --data FOLDER");
+    tr = a.dataset == "omniglot" ? data::load_omniglot_folder(a.data, a.image_size) : data::load_image_folder(a.data, a.image_size);
+    va = te = tr;
+    sp = data::kanji_splits(tr->num_classes());
+  } else if (a.dataset == "mini-imagenet") {
+    if (a.data.empty()) throw std::invalid_argument("fewshot --dataset mini-imagenet needs --data FOLDER with mini-imagenet-cache-{train,val,test}.pkl");
+    auto file = [&](const char* part) { return (fs::path(a.data) / (std::string("mini-imagenet-cache-") + part + ".pkl")).string(); };
+    tr = data::load_mini_imagenet_pickle(file("train"));
+    va = data::load_mini_imagenet_pickle(file("val"));
+    te = data::load_mini_imagenet_pickle(file("test"));
+    auto all = [](const data::FewShotDataset& d) {
+      std::vector<int64_t> v(size_t(d.num_classes()));
+      for (size_t i = 0; i < v.size(); ++i) v[i] = int64_t(i);
+      return v;
+    };
+    sp = {all(*tr), all(*va), all(*te)};
+  } else {
+    throw std::invalid_argument("fewshot: unknown --dataset '" + a.dataset + "' (expected kanji, omniglot, images or mini-imagenet)");
+  }
+  Samplers s;
+  // Training tasks follow --seed; validation and test tasks follow --task-seed only, so every
+  // method and every run meets the same 600 test tasks.
+  s.train = std::make_shared<data::EpisodeSampler>(tr, sp.train, a.ways, a.shots, a.queries, a.seed);
+  s.valid = std::make_shared<data::EpisodeSampler>(va, sp.valid, a.ways, a.shots, a.queries, a.task_seed + 1);
+  s.test = std::make_shared<data::EpisodeSampler>(te, sp.test, a.ways, a.shots, a.queries, a.task_seed + 2);
+  s.describe = tr->name() + " (" + std::to_string(sp.train.size()) + " / " + std::to_string(sp.valid.size()) + " / " +
+               std::to_string(sp.test.size()) + " classes, " + std::to_string(tr->channels()) + "x" +
+               std::to_string(tr->height()) + "x" + std::to_string(tr->width()) + ")";
+  return s;
+}
+
+RunConfig make_config(const FewShotArgs& a, int64_t meta_batch) {
+  RunConfig c;
+  c["kind"] = "fewshot";
+  c["method"] = a.method;
+  c["dataset"] = a.dataset;
+  c["data"] = a.data;
+  c["ways"] = std::to_string(a.ways);
+  c["shots"] = std::to_string(a.shots);
+  c["queries"] = std::to_string(a.queries);
+  c["hidden"] = std::to_string(a.hidden);
+  c["image_size"] = std::to_string(a.image_size);
+  c["samples_per_class"] = std::to_string(a.samples_per_class);
+  c["inner_steps"] = std::to_string(a.inner_steps);
+  c["second_order_steps"] = std::to_string(a.first_order ? 0 : a.second_order_steps);
+  c["inner_lr"] = num(a.inner_lr);
+  c["meta_lr"] = num(a.meta_lr);
+  c["meta_lr_min"] = num(a.meta_lr_min);
+  c["clip"] = num(a.clip);
+  c["iterations"] = std::to_string(a.iterations);
+  c["meta_batch"] = std::to_string(meta_batch);
+  c["val_every"] = std::to_string(a.val_every);
+  c["val_tasks"] = std::to_string(a.val_tasks);
+  c["test_tasks"] = std::to_string(a.test_tasks);
+  c["seed"] = std::to_string(a.seed);
+  c["task_seed"] = std::to_string(a.task_seed);
+  if (a.method == "npbml") {
+    c["learned_loss"] = a.no_learned_loss ? "off" : "on";
+    c["warp"] = a.no_warp ? "off" : "on";
+    c["film"] = a.no_film ? "off" : "on";
+    c["transductive"] = a.transductive ? "on" : "off";
+  }
+  return c;
+}
+
+std::string run_name(const FewShotArgs& a) {
+  std::string n = "runs/fewshot-" + a.method + "-" + a.dataset + "-" + std::to_string(a.ways) + "w" + std::to_string(a.shots) + "s";
+  if (a.method == "npbml") {
+    if (a.no_learned_loss) n += "-noloss";
+    if (a.no_warp) n += "-nowarp";
+    if (a.no_film) n += "-nofilm";
+  }
+  return n;
+}
+
+void write_validation_plot(const std::string& dir, const fewshot::MetaTrainResult& r) {
+  if (r.validation.size() < 2) return;
+  learn::LossPlot p;
+  p.title = "meta-validation accuracy";
+  p.xlabel = "meta-step";
+  p.ylabel = "accuracy (%)";
+  p.names = {"validation"};
+  p.values.assign(1, {});
+  p.group = {0};
+  p.dashed = {false};
+  for (const auto& [it, acc] : r.validation) {
+    p.x.push_back(double(it));
+    p.values[0].push_back(100 * acc);
+  }
+  learn::write_plot(p, dir + "/validation");
+}
+
+}  // namespace
+
+CLI::App* add_fewshot_command(CLI::App& app, FewShotArgs& a) {
+  auto* c = app.add_subcommand("fewshot", "Few-shot meta-learning: MAML, Meta-SGD or NPBML on N-way K-shot tasks; "
+                                          "the same command resumes a killed run");
+  c->add_option("--method", a.method, "maml, metasgd or npbml")->check(CLI::IsMember({"maml", "metasgd", "npbml"}))->capture_default_str();
+  c->add_option("--dataset", a.dataset, "kanji (Debian python3-kanjidraw, rendered), omniglot (ROOT/ALPHABET/CHARACTER/*.png), "
+                                        "images (ROOT/CLASS/*.jpg|png) or mini-imagenet (folder of the three .pkl files)")
+      ->check(CLI::IsMember({"kanji", "omniglot", "images", "mini-imagenet"}))->capture_default_str();
+  c->add_option("--data", a.data, "file or folder of the dataset (kanji default: python3-kanjidraw's data.json)");
+  c->add_option("--ways", a.ways, "classes per task")->check(CLI::Range(2, 1000))->capture_default_str();
+  c->add_option("--shots", a.shots, "support examples per class")->check(CLI::Range(1, 1000))->capture_default_str();
+  c->add_option("--queries", a.queries, "query examples per class")->check(CLI::Range(1, 1000))->capture_default_str();
+  c->add_option("--hidden", a.hidden, "Conv-4 channels")->check(CLI::Range(1, 1024))->capture_default_str();
+  c->add_option("--image-size", a.image_size, "images are resized / rendered to this side")->check(CLI::Range(4, 512))->capture_default_str();
+  c->add_option("--samples-per-class", a.samples_per_class, "kanji: rendered samples per character")->check(CLI::Range(2, 100000))->capture_default_str();
+  c->add_option("--inner-steps", a.inner_steps, "inner-loop SGD steps")->check(CLI::Range(1, 1000))->capture_default_str();
+  c->add_option("--inner-lr", a.inner_lr, "inner-loop learning rate (Meta-SGD: initial rates)")->check(CLI::PositiveNumber)->capture_default_str();
+  c->add_flag("--first-order", a.first_order, "first-order meta-gradient (no second derivatives)");
+  c->add_option("--second-order-steps", a.second_order_steps, "differentiate only the last N inner steps to second order "
+                                                              "(truncated unrolling; -1: all)")->check(CLI::Range(-1, 1000))->capture_default_str();
+  c->add_option("--iterations", a.iterations, "meta-steps")->check(CLI::NonNegativeNumber)->capture_default_str();
+  c->add_option("--meta-batch", a.meta_batch, "tasks per meta-step (default 4 for 1-shot, 2 otherwise, as the thesis)")->check(CLI::NonNegativeNumber);
+  c->add_option("--meta-lr", a.meta_lr, "Adam learning rate, cosine-decayed to --meta-lr-min")->check(CLI::PositiveNumber)->capture_default_str();
+  c->add_option("--meta-lr-min", a.meta_lr_min, "final meta learning rate")->check(CLI::NonNegativeNumber)->capture_default_str();
+  c->add_option("--clip", a.clip, "meta-gradient norm clipping (0: off)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  c->add_option("--val-every", a.val_every, "meta-steps between meta-validations (the best state is kept)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  c->add_option("--val-tasks", a.val_tasks, "meta-validation tasks")->check(CLI::PositiveNumber)->capture_default_str();
+  c->add_option("--test-tasks", a.test_tasks, "meta-test tasks")->check(CLI::PositiveNumber)->capture_default_str();
+  c->add_option("--checkpoint-every", a.checkpoint_every, "meta-steps between checkpoints")->check(CLI::PositiveNumber)->capture_default_str();
+  c->add_flag("--no-learned-loss", a.no_learned_loss, "npbml ablation: CE only in the inner loop");
+  c->add_flag("--no-warp", a.no_warp, "npbml ablation: no warp (preconditioning) layers");
+  c->add_flag("--no-film", a.no_film, "npbml ablation: no FiLM task conditioning");
+  c->add_flag("--transductive", a.transductive, "npbml: add the learned loss term on the query predictions");
+  c->add_option("--seed", a.seed, "initialisation and training tasks")->capture_default_str();
+  c->add_option("--task-seed", a.task_seed, "validation and test tasks (keep it fixed to compare methods)")->capture_default_str();
+  c->add_option("--threads", a.threads, "CPU threads")->check(CLI::PositiveNumber)->capture_default_str();
+  c->add_option("--out", a.out, "run folder (default runs/fewshot-METHOD-DATASET-NwKs[-ablation])");
+  return c;
+}
+
+int run_fewshot(const FewShotArgs& a, const std::string& command_line) {
+  kernels::set_num_threads(a.threads);
+  const int64_t meta_batch = a.meta_batch > 0 ? a.meta_batch : a.shots == 1 ? 4 : 2;
+  const RunConfig cfg = make_config(a, meta_batch);
+  const std::string dir = a.out.empty() ? run_name(a) : a.out;
+  fs::create_directories(dir);
+  search::RunStore store((fs::path(dir) / search::RunStore::kFileName).string(), true);
+  try {
+    store.set_config(cfg);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(std::string(e.what()) + "\nrun the command it was made with to resume it, or choose another --out");
+  }
+  const std::string hash = search::config_hash(cfg);
+  auto results = store.results();
+  if (results.count("status") && results["status"] == "complete") {
+    std::printf("%s: already complete: test accuracy %.2f%% +- %.2f%% over %s tasks\n", dir.c_str(),
+                100 * std::stod(results["test_accuracy"]), 100 * std::stod(results["test_ci95"]), results["test_tasks"].c_str());
+    return 0;
+  }
+  const Samplers s = make_samplers(a);
+  fewshot::LearnerConfig lc;
+  lc.method = a.method;
+  lc.in_channels = s.train->dataset().channels();
+  lc.image_size = s.train->dataset().height();
+  if (s.train->dataset().width() != lc.image_size)
+    throw std::invalid_argument("fewshot: Conv-4 expects square images, the data set has " +
+                                std::to_string(s.train->dataset().height()) + "x" + std::to_string(s.train->dataset().width()));
+  lc.hidden = a.hidden;
+  lc.ways = a.ways;
+  lc.inner_steps = a.inner_steps;
+  lc.inner_lr = a.inner_lr;
+  lc.second_order_steps = a.first_order ? 0 : a.second_order_steps;
+  lc.learned_loss = !a.no_learned_loss;
+  lc.warp = !a.no_warp;
+  lc.film = !a.no_film;
+  lc.transductive = a.transductive;
+  lc.seed = a.seed;
+  fewshot::Learner learner(lc);
+  fewshot::MetaTrainOptions o;
+  o.iterations = a.iterations;
+  o.meta_batch = meta_batch;
+  o.meta_lr = a.meta_lr;
+  o.meta_lr_min = a.meta_lr_min;
+  o.clip = a.clip;
+  o.val_every = a.val_every;
+  o.val_tasks = a.val_tasks;
+  o.test_tasks = a.test_tasks;
+  o.checkpoint_every = a.checkpoint_every;
+  o.run_dir = dir;
+  if (const char* k = std::getenv("METALOSS_TEST_STOP_AFTER")) o.stop_after = std::atoll(k);
+  std::fprintf(stderr, "metaloss fewshot: %s; %lld-way %lld-shot, %lld queries per class, meta-batch %lld, %lld meta-steps; data %s; run %s\n",
+               learner.describe().c_str(), (long long)a.ways, (long long)a.shots, (long long)a.queries,
+               (long long)meta_batch, (long long)a.iterations, s.describe.c_str(), dir.c_str());
+  const int session = store.begin_session(command_line);
+  const fewshot::MetaTrainResult r = fewshot::meta_train(learner, *s.train, *s.valid, *s.test, o, hash, &store);
+  if (r.peak_meta_step_bytes > 0) {
+    std::fprintf(stderr, "peak host memory of a meta-step (meta-batch %lld): %.1f MiB\n", (long long)meta_batch,
+                 double(r.peak_meta_step_bytes) / 1048576.0);
+    store.set_result("peak_meta_step_mib", num(double(r.peak_meta_step_bytes) / 1048576.0));
+  }
+  if (r.stopped) {
+    std::fprintf(stderr, "stopped after meta-step %lld (METALOSS_TEST_STOP_AFTER); run the same command to resume\n",
+                 (long long)r.iterations_done);
+    return 0;
+  }
+  store.end_session(session);
+  write_validation_plot(dir, r);
+  std::printf("| method | data | ways | shots | meta-steps | best val. (step) | test accuracy (%lld tasks) | train s | test s |\n",
+              (long long)a.test_tasks);
+  std::printf("| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+  std::printf("| %s | %s | %lld | %lld | %lld | %.2f%% (%lld) | %.2f%% +- %.2f%% | %.0f | %.0f |\n",
+              fs::path(dir).filename().c_str(), a.dataset.c_str(), (long long)a.ways, (long long)a.shots,
+              (long long)a.iterations, 100 * r.best_val_accuracy, (long long)r.best_iteration, 100 * r.test.accuracy,
+              100 * r.test.ci95, r.train_seconds, r.test_seconds);
+  return 0;
+}
+
+}  // namespace metaloss::app

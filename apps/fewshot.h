@@ -1,0 +1,29 @@
+// `metaloss fewshot`: episodic meta-training and meta-testing of MAML, Meta-SGD and NPBML on
+// Kanji (rendered from Debian's python3-kanjidraw), Omniglot folders, image folders or the
+// mini-ImageNet pickles; a run folder with a run store and a checkpoint, so the same command
+// resumes a killed run.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace CLI {
+class App;
+}
+
+namespace metaloss::app {
+
+struct FewShotArgs {
+  std::string method = "maml", dataset = "kanji", data, out;
+  int64_t ways = 5, shots = 1, queries = 15, hidden = 32, image_size = 28, samples_per_class = 20;
+  int inner_steps = 5, second_order_steps = -1;
+  double inner_lr = 0.01, meta_lr = 1e-3, meta_lr_min = 1e-5, clip = 10;
+  int64_t iterations = 1000, meta_batch = 0, val_every = 100, val_tasks = 100, test_tasks = 600, checkpoint_every = 25;
+  bool first_order = false, no_learned_loss = false, no_warp = false, no_film = false, transductive = false;
+  uint64_t seed = 0, task_seed = 0;
+  int threads = 1;
+};
+
+CLI::App* add_fewshot_command(CLI::App& app, FewShotArgs& a);
+int run_fewshot(const FewShotArgs& a, const std::string& command_line);
+
+}  // namespace metaloss::app

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# End-to-end checks of `metaloss fewshot` on the Kanji set (tiny Conv-4, a few meta-steps):
+#   - a run stopped in the middle (as if killed) and run again ends with exactly the result of an
+#     uninterrupted run (checkpoint: meta-parameters, best state, Adam moments, counters);
+#   - the finished run is reported, not redone; a different configuration on it is refused;
+#   - bad input gets a clear error (unknown dataset, missing folder, impossible task shape).
+# Usage: fewshot_test.sh PATH/TO/metaloss   (CTest `fewshot`; exit 77 = skipped without kanji data)
+set -uo pipefail
+bin=$1
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+if [ ! -f /usr/lib/python3/dist-packages/kanjidraw/data.json ]; then
+  echo "SKIP: Debian's python3-kanjidraw is not installed (scripts/install-deps.sh installs it)"
+  exit 77
+fi
+pass=0 fail=0
+expect() {  # expect NAME CONDITION-COMMAND...
+  local name=$1
+  shift
+  if "$@"; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: $name"; fi
+}
+tiny=(fewshot --method npbml --ways 3 --shots 1 --queries 2 --hidden 4 --inner-steps 2 --inner-lr 0.1
+      --iterations 6 --meta-batch 2 --val-every 2 --val-tasks 3 --test-tasks 5 --checkpoint-every 1 --samples-per-class 4)
+"$bin" "${tiny[@]}" --out "$tmp/ref" >"$tmp/ref.out" 2>"$tmp/ref.err" || { echo "FAIL: reference run"; tail -5 "$tmp/ref.err"; exit 1; }
+expect "result table printed" grep -qE "^\| ref \| kanji \| 3 \| 1 \| 6 \|" "$tmp/ref.out"
+expect "validation plot written" test -s "$tmp/ref/validation.svg"
+expect "peak memory reported" grep -q "peak host memory of a meta-step" "$tmp/ref.err"
+METALOSS_TEST_STOP_AFTER=3 "$bin" "${tiny[@]}" --out "$tmp/kill" >/dev/null 2>"$tmp/k1.err"
+expect "first part stopped after 3 meta-steps" grep -q "stopped after meta-step 3" "$tmp/k1.err"
+"$bin" "${tiny[@]}" --out "$tmp/kill" >"$tmp/kill.out" 2>"$tmp/k2.err" || echo "FAIL: resumed run"
+expect "resumed from the checkpoint" grep -q "resuming from .*checkpoint.safetensors: meta-step 3 of 6" "$tmp/k2.err"
+expect "stop + resume: the same result as the uninterrupted run" \
+  diff <(grep "^| " "$tmp/ref.out" | cut -d'|' -f3-8) <(grep "^| " "$tmp/kill.out" | cut -d'|' -f3-8)
+"$bin" "${tiny[@]}" --out "$tmp/kill" >"$tmp/again.out" 2>&1
+expect "a finished run is reported, not redone" grep -q "already complete" "$tmp/again.out"
+"$bin" "${tiny[@]}" --inner-lr 0.2 --out "$tmp/kill" >/dev/null 2>"$tmp/diff.err"
+expect "another configuration on the run is refused (exit 2)" test $? -eq 2
+expect "the refusal names the option" grep -q "inner_lr: 0.10000000000000001 in the run, 0.20000000000000001 now" "$tmp/diff.err"
+"$bin" fewshot --dataset omniglot --out "$tmp/o" >/dev/null 2>"$tmp/o.err"
+expect "omniglot without --data (exit 2)" test $? -eq 2
+expect "names --data" grep -q "needs --data FOLDER" "$tmp/o.err"
+"$bin" fewshot --dataset omniglot --data "$tmp/nowhere" --out "$tmp/o2" >/dev/null 2>"$tmp/o2.err"
+expect "missing folder is an error naming it" grep -q "nowhere" "$tmp/o2.err"
+"$bin" fewshot --ways 3 --shots 3 --queries 2 --samples-per-class 4 --out "$tmp/s" >/dev/null 2>"$tmp/s.err"
+expect "too few samples per class (exit 2)" test $? -eq 2
+"$bin" fewshot --dataset cifar --out "$tmp/c" >/dev/null 2>"$tmp/c.err"
+expect "unknown dataset (exit 2)" test $? -eq 2
+echo "fewshot_test: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
