@@ -24,6 +24,19 @@ std::string num(double v) {
   return b;
 }
 
+// Images are rendered / resized to --image-size, by default 28 for kanji and omniglot and 84 for
+// image folders; the mini-ImageNet pickles hold 84x84 arrays and are not resized.
+int64_t image_size(const FewShotArgs& a) {
+  if (a.dataset == "mini-imagenet") {
+    if (a.image_size != 0 && a.image_size != 84)
+      throw std::invalid_argument("fewshot: the mini-ImageNet pickles hold 84x84 images; --image-size " +
+                                  std::to_string(a.image_size) + " is not supported for them");
+    return 84;
+  }
+  if (a.image_size > 0) return a.image_size;
+  return a.dataset == "images" ? 84 : 28;
+}
+
 // The three class-disjoint samplers of a dataset choice. Kanji and single folders are split by
 // the fixed class permutation (kanji_splits); the mini-ImageNet pickles come as three files.
 struct Samplers {
@@ -34,16 +47,17 @@ struct Samplers {
 Samplers make_samplers(const FewShotArgs& a) {
   std::shared_ptr<const data::FewShotDataset> tr, va, te;
   data::ClassSplits sp;
+  const int64_t size = image_size(a);
   if (a.dataset == "kanji") {
     data::KanjiOptions ko;
-    ko.size = a.image_size;
+    ko.size = size;
     ko.samples_per_class = a.samples_per_class;
     tr = data::load_kanji(a.data.empty() ? data::default_kanji_path() : a.data, ko);
     va = te = tr;
     sp = data::kanji_splits(tr->num_classes());
   } else if (a.dataset == "omniglot" || a.dataset == "images") {
     if (a.data.empty()) throw std::invalid_argument("fewshot --dataset " + a.dataset + " needs --data FOLDER");
-    tr = a.dataset == "omniglot" ? data::load_omniglot_folder(a.data, a.image_size) : data::load_image_folder(a.data, a.image_size);
+    tr = a.dataset == "omniglot" ? data::load_omniglot_folder(a.data, size) : data::load_image_folder(a.data, size);
     va = te = tr;
     sp = data::kanji_splits(tr->num_classes());
   } else if (a.dataset == "mini-imagenet") {
@@ -64,9 +78,18 @@ Samplers make_samplers(const FewShotArgs& a) {
   Samplers s;
   // Training tasks follow --seed; validation and test tasks follow --task-seed only, so every
   // method and every run meets the same 600 test tasks.
-  s.train = std::make_shared<data::EpisodeSampler>(tr, sp.train, a.ways, a.shots, a.queries, a.seed);
-  s.valid = std::make_shared<data::EpisodeSampler>(va, sp.valid, a.ways, a.shots, a.queries, a.task_seed + 1);
-  s.test = std::make_shared<data::EpisodeSampler>(te, sp.test, a.ways, a.shots, a.queries, a.task_seed + 2);
+  auto sampler = [&](const char* split, std::shared_ptr<const data::FewShotDataset> d, const std::vector<int64_t>& classes,
+                     uint64_t seed) {
+    try {
+      return std::make_shared<data::EpisodeSampler>(d, classes, a.ways, a.shots, a.queries, seed);
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(std::string("fewshot: the ") + split + " split: " + e.what() +
+                                  (a.dataset == "kanji" ? " (--samples-per-class sets the kanji samples per class)" : ""));
+    }
+  };
+  s.train = sampler("meta-training", tr, sp.train, a.seed);
+  s.valid = sampler("meta-validation", va, sp.valid, a.task_seed + 1);
+  s.test = sampler("meta-test", te, sp.test, a.task_seed + 2);
   s.describe = tr->name() + " (" + std::to_string(sp.train.size()) + " / " + std::to_string(sp.valid.size()) + " / " +
                std::to_string(sp.test.size()) + " classes, " + std::to_string(tr->channels()) + "x" +
                std::to_string(tr->height()) + "x" + std::to_string(tr->width()) + ")";
@@ -83,7 +106,8 @@ RunConfig make_config(const FewShotArgs& a, int64_t meta_batch) {
   c["shots"] = std::to_string(a.shots);
   c["queries"] = std::to_string(a.queries);
   c["hidden"] = std::to_string(a.hidden);
-  c["image_size"] = std::to_string(a.image_size);
+  c["image_size"] = std::to_string(image_size(a));
+  c["threads"] = std::to_string(a.threads);  // GEMM summation order, hence exact resumes, can depend on it
   c["samples_per_class"] = std::to_string(a.samples_per_class);
   c["inner_steps"] = std::to_string(a.inner_steps);
   c["second_order_steps"] = std::to_string(a.first_order ? 0 : a.second_order_steps);
@@ -113,7 +137,11 @@ std::string run_name(const FewShotArgs& a) {
     if (a.no_learned_loss) n += "-noloss";
     if (a.no_warp) n += "-nowarp";
     if (a.no_film) n += "-nofilm";
+    if (a.transductive) n += "-transductive";
   }
+  if (a.first_order) n += "-fo";
+  else if (a.second_order_steps >= 0) n += "-so" + std::to_string(a.second_order_steps);
+  if (a.seed != 0) n += "-seed" + std::to_string(a.seed);
   return n;
 }
 
@@ -148,7 +176,8 @@ CLI::App* add_fewshot_command(CLI::App& app, FewShotArgs& a) {
   c->add_option("--shots", a.shots, "support examples per class")->check(CLI::Range(1, 1000))->capture_default_str();
   c->add_option("--queries", a.queries, "query examples per class")->check(CLI::Range(1, 1000))->capture_default_str();
   c->add_option("--hidden", a.hidden, "Conv-4 channels")->check(CLI::Range(1, 1024))->capture_default_str();
-  c->add_option("--image-size", a.image_size, "images are resized / rendered to this side")->check(CLI::Range(4, 512))->capture_default_str();
+  c->add_option("--image-size", a.image_size, "side of the rendered / resized images (default 28 for kanji and omniglot, "
+                                              "84 for image folders; the mini-ImageNet pickles are 84)")->check(CLI::Range(4, 512));
   c->add_option("--samples-per-class", a.samples_per_class, "kanji: rendered samples per character")->check(CLI::Range(2, 100000))->capture_default_str();
   c->add_option("--inner-steps", a.inner_steps, "inner-loop SGD steps")->check(CLI::Range(1, 1000))->capture_default_str();
   c->add_option("--inner-lr", a.inner_lr, "inner-loop learning rate (Meta-SGD: initial rates)")->check(CLI::PositiveNumber)->capture_default_str();
@@ -179,21 +208,6 @@ int run_fewshot(const FewShotArgs& a, const std::string& command_line) {
   kernels::set_num_threads(a.threads);
   const int64_t meta_batch = a.meta_batch > 0 ? a.meta_batch : a.shots == 1 ? 4 : 2;
   const RunConfig cfg = make_config(a, meta_batch);
-  const std::string dir = a.out.empty() ? run_name(a) : a.out;
-  fs::create_directories(dir);
-  search::RunStore store((fs::path(dir) / search::RunStore::kFileName).string(), true);
-  try {
-    store.set_config(cfg);
-  } catch (const std::invalid_argument& e) {
-    throw std::invalid_argument(std::string(e.what()) + "\nrun the command it was made with to resume it, or choose another --out");
-  }
-  const std::string hash = search::config_hash(cfg);
-  auto results = store.results();
-  if (results.count("status") && results["status"] == "complete") {
-    std::printf("%s: already complete: test accuracy %.2f%% +- %.2f%% over %s tasks\n", dir.c_str(),
-                100 * std::stod(results["test_accuracy"]), 100 * std::stod(results["test_ci95"]), results["test_tasks"].c_str());
-    return 0;
-  }
   const Samplers s = make_samplers(a);
   fewshot::LearnerConfig lc;
   lc.method = a.method;
@@ -213,6 +227,21 @@ int run_fewshot(const FewShotArgs& a, const std::string& command_line) {
   lc.transductive = a.transductive;
   lc.seed = a.seed;
   fewshot::Learner learner(lc);
+  const std::string dir = a.out.empty() ? run_name(a) : a.out;
+  fs::create_directories(dir);
+  search::RunStore store((fs::path(dir) / search::RunStore::kFileName).string(), true);
+  try {
+    store.set_config(cfg);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(std::string(e.what()) + "\nrun the command it was made with to resume it, or choose another --out");
+  }
+  const std::string hash = search::config_hash(cfg);
+  auto results = store.results();
+  if (results.count("status") && results["status"] == "complete") {
+    std::printf("%s: already complete: test accuracy %.2f%% +- %.2f%% over %s tasks\n", dir.c_str(),
+                100 * std::stod(results["test_accuracy"]), 100 * std::stod(results["test_ci95"]), results["test_tasks"].c_str());
+    return 0;
+  }
   fewshot::MetaTrainOptions o;
   o.iterations = a.iterations;
   o.meta_batch = meta_batch;

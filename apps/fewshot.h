@@ -14,7 +14,7 @@ namespace metaloss::app {
 
 struct FewShotArgs {
   std::string method = "maml", dataset = "kanji", data, out;
-  int64_t ways = 5, shots = 1, queries = 15, hidden = 32, image_size = 28, samples_per_class = 20;
+  int64_t ways = 5, shots = 1, queries = 15, hidden = 32, image_size = 0, samples_per_class = 20;  // image_size 0: by dataset
   int inner_steps = 5, second_order_steps = -1;
   double inner_lr = 0.01, meta_lr = 1e-3, meta_lr_min = 1e-5, clip = 10;
   int64_t iterations = 1000, meta_batch = 0, val_every = 100, val_tasks = 100, test_tasks = 600, checkpoint_every = 25;

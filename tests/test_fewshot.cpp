@@ -9,6 +9,7 @@
 #include "engine/metaloss.h"
 #include "gradcheck.h"
 #include "meta/fewshot/meta_train.h"
+#include "models/safetensors.h"
 #include "temp_dir.h"
 
 using namespace metaloss;
@@ -127,6 +128,65 @@ TEST_CASE("fewshot: first-order MAML's meta-gradient is the query gradient at th
   CHECK(diff > 1e-6);
 }
 
+TEST_CASE("fewshot: truncated unrolling interpolates between first-order and full second-order") {
+  const auto e = tiny_episode(10);
+  auto meta_grads = [&](const std::string& method, int so) {
+    LearnerConfig c = tiny(method);
+    c.inner_steps = 3;
+    c.second_order_steps = so;
+    Learner l(c);
+    perturb(l, 16);
+    const QueryResult q = l.query(l.adapt(e, true), e);
+    const Grads g = grad({q.loss}, l.meta_tensors(), {}, {.allow_unused = true});
+    std::vector<double> flat;
+    for (const Tensor& t : g)
+      if (t.defined())
+        for (double v : t.to_vector()) flat.push_back(v);
+    return flat;
+  };
+  for (const char* m : {"maml", "metasgd", "npbml"}) {
+    const auto full = meta_grads(m, -1), all3 = meta_grads(m, 3), last1 = meta_grads(m, 1);
+    REQUIRE(full.size() == all3.size());
+    double d_all = 0, d_last = 0;
+    for (size_t i = 0; i < full.size(); ++i) d_all = std::max(d_all, std::abs(full[i] - all3[i]));
+    for (size_t i = 0; i < std::min(full.size(), last1.size()); ++i) d_last = std::max(d_last, std::abs(full[i] - last1[i]));
+    CHECK_MESSAGE(d_all == 0, m << ": second_order_steps = inner_steps is the full meta-gradient");
+    CHECK_MESSAGE(d_last > 1e-8, m << ": truncating to the last step changes the meta-gradient");
+    if (std::string(m) != "npbml") {  // npbml refuses first order with its learned loss (below)
+      const auto fo = meta_grads(m, 0);
+      CHECK(fo.size() == full.size());
+    }
+  }
+  LearnerConfig c = tiny("npbml");
+  c.second_order_steps = 0;
+  CHECK_THROWS_WITH_AS(Learner{c}, doctest::Contains("would never train its learned loss"), std::invalid_argument);
+  c.learned_loss = false;
+  CHECK_NOTHROW(Learner{c});
+}
+
+TEST_CASE("fewshot: NPBML's FiLM depends on the task's inputs, not only on meta-parameters") {
+  // The context is the block input averaged over the batch. Scaling the inputs by 2 leaves a
+  // conv + batch-norm block's output unchanged (up to batch norm's eps); FiLM must see it.
+  LearnerConfig on = tiny("npbml"), off = tiny("npbml");
+  off.film = false;
+  for (LearnerConfig* c : {&on, &off}) c->warp = false;
+  Learner l_on(on), l_off(off);
+  perturb(l_on, 17);
+  perturb(l_off, 17);
+  const auto e = tiny_episode(11);
+  auto change = [&](const Learner& l) {
+    NoGrad ng;                            // adapt() turns gradients on for its inner loop itself
+    const Adapted a = l.adapt(e, false);  // any fast parameters will do
+    const Tensor y0 = l.forward(a.fast, e.support_x);
+    const Tensor y1 = l.forward(a.fast, mul(e.support_x, 2.0));
+    return max_diff(y0, y1);
+  };
+  const double off_change = change(l_off), on_change = change(l_on);
+  MESSAGE("output change under input x2: without FiLM " << off_change << ", with FiLM " << on_change);
+  CHECK(off_change < 1e-5);  // batch norm undoes the scale
+  CHECK(on_change > 1e-4);   // FiLM sees it (a FiLM fed from normalised features would not)
+}
+
 TEST_CASE("fewshot: evaluation (no recording) adapts exactly as training does") {
   Learner l(tiny("npbml"));
   perturb(l, 15);
@@ -196,8 +256,17 @@ TEST_CASE("fewshot: a killed meta-training resumes from its checkpoint to the sa
   const MetaTrainResult rb = meta_train(b2, train, valid, test, o, "cfg", nullptr);
   CHECK(rb.test.accuracy == ra.test.accuracy);
   CHECK(rb.best_iteration == ra.best_iteration);
+  CHECK(rb.validation == ra.validation);  // every validation, before and after the stop
   for (size_t i = 0; i < a.meta_tensors().size(); ++i)
     CHECK(max_diff(a.meta_tensors()[i], b2.meta_tensors()[i]) == 0);
+  // The live state at the end (meta-parameters and Adam moments), not only the kept best one.
+  const auto ca = load_safetensors(d1 / "checkpoint.safetensors"), cb = load_safetensors(d2 / "checkpoint.safetensors");
+  REQUIRE(ca.tensors.size() == cb.tensors.size());
+  for (size_t i = 0; i < ca.tensors.size(); ++i) {
+    CHECK(ca.tensors[i].first == cb.tensors[i].first);
+    CHECK_MESSAGE(max_diff(ca.tensors[i].second, cb.tensors[i].second) == 0, ca.tensors[i].first);
+  }
+  CHECK(ca.metadata.at("adam_t") == cb.metadata.at("adam_t"));
   // A checkpoint of another configuration is refused.
   Learner b3(c);
   CHECK_THROWS_WITH_AS(meta_train(b3, train, valid, test, o, "other", nullptr),

@@ -379,7 +379,12 @@ std::shared_ptr<FewShotDataset> load_mini_imagenet_pickle(const std::string& pat
   if (sh.size() != 4 || (sh[3] != 1 && sh[3] != 3) || sh[1] < 1 || sh[2] < 1 || sh[0] < 0)
     fail(path, "'image_data' should be [N, H, W, 3] (or [N, H, W, 1])");
   if (images.fortran) fail(path, "'image_data' is in Fortran order, expected C order");
-  const uint64_t want = uint64_t(sh[0]) * uint64_t(sh[1]) * uint64_t(sh[2]) * uint64_t(sh[3]);
+  // Checked product: dimensions come from the file, and a product that wraps around could match
+  // a small data size and send sample() reading out of bounds.
+  uint64_t want = 1;
+  for (int d = 0; d < 4; ++d)
+    if (__builtin_mul_overflow(want, uint64_t(sh[size_t(d)]), &want))
+      fail(path, "'image_data' shape overflows 64 bits");
   if (images.data->size != want)
     fail(path,
          "'image_data' holds " + std::to_string(images.data->size) + " bytes, its shape needs " + std::to_string(want));

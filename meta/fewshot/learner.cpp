@@ -43,6 +43,10 @@ Learner::Learner(const LearnerConfig& c) : c_(c) {
                                 std::to_string(c.image_size) + "x" + std::to_string(c.image_size) + " images");
   feature_dim_ = c.hidden * side * side;
   const bool npbml = c.method == "npbml";
+  if (npbml && c.learned_loss && c.second_order_steps == 0)
+    throw std::invalid_argument("few-shot learner: npbml with first-order unrolling would never train its learned loss "
+                                "(its meta-gradient is a second-order term); use --second-order-steps N >= 1 (truncated) "
+                                "or --no-learned-loss");
   const bool film = npbml && c.film, warp = npbml && c.warp;
   Generator gen(c.seed);
   const DType dt = c.dtype;
@@ -66,9 +70,10 @@ Learner::Learner(const LearnerConfig& c) : c_(c) {
     order.push_back({blk.conv_b, true});
     order.push_back({blk.bn_w, !npbml});
     order.push_back({blk.bn_b, !npbml});
-    // FiLM generators start at zero: the block starts as the plain backbone.
+    // FiLM generators (from the block's channel-averaged input) start at zero: the block starts
+    // as the plain backbone.
     if (film) {
-      blk.film = add_meta(p + "film.weight", Tensor::zeros(Shape{2 * H, H}, dt));
+      blk.film = add_meta(p + "film.weight", Tensor::zeros(Shape{2 * H, in}, dt));
       add_meta(p + "film.bias", Tensor::zeros(Shape{2 * H}, dt));
     }
     if (warp) {  // 3x3 conv initialised to the identity (a Dirac kernel), then BN (+ FiLM)
@@ -107,15 +112,19 @@ Learner::Learner(const LearnerConfig& c) : c_(c) {
     // Small MLPs (c.loss_hidden units), FiLM-conditioned on a task embedding (the support set's
     // mean loss-network input). The last layer starts at zero, so the inner loss starts as CE.
     const int64_t emb = 2 * c.ways + 1, L = c.loss_hidden;
+    // Slots: 0.weight, 0.bias, 1.weight, 1.bias, 2.weight, 2.bias, then (with FiLM) film.weight,
+    // film.bias; the --no-film ablation removes this conditioning too.
     auto mlp = [&](const std::string& name, int64_t in) {
       const size_t first = add_meta(name + ".0.weight", layer_weight(Shape{L, in}, dt, gen));
       add_meta(name + ".0.bias", layer_bias(L, in, dt, gen));
-      add_meta(name + ".film.weight", Tensor::zeros(Shape{2 * L, emb}, dt));
-      add_meta(name + ".film.bias", Tensor::zeros(Shape{2 * L}, dt));
       add_meta(name + ".1.weight", layer_weight(Shape{L, L}, dt, gen));
       add_meta(name + ".1.bias", layer_bias(L, L, dt, gen));
       add_meta(name + ".2.weight", Tensor::zeros(Shape{1, L}, dt));
       add_meta(name + ".2.bias", Tensor::zeros(Shape{1}, dt));
+      if (film) {
+        add_meta(name + ".film.weight", Tensor::zeros(Shape{2 * L, emb}, dt));
+        add_meta(name + ".film.bias", Tensor::zeros(Shape{2 * L}, dt));
+      }
       return first;
     };
     ind_loss_ = mlp("loss.support", emb);                                   // logits, one-hot, CE
@@ -161,12 +170,14 @@ std::string Learner::describe() const {
   return s + ", " + std::to_string(num_meta_parameters()) + " meta-parameters";
 }
 
-// FiLM: (gamma, beta) = Linear(mean of z over batch and space), z -> (1 + gamma) z + beta. The
-// mean over the whole batch makes it a task-level conditioning, like batch norm's statistics.
-Tensor Learner::film(const Tensor& z, size_t slot) const {
-  const int64_t C = z.shape()[1];
-  Tensor ctx = mean(z, {0, 2, 3}, true);                     // [1, C, 1, 1]
-  Tensor gb = linear(reshape(ctx, {1, C}), m(slot), m(slot + 1));  // [1, 2C]
+// FiLM: (gamma, beta) = Linear(channel-averaged block input), z -> (1 + gamma) z + beta. The
+// average runs over the whole batch (the task's examples), so it conditions on the task the way
+// batch norm's statistics do. It must be taken before normalisation: the mean of a batch-normed
+// z is just its bias, the same for every task.
+Tensor Learner::film(const Tensor& z, const Tensor& input, size_t slot) const {
+  const int64_t C = z.shape()[1], Cin = input.shape()[1];
+  Tensor ctx = reshape(mean(input, {0, 2, 3}), {1, Cin});
+  Tensor gb = linear(ctx, m(slot), m(slot + 1));  // [1, 2C]
   Tensor gamma = reshape(slice(gb, 1, 0, C), {1, C, 1, 1});
   Tensor beta = reshape(slice(gb, 1, C, 2 * C), {1, C, 1, 1});
   return add(mul(z, add(gamma, 1.0)), beta);
@@ -182,14 +193,16 @@ Tensor Learner::forward(const std::vector<Tensor>& fast, const Tensor& x) const 
     const Tensor& b = fast[f++];
     Tensor bw = npbml ? m(blk.bn_w) : fast[f++];
     Tensor bb = npbml ? m(blk.bn_b) : fast[f++];
+    const Tensor in = z;
     z = conv2d(z, w, b, 1, 1);
     z = batch_norm(z, Tensor(), Tensor(), bw, bb, true);  // batch statistics, as MAML (transductive)
-    if (blk.film) z = film(z, blk.film);
+    if (blk.film) z = film(z, in, blk.film);
     z = max_pool2d(relu(z), 2);
     if (blk.warp_w) {
+      const Tensor win = z;
       z = conv2d(z, m(blk.warp_w), Tensor(), 1, 1);
       z = batch_norm(z, Tensor(), Tensor(), m(blk.warp_bn_w), m(blk.warp_bn_b), true);
-      if (blk.warp_film) z = film(z, blk.warp_film);
+      if (blk.warp_film) z = film(z, win, blk.warp_film);
     }
   }
   return linear(flatten(z, 1), fast[head_w_], fast[head_b_]);
@@ -199,10 +212,12 @@ Tensor Learner::forward(const std::vector<Tensor>& fast, const Tensor& x) const 
 Tensor Learner::loss_mlp(const Tensor& in, size_t s, const Tensor& emb) const {
   const int64_t L = c_.loss_hidden;
   Tensor h = linear(in, m(s), m(s + 1));
-  Tensor gb = linear(emb, m(s + 2), m(s + 3));  // [1, 2L]
-  h = add(mul(h, add(slice(gb, 1, 0, L), 1.0)), slice(gb, 1, L, 2 * L));
-  h = relu(linear(relu(h), m(s + 4), m(s + 5)));
-  return linear(h, m(s + 6), m(s + 7));  // [n, 1]
+  if (c_.film) {
+    Tensor gb = linear(emb, m(s + 6), m(s + 7));  // [1, 2L]
+    h = add(mul(h, add(slice(gb, 1, 0, L), 1.0)), slice(gb, 1, L, 2 * L));
+  }
+  h = relu(linear(relu(h), m(s + 2), m(s + 3)));
+  return linear(h, m(s + 4), m(s + 5));  // [n, 1]
 }
 
 Tensor Learner::inner_loss(const std::vector<Tensor>& fast, const Tensor& logits, const Tensor& labels,
@@ -227,6 +242,7 @@ Tensor Learner::inner_loss(const std::vector<Tensor>& fast, const Tensor& logits
 }
 
 Adapted Learner::adapt(const data::Episode& task, bool record) const {
+  GradMode on(true);  // the inner loop needs gradients even when called from a no-grad evaluation
   const bool npbml = c_.method == "npbml";
   Adapted a;
   for (size_t k = 0; k < fast_init_.size(); ++k) a.fast.push_back(m(fast_init_[k]));

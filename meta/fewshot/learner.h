@@ -72,7 +72,7 @@ class Learner {
  private:
   const Tensor& m(size_t i) const { return meta_[i].second; }
   size_t add_meta(const std::string& name, Tensor t);
-  Tensor film(const Tensor& z, size_t slot) const;
+  Tensor film(const Tensor& z, const Tensor& input, size_t slot) const;
   Tensor loss_mlp(const Tensor& in, size_t first_slot, const Tensor& task_embedding) const;
 
   LearnerConfig c_;

@@ -170,6 +170,9 @@ MetaTrainResult meta_train(Learner& learner, const data::EpisodeSampler& train, 
                  100 * std::max(0.0, c.best_val), (long long)c.best_iteration);
   auto validate = [&](int64_t it) {
     const Evaluation v = evaluate(learner, valid, o.val_tasks);
+    if (!std::isfinite(v.loss))  // NaN logits would score chance accuracy and could even be kept
+      throw std::runtime_error("meta-step " + std::to_string(it) + ": the meta-validation query loss is " + num(v.loss) +
+                               " (the learner diverged)");
     c.validation.emplace_back(it, v.accuracy);
     const bool better = v.accuracy > c.best_val;
     if (better) {
@@ -200,11 +203,14 @@ MetaTrainResult meta_train(Learner& learner, const data::EpisodeSampler& train, 
       if (it == start) Allocator::reset_peak();
       const auto [loss, acc] = meta_gradient(learner, train, it * o.meta_batch, o.meta_batch);
       if (it == start) r.peak_meta_step_bytes = Allocator::stats().peak_bytes_in_use;
-      if (!std::isfinite(loss))
+      // A non-finite loss or meta-gradient stops the run before it reaches the parameters (and
+      // a checkpoint): the last checkpoint stays the last good state.
+      const double norm = clip_grad_norm_(learner.meta_tensors(), o.clip > 0 ? o.clip : INFINITY);
+      if (!std::isfinite(loss) || !std::isfinite(norm))
         throw std::runtime_error("meta-step " + std::to_string(it + 1) + ": the query loss is " + num(loss) +
+                                 " and the meta-gradient norm " + num(norm) +
                                  (o.run_dir.empty() ? std::string() : "; the last checkpoint in " + o.run_dir + " is kept") +
-                                 " (try a smaller --meta-lr or --inner-lr)");
-      if (o.clip > 0) clip_grad_norm_(learner.meta_tensors(), o.clip);
+                                 " (a smaller --meta-lr or --inner-lr may help, in a new --out folder)");
       adam.step();
       bar.update(it + 1, loss);
       (void)acc;
@@ -215,7 +221,7 @@ MetaTrainResult meta_train(Learner& learner, const data::EpisodeSampler& train, 
         checkpoint(done);
         r.stopped = true;
         r.iterations_done = done;
-        r.train_seconds = since(t0);
+        r.train_seconds = seconds_before + since(t0);
         return r;
       }
     }
