@@ -20,6 +20,7 @@
 #include "apps/mpi_search.h"
 #include "kernels/kernels.h"
 #include "meta/learn/plot.h"
+#include "meta/losses/simplify.h"
 #include "meta/search/run_store.h"
 #include "meta/search/evomal.h"
 #include "meta/search/glo.h"
@@ -82,6 +83,9 @@ RunConfig make_config(const SearchArgs& a) {
     std::string seeds;
     for (const auto& e : a.seed_exprs) seeds += (seeds.empty() ? "" : "; ") + losses::Expression::parse(e).str();
     c["seed_exprs"] = seeds;
+    // The fitness cache's keys: simplified by GiNaC, or the canonical text (a build without GiNaC).
+    // Runs made before this key existed used the canonical text (see the_simplify_mode).
+    c["simplify"] = losses::simplify_backend();
   } else if (!a.seed_exprs.empty()) {
     throw std::invalid_argument("--seed-expr is for --method evomal or gplfl");
   }
@@ -119,6 +123,13 @@ uint64_t need_seed(const RunConfig& c) {
   if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos)
     throw std::invalid_argument("run configuration: 'seed' is '" + v + "', expected a non-negative integer");
   return std::stoull(v);
+}
+
+// How a GP run keys its fitness cache: "ginac" or "canonical" (also when the key is missing: a run
+// made before simplification existed).
+std::string the_simplify_mode(const RunConfig& c) {
+  const auto it = c.find("simplify");
+  return it == c.end() ? "canonical" : it->second;
 }
 
 // What a configuration trains on: the data split of the run seed and the base model.
@@ -235,7 +246,14 @@ void write_fitness_plot(const std::string& dir, const std::vector<search::Genera
 // The best expression with its learned edge weights: LaTeX, a standalone C header (forward and
 // gradient), and a plot of L(y, f) for y = 1 and y = 0.
 void write_expression_outputs(const std::string& dir, const losses::Expression& e, const std::vector<double>& w) {
-  std::ofstream(dir + "/best_loss.tex") << "L(y, f(x)) = " << e.latex(w) << "\n";
+  // Second line: the simplified form of the tree (GiNaC; without it the canonical text), which
+  // leaves out the learned edge weights when there are any other than 1.
+  const losses::Simplified simple = losses::simplify(e);
+  const bool unit = std::all_of(w.begin(), w.end(), [](double v) { return v == 1; });
+  const std::string note = std::string(simple.symbolic ? "simplified by GiNaC" : "canonical form, no GiNaC") +
+                           (unit ? "" : ", without the learned edge weights");
+  std::ofstream(dir + "/best_loss.tex") << "L(y, f(x)) = " << e.latex(w) << "\n"
+                                        << "L(y, f) = " << simple.latex << "  % " << note << "\n";
   std::ofstream(dir + "/best_loss.h") << losses::export_c_header(e, "metaloss_learned", w);
   learn::LossPlot p;
   p.title = "learned loss " + e.str();
@@ -257,6 +275,7 @@ void write_expression_outputs(const std::string& dir, const losses::Expression& 
   }
   learn::write_plot(p, dir + "/best_loss");
   std::printf("best loss, LaTeX: L(y, f(x)) = %s\n", e.latex(w).c_str());
+  std::printf("best loss, simplified (%s): %s\n", note.c_str(), simple.text.c_str());
 }
 
 std::string store_path(const std::string& dir) { return (fs::path(dir) / RunStore::kFileName).string(); }
@@ -287,6 +306,18 @@ int drive(RunStore& store, const RunConfig& c, const std::string& dir, int worke
   if (setup->gp && setup->equivalence_tol > 0) {
     lo.signature = search::gradient_signature(setup->task, setup->tg.seed, 100);  // 100 examples, whatever the rejection protocol uses
     lo.signature_tolerance = setup->equivalence_tol;
+  }
+  if (setup->gp) {
+    const std::string mode = the_simplify_mode(c);
+    if (mode == "ginac") {
+      if (std::string(losses::simplify_backend()) != "ginac")
+        throw std::invalid_argument("run " + dir + " keys its fitness cache by GiNaC simplification (configuration "
+                                    "simplify = ginac), but this metaloss was built without GiNaC "
+                                    "(METALOSS_GINAC=OFF): continue it with a build that has it");
+      lo.cache_key = losses::equivalence_key;  // GLO's weighted genomes keep their text
+    } else if (mode != "canonical") {
+      throw std::invalid_argument("run configuration: 'simplify' is '" + mode + "', expected ginac or canonical");
+    }
   }
   if (const char* k = std::getenv("METALOSS_TEST_SIGKILL_AFTER")) lo.kill_after_evaluations = std::atoll(k);
   const int done_before = int(store.generations().size());
@@ -558,9 +589,17 @@ int runs_show(const std::string& dir) {
     std::printf("(generation %zu interrupted with %zu candidates recorded)\n", gens.size() + 1, partial.size());
   std::printf("\nhall of fame (best distinct losses):\n");
   int rank = 0;
-  for (const auto& h : s.hall_of_fame())
+  const bool gp = s.config().count("method") && s.config().at("method") != "taylorglo";
+  for (const auto& h : s.hall_of_fame()) {
     std::printf("  %2d  %8s  candidate %d/%d  %s\n", ++rank, pct(h.fitness).c_str(), h.generation + 1, h.index,
                 h.genome.c_str());
+    if (!gp || h.genome.find(" @ ") != std::string::npos) continue;  // GLO phase 2: weights per edge of the tree
+    try {
+      const std::string simple = losses::simplify(losses::Expression::parse(h.genome)).text;
+      if (simple != h.genome) std::printf("%16s simplified: %s\n", "", simple.c_str());
+    } catch (const std::exception&) {
+    }
+  }
   const auto results = s.results();
   if (!results.empty()) {
     std::printf("\nresults:\n");
@@ -709,10 +748,15 @@ int run_search_command(const SearchCommands& c, const SearchArgs& a, const Resum
                                 "start it with mpirun -np N, N >= 2");
   if (c.search->parsed()) {
     if (a.mpi && a.workers > 1) throw std::invalid_argument("--workers and --mpi exclude each other");
-    const RunConfig cfg = make_config(a);
+    RunConfig cfg = make_config(a);
     const std::string dir = a.out.empty() ? "runs/search-" + a.method + "-" + a.dataset + "-" + cfg.at("model") : a.out;
     fs::create_directories(dir);
     RunStore store(store_path(dir), true);
+    // A run from before the "simplify" key keyed its cache by the canonical text: the same as
+    // "canonical" now (a GiNaC build differs, and is refused below with the difference named).
+    if (store.has_config() && cfg.count("simplify") && cfg.at("simplify") == "canonical" &&
+        !store.config().count("simplify"))
+      cfg.erase("simplify");
     try {
       store.set_config(cfg);
     } catch (const std::invalid_argument& e) {

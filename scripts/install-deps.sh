@@ -4,6 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake doctest-dev libopenblas-dev zlib1g-dev pkg-config libcli11-dev dataset-fashion-mnist
       libsqlite3-dev  # the run store of `metaloss search`
+      libginac-dev  # symbolic simplification of learned losses (optional: METALOSS_GINAC)
       libpng-dev libjpeg-dev python3-kanjidraw  # few-shot data: image folders, the Kanji stroke set
       libopenmpi-dev openmpi-bin  # `mpirun -np N metaloss search --mpi` (optional: METALOSS_MPI)
       gnuplot-nox)  # gnuplot: learned-loss plots of `metaloss learn` (optional at run time)

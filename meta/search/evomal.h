@@ -9,8 +9,9 @@
 //      takes one differentiable SGD step with the weighted loss on a training batch, and scores
 //      cross entropy on a validation batch (unrolled differentiation, second order);
 //   3. fitness: validation error after `fitness_steps` SGD steps with the (weighted) loss.
-// The symbolic-equivalence cache is the population loop's (canonical genome text). The learned
-// edge weights travel back as Evaluation::params (JSON, exact) for meta-testing the best loss.
+// The symbolic-equivalence cache is the population loop's (GiNaC-simplified text,
+// meta/losses/simplify.h). The learned edge weights travel back as Evaluation::params (JSON,
+// exact) for meta-testing the best loss.
 #pragma once
 #include <cstdint>
 #include <functional>

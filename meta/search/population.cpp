@@ -61,6 +61,9 @@ namespace {
 
 std::string params_json(const std::vector<double>& p) { return "[" + exact_numbers(p) + "]"; }
 
+constexpr const char* kSame = "same genome as";
+constexpr const char* kSymbolic = "symbolically equal to";
+
 bool same_signature(const std::vector<double>& a, const std::vector<double>& b, double tol) {
   if (a.empty() || a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
@@ -115,7 +118,14 @@ SearchOutcome run_population_search(PopulationOptimizer& opt, Evaluator& ev, Run
     out.generations.push_back({g.generation, g.best, g.mean, g.failed, g.cached, g.evaluated, g.seconds});
   out.session = store.begin_session(opts.command);
 
-  // The fitness cache: genome -> its first evaluation (in (generation, index) order).
+  // The cache key of a genome (opts.cache_key, memoised: it may be a symbolic simplification).
+  std::map<std::string, std::string> keys;
+  auto key_of = [&](const std::string& genome) -> const std::string& {
+    auto it = keys.find(genome);
+    if (it == keys.end()) it = keys.emplace(genome, opts.cache_key ? opts.cache_key(genome) : genome).first;
+    return it->second;
+  };
+  // The fitness cache: key -> the first evaluation (in (generation, index) order).
   std::map<std::string, CandidateRecord> cache;
   std::map<int, std::vector<CandidateRecord>> recorded;  // generations not completed yet
   for (auto& c : store.candidates()) {
@@ -123,7 +133,7 @@ SearchOutcome run_population_search(PopulationOptimizer& opt, Evaluator& ev, Run
       recorded[c.generation].push_back(c);
       continue;
     }
-    if (!c.cached) cache.emplace(c.genome, c);
+    if (!c.cached) cache.emplace(key_of(c.genome), c);
   }
   for (const auto& kv : recorded)
     if (kv.first != int(done.size()))
@@ -161,7 +171,7 @@ SearchOutcome run_population_search(PopulationOptimizer& opt, Evaluator& ev, Run
     // Each remaining candidate: a cache hit, a duplicate of an earlier one in this generation, or a job.
     std::vector<EvalJob> jobs;
     std::vector<int> duplicate_of(n, -1);
-    std::map<std::string, int> first_here;
+    std::map<std::string, int> first_here;  // key -> the first candidate of this generation with it
     std::vector<std::vector<double>> sigs(n);  // of the candidates sent as jobs
     std::vector<int> sent;  // candidates evaluated in this generation so far (recorded or jobs), in order
     auto commit = [&](size_t k, CandidateRecord r) {
@@ -180,7 +190,7 @@ SearchOutcome run_population_search(PopulationOptimizer& opt, Evaluator& ev, Run
       r.seed = candidate_seed(opts.seed, g, int(k));
       return r;
     };
-    auto copy_of = [&](size_t k, const CandidateRecord& src, const char* how = "same genome as") {
+    auto copy_of = [&](size_t k, const CandidateRecord& src, const char* how) {
       CandidateRecord r = base_record(k);
       r.fitness = src.fitness;
       r.status = src.status;
@@ -192,8 +202,9 @@ SearchOutcome run_population_search(PopulationOptimizer& opt, Evaluator& ev, Run
       return r;
     };
     for (size_t k = 0; k < n; ++k) {
-      const auto here = first_here.find(pop[k].genome);
-      if (here == first_here.end()) first_here.emplace(pop[k].genome, int(k));
+      const std::string& key = key_of(pop[k].genome);
+      const auto here = first_here.find(key);
+      if (here == first_here.end()) first_here.emplace(key, int(k));
       if (have[k]) {  // recorded before an interruption: a job then, so later candidates compare with it
         if (opts.signature && !recs[k].cached) {
           sigs[k] = opts.signature(pop[k].genome);
@@ -201,8 +212,8 @@ SearchOutcome run_population_search(PopulationOptimizer& opt, Evaluator& ev, Run
         }
         continue;
       }
-      if (auto it = cache.find(pop[k].genome); it != cache.end()) {
-        commit(k, copy_of(k, it->second));
+      if (auto it = cache.find(key); it != cache.end()) {
+        commit(k, copy_of(k, it->second, it->second.genome == pop[k].genome ? kSame : kSymbolic));
         continue;
       }
       if (here != first_here.end()) {
@@ -247,12 +258,15 @@ SearchOutcome run_population_search(PopulationOptimizer& opt, Evaluator& ev, Run
     for (size_t k = 0; k < n; ++k)
       if (duplicate_of[k] >= 0 && !have[k]) {
         const CandidateRecord& src = recs[size_t(duplicate_of[k])];
-        commit(k, copy_of(k, src, src.genome == pop[k].genome ? "same genome as" : "gradient-equivalent to"));
+        const char* how = src.genome == pop[k].genome                  ? kSame
+                          : key_of(src.genome) == key_of(pop[k].genome) ? kSymbolic
+                                                                        : "gradient-equivalent to";
+        commit(k, copy_of(k, src, how));
       }
     for (size_t k = 0; k < n; ++k)
       if (!have[k]) throw std::logic_error("population search: candidate " + std::to_string(k) + " was not evaluated");
     for (const auto& r : recs) {
-      if (!r.cached) cache.emplace(r.genome, r);
+      if (!r.cached) cache.emplace(key_of(r.genome), r);
       if (opts.signature && archivable(r))
         archive.emplace_back(sigs[size_t(r.index)].empty() ? opts.signature(r.genome) : sigs[size_t(r.index)], r);
     }

@@ -106,6 +106,12 @@ struct SearchLoopOptions {
   // its result as a cache hit ("gradient-equivalent to candidate g/k"). Empty: no filter.
   std::function<std::vector<double>(const std::string& genome)> signature;
   double signature_tolerance = 1e-2;
+  // The fitness cache's key of a genome (empty: the genome text itself). Genomes with equal keys
+  // are the same loss: the later ones take the first one's result ("same genome as" when the texts
+  // are equal, "symbolically equal to" otherwise), in the cache, among the candidates of one
+  // generation, and when the cache is rebuilt from the store on resume. EvoMAL / GP-LFL / GLO set
+  // it to losses::equivalence_key (GiNaC simplification). Must be deterministic across processes.
+  std::function<std::string(const std::string& genome)> cache_key;
   // Fault injection for the kill-and-resume test: SIGKILL this process right after the n-th
   // evaluation of this session is committed (0: never).
   int64_t kill_after_evaluations = 0;
