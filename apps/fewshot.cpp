@@ -110,7 +110,7 @@ RunConfig make_config(const FewShotArgs& a, int64_t meta_batch) {
   c["threads"] = std::to_string(a.threads);  // GEMM summation order, hence exact resumes, can depend on it
   c["samples_per_class"] = std::to_string(a.samples_per_class);
   c["inner_steps"] = std::to_string(a.inner_steps);
-  c["second_order_steps"] = std::to_string(a.first_order ? 0 : a.second_order_steps);
+  c["second_order_steps"] = std::to_string(a.first_order ? 0 : a.second_order_steps);  // 0: first order
   c["inner_lr"] = num(a.inner_lr);
   c["meta_lr"] = num(a.meta_lr);
   c["meta_lr_min"] = num(a.meta_lr_min);
@@ -202,6 +202,62 @@ CLI::App* add_fewshot_command(CLI::App& app, FewShotArgs& a) {
   c->add_option("--threads", a.threads, "CPU threads")->check(CLI::PositiveNumber)->capture_default_str();
   c->add_option("--out", a.out, "run folder (default runs/fewshot-METHOD-DATASET-NwKs[-ablation])");
   return c;
+}
+
+FewShotArgs fewshot_args_from_config(const std::map<std::string, std::string>& c, const std::string& dir) {
+  auto get = [&](const char* k) -> const std::string& {
+    const auto it = c.find(k);
+    if (it == c.end()) throw std::invalid_argument("few-shot run " + dir + ": its configuration has no '" + k + "'");
+    return it->second;
+  };
+  auto integer = [&](const char* k) {
+    try {
+      return std::stoll(get(k));
+    } catch (const std::logic_error&) {
+      throw std::invalid_argument("few-shot run " + dir + ": configuration '" + k + "' = '" + get(k) + "' is not an integer");
+    }
+  };
+  auto real = [&](const char* k) {
+    try {
+      return std::stod(get(k));
+    } catch (const std::logic_error&) {
+      throw std::invalid_argument("few-shot run " + dir + ": configuration '" + k + "' = '" + get(k) + "' is not a number");
+    }
+  };
+  FewShotArgs a;
+  a.method = get("method");
+  a.dataset = get("dataset");
+  a.data = get("data");
+  a.out = dir;
+  a.ways = integer("ways");
+  a.shots = integer("shots");
+  a.queries = integer("queries");
+  a.hidden = integer("hidden");
+  a.image_size = integer("image_size");
+  a.samples_per_class = integer("samples_per_class");
+  a.inner_steps = int(integer("inner_steps"));
+  a.second_order_steps = int(integer("second_order_steps"));
+  a.first_order = a.second_order_steps == 0;
+  if (a.first_order) a.second_order_steps = -1;
+  a.inner_lr = real("inner_lr");
+  a.meta_lr = real("meta_lr");
+  a.meta_lr_min = real("meta_lr_min");
+  a.clip = real("clip");
+  a.iterations = integer("iterations");
+  a.meta_batch = integer("meta_batch");
+  a.val_every = integer("val_every");
+  a.val_tasks = integer("val_tasks");
+  a.test_tasks = integer("test_tasks");
+  a.seed = uint64_t(integer("seed"));
+  a.task_seed = uint64_t(integer("task_seed"));
+  a.threads = c.count("threads") ? int(integer("threads")) : 1;
+  if (a.method == "npbml") {
+    a.no_learned_loss = get("learned_loss") == "off";
+    a.no_warp = get("warp") == "off";
+    a.no_film = get("film") == "off";
+    a.transductive = get("transductive") == "on";
+  }
+  return a;
 }
 
 int run_fewshot(const FewShotArgs& a, const std::string& command_line) {

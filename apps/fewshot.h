@@ -4,6 +4,7 @@
 // resumes a killed run.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <string>
 
 namespace CLI {
@@ -25,5 +26,8 @@ struct FewShotArgs {
 
 CLI::App* add_fewshot_command(CLI::App& app, FewShotArgs& a);
 int run_fewshot(const FewShotArgs& a, const std::string& command_line);
+// The options a few-shot run was made with, from its recorded configuration (for `metaloss
+// resume RUN_DIR`); throws naming a missing or malformed entry.
+FewShotArgs fewshot_args_from_config(const std::map<std::string, std::string>& config, const std::string& dir);
 
 }  // namespace metaloss::app

@@ -16,6 +16,7 @@
 #include <sstream>
 #include <thread>
 
+#include "apps/fewshot.h"
 #include "apps/learn.h"
 #include "apps/mpi_search.h"
 #include "kernels/kernels.h"
@@ -545,6 +546,18 @@ int runs_list(const std::string& root) {
       int64_t trained = 0;
       for (const auto& r : s.candidates())
         if (!r.cached) ++trained;
+      if (get("kind") == "fewshot") {  // few-shot runs: meta-steps, best validation accuracy, test accuracy
+        auto res = s.results();
+        auto r = [&](const char* k) { return res.count(k) ? res.at(k) : std::string("0"); };
+        std::string state = in_use(db) ? "running" : res.count("status") ? "complete" : "interrupted";
+        if (res.count("test_accuracy")) state += ", test " + pct(std::stod(res.at("test_accuracy"))) + " accuracy";
+        std::printf("%-44s %-10s %-14s %-9s %-12s %8s %10s  %s\n", d.string().c_str(), get("method").c_str(),
+                    (get("dataset") + " " + get("ways") + "w" + get("shots") + "s").c_str(), ("conv4-" + get("hidden")).c_str(),
+                    (r("meta_steps_done") + "/" + get("iterations")).c_str(), "-",
+                    res.count("best_validation_accuracy") ? pct(std::stod(res.at("best_validation_accuracy"))).c_str() : "-",
+                    state.c_str());
+        continue;
+      }
       std::string total = get("generations");
       if (c.count("glo_generations"))  // glo: the GP generations plus the CMA-ES ones
         total = std::to_string(std::stoll(total) + std::stoll(c.at("glo_generations")));
@@ -767,6 +780,14 @@ int run_search_command(const SearchCommands& c, const SearchArgs& a, const Resum
   }
   // resume
   if (r.mpi && r.workers > 1) throw std::invalid_argument("--workers and --mpi exclude each other");
+  {  // a few-shot run continues with its own command and the recorded options
+    const RunConfig peek = RunStore(store_path(run_dir_of(r.dir)), false).config();
+    if (peek.count("kind") && peek.at("kind") == "fewshot") {
+      if (r.generations > 0 || r.mpi || r.workers > 1)
+        throw std::invalid_argument("resume " + r.dir + ": a few-shot run takes no --generations, --workers or --mpi");
+      return run_fewshot(fewshot_args_from_config(peek, r.dir), command_line);
+    }
+  }
   RunStore store(store_path(run_dir_of(r.dir)), true);
   if (!store.has_config()) throw std::invalid_argument("run " + r.dir + " has no configuration recorded: nothing to resume");
   RunConfig cfg = store.config();

@@ -27,8 +27,14 @@ expect "validation plot written" test -s "$tmp/ref/validation.svg"
 expect "peak memory reported" grep -q "peak host memory of a meta-step" "$tmp/ref.err"
 METALOSS_TEST_STOP_AFTER=3 "$bin" "${tiny[@]}" --out "$tmp/kill" >/dev/null 2>"$tmp/k1.err"
 expect "first part stopped after 3 meta-steps" grep -q "stopped after meta-step 3" "$tmp/k1.err"
-"$bin" "${tiny[@]}" --out "$tmp/kill" >"$tmp/kill.out" 2>"$tmp/k2.err" || echo "FAIL: resumed run"
-expect "resumed from the checkpoint" grep -q "resuming from .*checkpoint.safetensors: meta-step 3 of 6" "$tmp/k2.err"
+"$bin" runs list "$tmp" >"$tmp/list.txt" 2>&1
+expect "runs list shows the stopped few-shot run" grep -qE "kill +npbml +kanji 3w1s +conv4-4 +3/6 .*interrupted" "$tmp/list.txt"
+METALOSS_TEST_STOP_AFTER=1 "$bin" resume "$tmp/kill" >/dev/null 2>"$tmp/k2.err"
+expect "metaloss resume continues a few-shot run" grep -q "resuming from .*checkpoint.safetensors: meta-step 3 of 6" "$tmp/k2.err"
+"$bin" "${tiny[@]}" --out "$tmp/kill" >"$tmp/kill.out" 2>"$tmp/k3.err" || echo "FAIL: resumed run"
+expect "the same command resumes it too" grep -q "resuming from .*checkpoint.safetensors: meta-step 4 of 6" "$tmp/k3.err"
+"$bin" runs list "$tmp" >"$tmp/list2.txt" 2>&1
+expect "runs list: complete with its test accuracy" grep -qE "kill +npbml .* 6/6 .*complete, test [0-9.]+% accuracy" "$tmp/list2.txt"
 expect "stop + resume: the same result as the uninterrupted run" \
   diff <(grep "^| " "$tmp/ref.out" | cut -d'|' -f3-8) <(grep "^| " "$tmp/kill.out" | cut -d'|' -f3-8)
 "$bin" "${tiny[@]}" --out "$tmp/kill" >"$tmp/again.out" 2>&1

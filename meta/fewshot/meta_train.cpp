@@ -191,6 +191,7 @@ MetaTrainResult meta_train(Learner& learner, const data::EpisodeSampler& train, 
     c.iteration = it;
     c.train_seconds = seconds_before + since(t0);
     if (!o.run_dir.empty()) save_checkpoint(o.run_dir, learner, best, adam.state(), c, config_hash);
+    if (store) store->set_result("meta_steps_done", std::to_string(it));  // progress for `runs list`
   };
   const int64_t start = c.iteration;
   {
