@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "models/init.h"
+#include "models/optim.h"
 
 namespace metaloss::fewshot {
 namespace {
@@ -261,12 +262,18 @@ Adapted Learner::adapt(const data::Episode& task, bool record) const {
     a.support_loss.push_back(loss.item());
     GradOptions go;
     go.create_graph = record && s >= c_.inner_steps - so;
-    const Grads g = grad({loss}, a.fast, {}, go);
-    for (size_t k = 0; k < a.fast.size(); ++k) {
-      const Tensor gk = go.create_graph ? g[k] : g[k].detach();
-      Tensor next = lr_.empty() ? sub(a.fast[k], mul(gk, c_.inner_lr)) : sub(a.fast[k], mul(m(lr_[k]), gk));
-      a.fast[k] = record ? next : next.detach().set_requires_grad(true);
+    Grads g = grad({loss}, a.fast, {}, go);
+    if (!go.create_graph)  // first-order steps: the update is a constant of the meta-parameters
+      for (Tensor& gk : g) gk = gk.detach();
+    // The inner update is models/optim.h's differentiable SGD (Meta-SGD: one rate tensor per
+    // parameter tensor, elementwise).
+    if (lr_.empty()) {
+      a.fast = sgd_update(a.fast, g, c_.inner_lr);
+    } else {
+      for (size_t k = 0; k < a.fast.size(); ++k) a.fast[k] = sgd_update({a.fast[k]}, {g[k]}, m(lr_[k]))[0];
     }
+    if (!record)
+      for (Tensor& t : a.fast) t = t.detach().set_requires_grad(true);
   }
   return a;
 }
