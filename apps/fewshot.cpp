@@ -96,38 +96,52 @@ Samplers make_samplers(const FewShotArgs& a) {
   return s;
 }
 
+// The recorded options, one table for both directions (make_config / fewshot_args_from_config).
+struct IntOption {
+  const char* key;
+  int64_t FewShotArgs::*field;
+};
+constexpr IntOption kIntOptions[] = {
+    {"ways", &FewShotArgs::ways},           {"shots", &FewShotArgs::shots},
+    {"queries", &FewShotArgs::queries},     {"hidden", &FewShotArgs::hidden},
+    {"samples_per_class", &FewShotArgs::samples_per_class},
+    {"iterations", &FewShotArgs::iterations}, {"val_every", &FewShotArgs::val_every},
+    {"val_tasks", &FewShotArgs::val_tasks}, {"test_tasks", &FewShotArgs::test_tasks}};
+struct RealOption {
+  const char* key;
+  double FewShotArgs::*field;
+};
+constexpr RealOption kRealOptions[] = {{"inner_lr", &FewShotArgs::inner_lr},
+                                       {"meta_lr", &FewShotArgs::meta_lr},
+                                       {"meta_lr_min", &FewShotArgs::meta_lr_min},
+                                       {"clip", &FewShotArgs::clip}};
+struct SwitchOption {  // npbml only
+  const char* key;
+  bool FewShotArgs::*field;
+  bool on_means;  // the field's value when the recorded switch is "on"
+};
+constexpr SwitchOption kSwitches[] = {{"learned_loss", &FewShotArgs::no_learned_loss, false},
+                                      {"warp", &FewShotArgs::no_warp, false},
+                                      {"film", &FewShotArgs::no_film, false},
+                                      {"transductive", &FewShotArgs::transductive, true}};
+
 RunConfig make_config(const FewShotArgs& a, int64_t meta_batch) {
   RunConfig c;
   c["kind"] = "fewshot";
   c["method"] = a.method;
   c["dataset"] = a.dataset;
   c["data"] = a.data;
-  c["ways"] = std::to_string(a.ways);
-  c["shots"] = std::to_string(a.shots);
-  c["queries"] = std::to_string(a.queries);
-  c["hidden"] = std::to_string(a.hidden);
+  for (const auto& o : kIntOptions) c[o.key] = std::to_string(a.*o.field);
+  for (const auto& o : kRealOptions) c[o.key] = num(a.*o.field);
   c["image_size"] = std::to_string(image_size(a));
   c["threads"] = std::to_string(a.threads);  // GEMM summation order, hence exact resumes, can depend on it
-  c["samples_per_class"] = std::to_string(a.samples_per_class);
   c["inner_steps"] = std::to_string(a.inner_steps);
   c["second_order_steps"] = std::to_string(a.first_order ? 0 : a.second_order_steps);  // 0: first order
-  c["inner_lr"] = num(a.inner_lr);
-  c["meta_lr"] = num(a.meta_lr);
-  c["meta_lr_min"] = num(a.meta_lr_min);
-  c["clip"] = num(a.clip);
-  c["iterations"] = std::to_string(a.iterations);
   c["meta_batch"] = std::to_string(meta_batch);
-  c["val_every"] = std::to_string(a.val_every);
-  c["val_tasks"] = std::to_string(a.val_tasks);
-  c["test_tasks"] = std::to_string(a.test_tasks);
   c["seed"] = std::to_string(a.seed);
   c["task_seed"] = std::to_string(a.task_seed);
-  if (a.method == "npbml") {
-    c["learned_loss"] = a.no_learned_loss ? "off" : "on";
-    c["warp"] = a.no_warp ? "off" : "on";
-    c["film"] = a.no_film ? "off" : "on";
-    c["transductive"] = a.transductive ? "on" : "off";
-  }
+  if (a.method == "npbml")
+    for (const auto& o : kSwitches) c[o.key] = a.*o.field == o.on_means ? "on" : "off";
   return c;
 }
 
@@ -229,34 +243,19 @@ FewShotArgs fewshot_args_from_config(const std::map<std::string, std::string>& c
   a.dataset = get("dataset");
   a.data = get("data");
   a.out = dir;
-  a.ways = integer("ways");
-  a.shots = integer("shots");
-  a.queries = integer("queries");
-  a.hidden = integer("hidden");
+  for (const auto& o : kIntOptions) a.*o.field = integer(o.key);
+  for (const auto& o : kRealOptions) a.*o.field = real(o.key);
   a.image_size = integer("image_size");
-  a.samples_per_class = integer("samples_per_class");
   a.inner_steps = int(integer("inner_steps"));
   a.second_order_steps = int(integer("second_order_steps"));
   a.first_order = a.second_order_steps == 0;
   if (a.first_order) a.second_order_steps = -1;
-  a.inner_lr = real("inner_lr");
-  a.meta_lr = real("meta_lr");
-  a.meta_lr_min = real("meta_lr_min");
-  a.clip = real("clip");
-  a.iterations = integer("iterations");
   a.meta_batch = integer("meta_batch");
-  a.val_every = integer("val_every");
-  a.val_tasks = integer("val_tasks");
-  a.test_tasks = integer("test_tasks");
   a.seed = uint64_t(integer("seed"));
   a.task_seed = uint64_t(integer("task_seed"));
   a.threads = c.count("threads") ? int(integer("threads")) : 1;
-  if (a.method == "npbml") {
-    a.no_learned_loss = get("learned_loss") == "off";
-    a.no_warp = get("warp") == "off";
-    a.no_film = get("film") == "off";
-    a.transductive = get("transductive") == "on";
-  }
+  if (a.method == "npbml")
+    for (const auto& o : kSwitches) a.*o.field = get(o.key) == "on" ? o.on_means : !o.on_means;
   return a;
 }
 
