@@ -84,9 +84,15 @@ RunConfig make_config(const SearchArgs& a) {
     std::string seeds;
     for (const auto& e : a.seed_exprs) seeds += (seeds.empty() ? "" : "; ") + losses::Expression::parse(e).str();
     c["seed_exprs"] = seeds;
-    // The fitness cache's keys: simplified by GiNaC, or the canonical text (a build without GiNaC).
-    // Runs made before this key existed used the canonical text (see the_simplify_mode).
-    c["simplify"] = losses::simplify_backend();
+    // The fitness cache's keys: simplified by GiNaC (recorded with its version and key scheme), or
+    // the canonical text (--simplify canonical, or a build without GiNaC). Runs made before this
+    // key existed used the canonical text (see the_simplify_mode).
+    const std::string simplify = a.simplify.empty() ? losses::simplify_backend() : a.simplify;
+    if (simplify != "ginac" && simplify != "canonical")
+      throw std::invalid_argument("--simplify: expected ginac or canonical, got '" + simplify + "'");
+    if (simplify == "ginac" && std::string(losses::simplify_backend()) != "ginac")
+      throw std::invalid_argument("--simplify ginac: this metaloss was built without GiNaC (METALOSS_GINAC=OFF)");
+    c["simplify"] = simplify == "ginac" ? losses::simplify_key_scheme() : "canonical";
   } else if (!a.seed_exprs.empty()) {
     throw std::invalid_argument("--seed-expr is for --method evomal or gplfl");
   }
@@ -310,11 +316,12 @@ int drive(RunStore& store, const RunConfig& c, const std::string& dir, int worke
   }
   if (setup->gp) {
     const std::string mode = the_simplify_mode(c);
-    if (mode == "ginac") {
-      if (std::string(losses::simplify_backend()) != "ginac")
-        throw std::invalid_argument("run " + dir + " keys its fitness cache by GiNaC simplification (configuration "
-                                    "simplify = ginac), but this metaloss was built without GiNaC "
-                                    "(METALOSS_GINAC=OFF): continue it with a build that has it");
+    if (mode.rfind("ginac", 0) == 0) {
+      if (mode != losses::simplify_key_scheme())
+        throw std::invalid_argument("run " + dir + " keys its fitness cache by simplification '" + mode +
+                                    "', this metaloss by '" + losses::simplify_key_scheme() +
+                                    "': other keys would change which candidates count as repeats; continue it "
+                                    "with the build that made it");
       lo.cache_key = losses::equivalence_key;  // GLO's weighted genomes keep their text
     } else if (mode != "canonical") {
       throw std::invalid_argument("run configuration: 'simplify' is '" + mode + "', expected ginac or canonical");
@@ -395,6 +402,7 @@ int drive(RunStore& store, const RunConfig& c, const std::string& dir, int worke
   auto results = store.results();
   if (results.count("best_genome") && results["best_genome"] == o.best.genome && results.count("test_error")) {
     std::fprintf(stderr, "meta-test already recorded in the run store\n");
+    store.set_result("status", "complete");  // (an extended run whose best loss did not change)
   } else {
     TrainOptions to;
     to.steps = need_int(c, "test_steps");
@@ -692,6 +700,11 @@ SearchCommands add_search_commands(CLI::App& app, SearchArgs& a, ResumeArgs& r, 
   c->add_option("--rejection-samples", a.rejection_samples, "evomal/gplfl: predictions the rejection protocol optimises")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   c->add_option("--rejection-lr", a.rejection_lr, "evomal/gplfl: SGD step on those predictions")->check(CLI::PositiveNumber)->capture_default_str();
+  c->add_option("--simplify", a.simplify,
+                "evomal/gplfl/glo: fitness-cache key: ginac (symbolically equal trees share a result, as the "
+                "thesis; for evomal their edge-weight families differ, so this is an approximation) or canonical "
+                "(exact: only argument order of add/mul/min/max ignored); default ginac when built with GiNaC")
+      ->check(CLI::IsMember({"ginac", "canonical"}));
   c->add_option("--equivalence-tol", a.equivalence_tol, "evomal/gplfl: gradient-equivalence filter tolerance (0: off)")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   c->add_option("--crossover", a.crossover, "GP crossover probability")->check(CLI::Range(0.0, 1.0))->capture_default_str();
@@ -806,6 +819,7 @@ int run_search_command(const SearchCommands& c, const SearchArgs& a, const Resum
       throw std::invalid_argument("resume --generations " + std::to_string(r.generations) + ": the run has " +
                                   std::to_string(had) + " generations; a run can only be extended");
     store.amend_config("generations", std::to_string(r.generations));
+    if (store.results().count("status")) store.set_result("status", "extending");  // not final until it ends
     cfg = store.config();
     std::fprintf(stderr, "extending %s from %d to %d generations\n", r.dir.c_str(), had, r.generations);
   }

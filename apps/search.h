@@ -27,6 +27,7 @@ struct SearchArgs {
   int glo_generations = 10;  // glo: CMA-ES generations on the best tree's edge weights
   double glo_sigma = 0.2;
   std::vector<std::string> seed_exprs;
+  std::string simplify;  // ginac | canonical; empty: ginac when built with GiNaC
 };
 
 struct ResumeArgs {

@@ -122,6 +122,7 @@ namespace metaloss::losses {
 #ifndef METALOSS_WITH_GINAC
 
 const char* simplify_backend() { return "canonical"; }
+std::string simplify_key_scheme() { return "canonical"; }
 
 Simplified simplify(const Expression& e) {
   const Expression c = e.canonical();
@@ -137,6 +138,11 @@ std::vector<double> simplified_values(const Expression& e, const std::vector<std
 #else
 
 const char* simplify_backend() { return "ginac"; }
+// Bump "keys v1" whenever the conversion, the sign rules, the bounds or the printer change.
+std::string simplify_key_scheme() {
+  return "ginac " + std::to_string(GINACLIB_MAJOR_VERSION) + "." + std::to_string(GINACLIB_MINOR_VERSION) + "." +
+         std::to_string(GINACLIB_MICRO_VERSION) + ", keys v1";
+}
 
 
 namespace {
@@ -512,10 +518,15 @@ std::string equivalence_key(const std::string& genome) {
   } catch (const std::invalid_argument&) {
     return genome;
   }
-  const Simplified s = simplify(e);
-  std::string key(1, s.symbolic ? '=' : '#');  // a canonical text (a tree too large) apart
-  key += s.text;
-  return key;
+  try {
+    const Simplified s = simplify(e);
+    std::string key(1, s.symbolic ? '=' : '#');  // a canonical text (a tree too large) apart
+    key += s.text;
+    return key;
+  } catch (const std::exception&) {
+    // GiNaC failed on this tree (deterministically, in every process): its exact canonical text.
+    return "#" + e.canonical().str();
+  }
 }
 
 }  // namespace metaloss::losses

@@ -35,9 +35,12 @@ struct Simplified {
   bool expanded = false;  // multiplied out in full (false: a part was too large to expand)
 };
 
-// "ginac" when this build simplifies with GiNaC, "canonical" otherwise (a search run records it:
-// its cache keys depend on it).
+// "ginac" when this build simplifies with GiNaC, "canonical" otherwise.
 const char* simplify_backend();
+// What a run records for its cache keys: "canonical", or for GiNaC its version and this code's
+// key scheme ("ginac 1.8.6, keys v1"), since both decide which trees share a key; a run is only
+// continued with the same one.
+std::string simplify_key_scheme();
 
 // Throws std::invalid_argument for a malformed tree.
 Simplified simplify(const Expression& e);

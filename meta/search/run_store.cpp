@@ -314,8 +314,10 @@ void RunStore::amend_config(const std::string& key, const std::string& value) {
   try {
     Stmt(db_, path_, "UPDATE config SET value = ? WHERE key = ?").bind(1, value).bind(2, key).step();
     Stmt(db_, path_, "INSERT OR REPLACE INTO run (key, value) VALUES ('config_hash', ?)").bind(1, search::config_hash(c)).step();
-    Stmt(db_, path_, "INSERT OR REPLACE INTO run (key, value) VALUES (?, ?)").bind(1, "amended_" + key)
-        .bind(2, old + " -> " + value + " at " + now_utc()).step();
+    // One row per amendment (the key carries the time), so a second one keeps the first.
+    const std::string when = now_utc();
+    Stmt(db_, path_, "INSERT OR REPLACE INTO run (key, value) VALUES (?, ?)").bind(1, "amended_" + key + " " + when)
+        .bind(2, old + " -> " + value).step();
     exec("COMMIT");
   } catch (...) {
     rollback();

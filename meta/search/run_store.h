@@ -74,7 +74,7 @@ class RunStore {
   RunConfig config() const;
   std::string config_hash() const;
   // Changes one configuration value of an existing run (and its hash), recording the change in
-  // the run table as "amended_<key>" = "old -> new". For the one change that keeps every recorded
+  // the run table as "amended_<key> <UTC time>" = "old -> new". For the one change that keeps every recorded
   // result valid: more generations of a search whose per-generation steps do not depend on the
   // total (the caller checks that).
   void amend_config(const std::string& key, const std::string& value);
