@@ -319,8 +319,10 @@ std::string export_c_header(const Expression& e, const std::string& name, const 
   size_t i = 0;
   fold<int>(e.nodes, i, [&](size_t at, const std::vector<int>& k) -> int {
     const std::string v = "v" + std::to_string(at), d = "d" + std::to_string(at);
-    auto V = [&](int c) { return "v" + std::to_string(k[size_t(c)]); };
-    auto D = [&](int c) { return "d" + std::to_string(k[size_t(c)]); };
+    // (std::string(1, ch).append(...) rather than "v" + to_string(...): GCC 12's -Wrestrict
+    // false positive on operator+(const char*, string&&))
+    auto V = [&](int c) { return std::string(1, 'v').append(std::to_string(k[size_t(c)])); };
+    auto D = [&](int c) { return std::string(1, 'd').append(std::to_string(k[size_t(c)])); };
     std::string vs, ds;
     switch (e.nodes[at]) {
       case Prim::Y: vs = "y"; ds = "0.0"; break;
