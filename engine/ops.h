@@ -19,6 +19,7 @@ Tensor pow(const Tensor& a, const Tensor& b);
 Tensor minimum(const Tensor& a, const Tensor& b);  // ties: gradient split equally, as PyTorch
 Tensor maximum(const Tensor& a, const Tensor& b);
 Tensor add(const Tensor& a, double s);
+Tensor add(const Tensor& a, const Tensor& b, double alpha);  // a + alpha * b in one pass (SGD steps)
 Tensor mul(const Tensor& a, double s);
 Tensor pow(const Tensor& a, double exponent);
 Tensor rsub(double s, const Tensor& a);  // s - a

@@ -296,8 +296,20 @@ const Tensor& Tensor::add_(const Tensor& other, double alpha) const {
   if (other.dtype() != dtype() || other.device() != device())
     throw std::invalid_argument("add_: dtype/device mismatch: " + desc() + " and " + other.desc());
   Tensor o = expand(other.detach(), shape());
-  if (alpha != 1) o = mul(o, alpha);
-  kernels::binary(kernels::BinaryOp::Add, view(), o.view(), view());
+  if (alpha == 1 || !is_floating(dtype()))
+    kernels::binary(kernels::BinaryOp::Add, view(), (alpha == 1 ? o : mul(o, alpha)).view(), view());
+  else
+    kernels::axpby(view(), o.view(), view(), 1.0, alpha);
+  ++impl_->storage->version;
+  return *this;
+}
+
+const Tensor& Tensor::mul_add_(double scale, const Tensor& other, double alpha) const {
+  check_inplace(*this, "mul_add_", &other);
+  if (other.dtype() != dtype() || other.device() != device() || !is_floating(dtype()))
+    throw std::invalid_argument("mul_add_: needs two floating tensors of one dtype and device, got " + desc() + " and " +
+                                other.desc());
+  kernels::axpby(view(), expand(other.detach(), shape()).view(), view(), scale, alpha);
   ++impl_->storage->version;
   return *this;
 }

@@ -128,6 +128,8 @@ class Tensor {
   const Tensor& zero_() const { return fill_(0); }
   const Tensor& add_(const Tensor& other, double alpha = 1) const;
   const Tensor& mul_(double value) const;
+  // this = scale * this + alpha * other in one pass (momentum buffers, Adam moments).
+  const Tensor& mul_add_(double scale, const Tensor& other, double alpha) const;
 
  private:
   void require_defined(const char* method) const;  // throws std::invalid_argument when undefined

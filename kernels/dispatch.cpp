@@ -61,6 +61,9 @@ void compare(CompareOp op, const View& a, const View& b, const View& out) {
 void compare_scalar(CompareOp op, const View& a, double s, const View& out) {
   METALOSS_DISPATCH(common_device("compare_scalar", {&a, &out}), compare_scalar(op, a, s, out));
 }
+void axpby(const View& a, const View& b, const View& out, double alpha, double beta) {
+  METALOSS_DISPATCH(common_device("axpby", {&a, &b, &out}), axpby(a, b, out, alpha, beta));
+}
 void where(const View& cond, const View& a, const View& b, const View& out) {
   METALOSS_DISPATCH(common_device("where", {&cond, &a, &b, &out}), where(cond, a, b, out));
 }

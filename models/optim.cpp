@@ -31,16 +31,15 @@ void SGD::step() {
     const Tensor& p = params_[i];
     Tensor d = p.grad();
     if (!d.defined()) continue;
-    if (o_.weight_decay != 0) d = add(d, mul(p, o_.weight_decay));
+    if (o_.weight_decay != 0) d = add(d, p, o_.weight_decay);
     if (o_.momentum != 0) {
       Tensor& buf = momentum_[i];
       if (!buf.defined()) {
         buf = d.clone();
       } else {
-        buf.mul_(o_.momentum);
-        buf.add_(d, 1 - o_.dampening);
+        buf.mul_add_(o_.momentum, d, 1 - o_.dampening);
       }
-      d = o_.nesterov ? add(d, mul(buf, o_.momentum)) : buf;
+      d = o_.nesterov ? add(d, buf, o_.momentum) : buf;
     }
     p.add_(d, -lr_);
   }
@@ -80,16 +79,14 @@ void Adam::step() {
     if (!g.defined()) continue;
     if (o_.weight_decay != 0) {
       if (o_.decoupled_weight_decay) p.mul_(1 - lr_ * o_.weight_decay);
-      else g = add(g, mul(p, o_.weight_decay));
+      else g = add(g, p, o_.weight_decay);
     }
     if (!m_[i].defined()) {
       m_[i] = Tensor::zeros(p.shape(), p.dtype(), p.device());
       v_[i] = Tensor::zeros(p.shape(), p.dtype(), p.device());
     }
-    m_[i].mul_(o_.beta1);
-    m_[i].add_(g, 1 - o_.beta1);
-    v_[i].mul_(o_.beta2);
-    v_[i].add_(square(g), 1 - o_.beta2);
+    m_[i].mul_add_(o_.beta1, g, 1 - o_.beta1);
+    v_[i].mul_add_(o_.beta2, square(g), 1 - o_.beta2);
     // As torch.optim.Adam: p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps)
     Tensor denom = add(mul(sqrt(v_[i]), 1 / std::sqrt(bc2)), o_.eps);
     p.add_(div(m_[i], denom), -lr_ / bc1);
@@ -145,7 +142,7 @@ void check_pairs(const std::vector<Tensor>& params, const std::vector<Tensor>& g
 std::vector<Tensor> sgd_update(const std::vector<Tensor>& params, const std::vector<Tensor>& grads, double lr) {
   check_pairs(params, grads, "sgd_update");
   std::vector<Tensor> out;
-  for (size_t i = 0; i < params.size(); ++i) out.push_back(grads[i].defined() ? sub(params[i], mul(grads[i], lr)) : params[i]);
+  for (size_t i = 0; i < params.size(); ++i) out.push_back(grads[i].defined() ? add(params[i], grads[i], -lr) : params[i]);
   return out;
 }
 
@@ -166,12 +163,12 @@ std::vector<Tensor> DifferentiableSGD::step(const std::vector<Tensor>& params, c
       out.push_back(params[i]);
       continue;
     }
-    if (o_.weight_decay != 0) d = add(d, mul(params[i], o_.weight_decay));
+    if (o_.weight_decay != 0) d = add(d, params[i], o_.weight_decay);
     if (o_.momentum != 0) {
-      buf_[i] = buf_[i].defined() ? add(mul(buf_[i], o_.momentum), mul(d, 1 - o_.dampening)) : d;
-      d = o_.nesterov ? add(d, mul(buf_[i], o_.momentum)) : buf_[i];
+      buf_[i] = buf_[i].defined() ? add(mul(buf_[i], o_.momentum), d, 1 - o_.dampening) : d;
+      d = o_.nesterov ? add(d, buf_[i], o_.momentum) : buf_[i];
     }
-    out.push_back(sub(params[i], mul(d, o_.lr)));
+    out.push_back(add(params[i], d, -o_.lr));
   }
   return out;
 }
@@ -193,12 +190,12 @@ std::vector<Tensor> DifferentiableAdam::step(const std::vector<Tensor>& params, 
     }
     if (o_.weight_decay != 0) {
       if (o_.decoupled_weight_decay) p = mul(p, 1 - o_.lr * o_.weight_decay);
-      else g = add(g, mul(p, o_.weight_decay));
+      else g = add(g, p, o_.weight_decay);
     }
-    m_[i] = m_[i].defined() ? add(mul(m_[i], o_.beta1), mul(g, 1 - o_.beta1)) : mul(g, 1 - o_.beta1);
-    v_[i] = v_[i].defined() ? add(mul(v_[i], o_.beta2), mul(square(g), 1 - o_.beta2)) : mul(square(g), 1 - o_.beta2);
+    m_[i] = m_[i].defined() ? add(mul(m_[i], o_.beta1), g, 1 - o_.beta1) : mul(g, 1 - o_.beta1);
+    v_[i] = v_[i].defined() ? add(mul(v_[i], o_.beta2), square(g), 1 - o_.beta2) : mul(square(g), 1 - o_.beta2);
     Tensor denom = add(sqrt(add(mul(v_[i], 1 / bc2), eps_root_)), o_.eps);
-    out.push_back(sub(p, mul(div(m_[i], denom), o_.lr / bc1)));
+    out.push_back(add(p, div(m_[i], denom), -o_.lr / bc1));
   }
   return out;
 }

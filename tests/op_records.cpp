@@ -209,6 +209,8 @@ std::vector<OpRecord> build() {
 
   // ---- elementwise (third order) ----
   binary("add", [](const Ts& x) { return add(x[0], x[1]); }, [](double a, double b) { return a + b; }, any, any);
+  binary("add_scaled", [](const Ts& x) { return add(x[0], x[1], -0.7); }, [](double a, double b) { return a - 0.7 * b; },
+         any, any);
   binary("sub", [](const Ts& x) { return sub(x[0], x[1]); }, [](double a, double b) { return a - b; }, any, any);
   binary("mul", [](const Ts& x) { return mul(x[0], x[1]); }, [](double a, double b) { return a * b; }, any, any);
   binary("div", [](const Ts& x) { return div(x[0], x[1]); }, [](double a, double b) { return a / b; }, any, nz);

@@ -34,7 +34,18 @@ WORKLOADS = {
 MEMORY_TARGET = 0.25
 
 
-def run_measured(cmd):
+def thread_env(threads):
+    """The environment of one run: every thread pool capped at `threads`. torch.set_num_threads only
+    sizes PyTorch's OpenMP pool; the OpenBLAS that Debian's torch calls for GEMM keeps its own pool
+    (one thread per core) unless OPENBLAS_NUM_THREADS caps it, so without this a "1 thread" PyTorch
+    run multiplies matrices on every core. metaloss sets its OpenBLAS pool from --threads itself."""
+    env = dict(os.environ)
+    for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[k] = str(threads)
+    return env
+
+
+def run_measured(cmd, env=None):
     """Runs cmd and returns (JSON result, peak RSS MiB, wall seconds); raises with stderr on failure."""
     t0 = time.time()
     r_out, w_out = os.pipe()
@@ -46,7 +57,7 @@ def run_measured(cmd):
         for fd in (r_out, r_err, w_out, w_err):
             os.close(fd)
         try:
-            os.execv(cmd[0], cmd)
+            os.execve(cmd[0], cmd, env if env is not None else os.environ)
         finally:
             os._exit(127)
     os.close(w_out)
@@ -91,7 +102,7 @@ def main():
                 common = [w, "--threads", str(t), "--iters", str(iters), "--warmup", str(warm), "--device", a.device]
                 for lib, cmd in (("metaloss", [binary] + common),
                                  ("pytorch", [torch_py, os.path.join(HERE, "compare_torch.py")] + common)):
-                    j, rss, secs = run_measured(cmd)
+                    j, rss, secs = run_measured(cmd, thread_env(t))
                     runs.setdefault((w, t, lib), []).append((j, rss))
                     print(f"  [{rep + 1}] {w:14s} {t} thr {lib:8s} median {j['median_us'] / 1000:9.3f} ms  "
                           f"peak RSS {rss:7.1f} MiB  ({secs:.0f} s)", file=sys.stderr, flush=True)
@@ -108,7 +119,8 @@ def main():
       f"{open('/proc/cpuinfo').read().split('model name')[1].split(':')[1].splitlines()[0].strip()}; "
       f"load average at the end {' '.join(open('/proc/loadavg').read().split()[:3])}")
     P(f"Device {a.device}; PyTorch {torch_version} ({torch_py}); metaloss {binary}; {max(1, a.repeat)} interleaved runs per cell, "
-      "times are the median of the runs' medians, [min-max] of the runs' medians in brackets")
+      "times are the median of the runs' medians, [min-max] of the runs' medians in brackets; "
+      "each run has OPENBLAS_NUM_THREADS = OMP_NUM_THREADS = MKL_NUM_THREADS = its thread count")
     P("")
     P("### Time per iteration (median), ratio = metaloss / PyTorch")
     P("")

@@ -25,6 +25,11 @@ bool gemm_layout(int64_t rs, int64_t cs, int64_t rows, int64_t cols, bool& trans
   return false;
 }
 
+// A 2-d [r, c] view of dense column-major memory (the transpose of a dense [c, r] matrix).
+bool is_transposed_dense(const Tensor& t) {
+  return t.dim() == 2 && t.shape()[0] > 1 && t.shape()[1] > 1 && t.strides()[0] == 1 && t.strides()[1] == t.shape()[0];
+}
+
 // out[..., m, n] = a[..., m, k] @ b[..., k, n], batch dims already broadcast to `batch`.
 Tensor bmm_fwd(Tensor a, Tensor b, const Shape& batch) {
   const int64_t m = a.shape()[a.dim() - 2], k = a.shape()[a.dim() - 1], n = b.shape()[b.dim() - 1];
@@ -115,8 +120,15 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   if (should_record(a, b))
     record("matmul", {a, b}, out, {a, b}, [sa = a.shape(), sb = b.shape()](Node& n, const Tensor& g) -> Grads {
       Tensor a = n.saved_tensor(0), b = n.saved_tensor(1), ga, gb;
-      if (n.needs_grad(0)) ga = sum_to(matmul(g, transpose(b, -1, -2)), sa);
-      if (n.needs_grad(1)) gb = sum_to(matmul(transpose(a, -1, -2), g), sb);
+      // A 2-d operand that is a transposed dense matrix (linear's W^T) gets its gradient in its
+      // own layout, (g^T a)^T rather than a^T g: the same GEMM, but the permute's backward then
+      // hands W a dense gradient instead of a strided one that a transposing copy must densify.
+      if (n.needs_grad(0))
+        ga = is_transposed_dense(a) && g.dim() == 2 ? transpose(matmul(b, transpose(g, 0, 1)), 0, 1)
+                                                    : sum_to(matmul(g, transpose(b, -1, -2)), sa);
+      if (n.needs_grad(1))
+        gb = is_transposed_dense(b) && a.dim() == 2 ? transpose(matmul(transpose(g, 0, 1), a), 0, 1)
+                                                    : sum_to(matmul(transpose(a, -1, -2), g), sb);
       return {ga, gb};
     });
   return out;

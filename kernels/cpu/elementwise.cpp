@@ -199,6 +199,20 @@ void binary(BinaryOp op, const View& a, const View& b, const View& out) {
   }
 }
 
+void axpby(const View& a, const View& b, const View& out, double alpha, double beta) {
+  METALOSS_PROFILE_SCOPE("axpby", "kernel", double(out.numel() * int64_t(3 * dtype_size(out.dtype))), 3.0 * double(out.numel()));
+  // Written as (alpha * x) + (beta * y), no FMA contraction assumed: beta = -lr gives x - lr * y
+  // exactly as the composed sub(x, mul(y, lr)).
+  switch (a.dtype) {
+    case DType::Float32:
+      return map<float, float, float>([al = float(alpha), be = float(beta)](float x, float y) { return al * x + be * y; },
+                                      out, a, b);
+    case DType::Float64:
+      return map<double, double, double>([alpha, beta](double x, double y) { return alpha * x + beta * y; }, out, a, b);
+    default: unsupported("axpby", a.dtype);
+  }
+}
+
 void compare(CompareOp op, const View& a, const View& b, const View& out) {
   dispatch_dtype(a.dtype, [&](auto t) { compare_typed<decltype(t)>(op, a, b, out); });
 }

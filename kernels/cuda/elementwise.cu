@@ -97,6 +97,10 @@ template <class T> struct ClampOp {
   __device__ T operator()(T v) const { return v < a ? a : (v > b ? b : v); }
 };
 
+template <class T> struct AxpbyOp {
+  T alpha, beta;
+  __device__ T operator()(T x, T y) const { return alpha * x + beta * y; }
+};
 template <class T> struct AddOp { __device__ T operator()(T x, T y) const { return x + y; } };
 template <class T> struct SubOp { __device__ T operator()(T x, T y) const { return x - y; } };
 template <class T> struct MulOp { __device__ T operator()(T x, T y) const { return x * y; } };
@@ -472,6 +476,14 @@ void binary(BinaryOp op, const View& a, const View& b, const View& out) {
       if (op == BinaryOp::Mul || op == BinaryOp::Min) return map<uint8_t, uint8_t, uint8_t>("binary", AndOp{}, out, a, b);
       if (op == BinaryOp::Add || op == BinaryOp::Max) return map<uint8_t, uint8_t, uint8_t>("binary", OrOp{}, out, a, b);
       unsupported("binary", a.dtype);
+  }
+}
+
+void axpby(const View& a, const View& b, const View& out, double alpha, double beta) {
+  switch (a.dtype) {
+    case DType::Float32: return map<float, float, float>("axpby", AxpbyOp<float>{float(alpha), float(beta)}, out, a, b);
+    case DType::Float64: return map<double, double, double>("axpby", AxpbyOp<double>{alpha, beta}, out, a, b);
+    default: unsupported("axpby", a.dtype);
   }
 }
 

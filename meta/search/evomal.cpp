@@ -106,7 +106,7 @@ Evaluation evaluate_evomal(const Expression& e, const learn::LearnTask& task, co
         if (!std::isfinite(l.item())) throw std::runtime_error("rejected: non-finite loss in the rejection protocol");
         const Tensor g = grad({l}, {zl}, {}, GradOptions{false, -1, true})[0];
         NoGrad ng;
-        z = g.defined() ? sub(zl.detach(), mul(g, cfg.rejection_lr)) : zl.detach();
+        z = g.defined() ? add(zl.detach(), g, -cfg.rejection_lr) : zl.detach();
       }
       const double after = error_rate(z, y);
       if (!(after < before))

@@ -194,6 +194,17 @@ TEST_CASE("cuda: large tensors take the kernels' wide paths and agree with the C
       CHECK_CLOSE(log_softmax(rg, 1), log_softmax(reshape(r, {1001, d}), 1), atol, rtol);
     }
     CHECK_CLOSE(where(gt(ag, 0.0), ag, mul(ag, 0.1)), where(gt(a, 0.0), a, mul(a, 0.1)), atol, rtol);
+    // axpby: the one-pass a + alpha * b (SGD steps), broadcast, and the in-place optimizer forms.
+    CHECK_CLOSE(add(ag, cg, -0.3), add(a, c, -0.3), atol, rtol);
+    {
+      Tensor ig = ag.clone(), i = a.clone();
+      ig.mul_add_(0.9, ag, 0.1);
+      i.mul_add_(0.9, a, 0.1);
+      CHECK_CLOSE(ig, i, atol, rtol);
+      ig.add_(ag, -0.01);
+      i.add_(a, -0.01);
+      CHECK_CLOSE(ig, i, atol, rtol);
+    }
     CHECK(cast(gt(ag, 0.5), DType::Int64).to_vector() == cast(gt(a, 0.5), DType::Int64).to_vector());
     // GEMM: plain, transposed operands, batched.
     Tensor m1 = randn(Shape{300, 200}, t, gen), m2 = randn(Shape{200, 500}, t, gen);
