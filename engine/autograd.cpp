@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <atomic>
 #include <stdexcept>
-#include <unordered_map>
+#include <memory>
+#include <utility>
+#include <vector>
 
 #include "engine/ops.h"
 #include "kernels/profiler.h"
@@ -125,12 +127,103 @@ void attach_node(const std::shared_ptr<Node>& node, const Tensor* inputs, size_t
 // ---- the backward engine -----------------------------------------------------------------
 namespace {
 
+using NodeList = std::vector<std::shared_ptr<Node>, PoolAllocator<std::shared_ptr<Node>>>;
+using TensorList = std::vector<Tensor, PoolAllocator<Tensor>>;
+
+// Marks and positions of leaf accumulators during one walk: an open-addressing table of node
+// pointers whose memory is kept between walks (clear() only resets the keys).
+class LeafTable {
+ public:
+  void clear() {
+    if (count_ == 0) return;
+    std::fill(keys_.begin(), keys_.end(), nullptr);
+    count_ = 0;
+  }
+  const int* find(const Node* k) const {
+    if (keys_.empty()) return nullptr;
+    const size_t mask = keys_.size() - 1;
+    for (size_t i = slot(k) & mask;; i = (i + 1) & mask) {
+      if (keys_[i] == k) return &vals_[i];
+      if (!keys_[i]) return nullptr;
+    }
+  }
+  void set(const Node* k, int v) {
+    if (const int* p = find(k)) {
+      vals_[size_t(p - vals_.data())] = v;
+      return;
+    }
+    if ((count_ + 1) * 2 > keys_.size()) grow();
+    insert(k, v);
+  }
+
+ private:
+  static size_t slot(const Node* k) {
+    uint64_t h = uint64_t(reinterpret_cast<uintptr_t>(k) >> 4) * 0x9E3779B97F4A7C15ull;
+    return size_t(h ^ (h >> 29));
+  }
+  void insert(const Node* k, int v) {
+    const size_t mask = keys_.size() - 1;
+    size_t i = slot(k) & mask;
+    while (keys_[i]) i = (i + 1) & mask;
+    keys_[i] = k;
+    vals_[i] = v;
+    ++count_;
+  }
+  void grow() {
+    std::vector<const Node*> old_keys(std::max<size_t>(16, keys_.size() * 2), nullptr);
+    std::vector<int> old_vals(old_keys.size(), 0);
+    old_keys.swap(keys_);
+    old_vals.swap(vals_);
+    count_ = 0;
+    for (size_t i = 0; i < old_keys.size(); ++i)
+      if (old_keys[i]) insert(old_keys[i], old_vals[i]);
+  }
+  std::vector<const Node*> keys_;
+  std::vector<int> vals_;
+  size_t count_ = 0;
+};
+
+// The buffers of one graph walk, kept with their capacity between walks so a steady-state
+// training loop sorts and sweeps its graph without the system allocator. A hook or backward rule
+// may run grad() itself (a nested walk), so there is one set per nesting depth, per thread.
+struct WalkScratch {
+  std::vector<Node*> order;
+  std::vector<std::pair<Node*, size_t>> stack;
+  std::vector<int> first, edges, root_pos, target_pos;
+  std::vector<char> needed, is_target;
+  std::vector<Tensor> buf;
+  LeafTable leaves;
+};
+thread_local std::vector<std::unique_ptr<WalkScratch>> t_walks;
+thread_local size_t t_walk_depth = 0;
+struct WalkLease {
+  WalkScratch* s;
+  WalkLease() {
+    if (t_walks.size() <= t_walk_depth) t_walks.push_back(std::make_unique<WalkScratch>());
+    s = t_walks[t_walk_depth++].get();
+    s->order.clear();
+    s->stack.clear();
+    s->first.clear();
+    s->edges.clear();
+    s->root_pos.clear();
+    s->target_pos.clear();
+    s->leaves.clear();
+  }
+  ~WalkLease() {
+    s->buf.clear();  // drop the gradients still held (an exception may leave some)
+    s->leaves.clear();
+    --t_walk_depth;
+  }
+};
+
 // Walks the graph once in reverse topological order from the roots. In capture mode (grad())
 // the gradients reaching the target nodes are returned and no .grad is touched; otherwise
 // gradients reaching leaf accumulators are added to the leaves' .grad.
-Grads run_backward(const std::vector<std::shared_ptr<Node>>& roots, const std::vector<Tensor>& root_grads,
-                   const std::vector<std::shared_ptr<Node>>* targets, const GradOptions& opt) {
+Grads run_backward(const NodeList& roots, const TensorList& root_grads, const NodeList* targets,
+                   const GradOptions& opt) {
   const bool retain = opt.retain_graph < 0 ? opt.create_graph : opt.retain_graph > 0;
+  WalkLease lease;
+  WalkScratch& w = *lease.s;
 
   // 1. Topological order by iterative DFS (post-order), then reversed. Visited marks and indices
   // of op nodes live in the nodes (walk_epoch/walk_index: no hash map, no allocation per node);
@@ -141,20 +234,22 @@ Grads run_backward(const std::vector<std::shared_ptr<Node>>& roots, const std::v
   // differentiating one graph from two threads at once is not supported.)
   static std::atomic<uint64_t> s_epoch{0};
   const uint64_t epoch = s_epoch.fetch_add(1, std::memory_order_relaxed) + 1;
-  std::unordered_map<const Node*, int> leaf_index;
-  auto seen = [&](const Node* n) { return n->is_accumulator() ? leaf_index.count(n) > 0 : n->walk_epoch == epoch; };
+  LeafTable& leaf_index = w.leaves;
+  auto seen = [&](const Node* n) {
+    return n->is_accumulator() ? leaf_index.find(n) != nullptr : n->walk_epoch == epoch;
+  };
   auto mark = [&](Node* n) {
-    if (n->is_accumulator()) leaf_index[n] = -1;
+    if (n->is_accumulator()) leaf_index.set(n, -1);
     else n->walk_epoch = epoch;
   };
   auto set_index = [&](Node* n, int i) {
-    if (n->is_accumulator()) leaf_index[n] = i;
+    if (n->is_accumulator()) leaf_index.set(n, i);
     else n->walk_index = i;
   };
-  auto index_of = [&](const Node* n) { return n->is_accumulator() ? leaf_index.at(n) : n->walk_index; };
-  std::vector<Node*> order;
+  auto index_of = [&](const Node* n) { return n->is_accumulator() ? *leaf_index.find(n) : n->walk_index; };
+  std::vector<Node*>& order = w.order;
   {
-    std::vector<std::pair<Node*, size_t>> stack;
+    auto& stack = w.stack;
     for (auto& r : roots) {
       if (seen(r.get())) continue;
       mark(r.get());
@@ -178,19 +273,25 @@ Grads run_backward(const std::vector<std::shared_ptr<Node>>& roots, const std::v
   const int n_nodes = int(order.size());
   // order is post-order (inputs before consumers); position p in reverse is processing order.
   // edges[first[p] + i] = position of input i's node, or -1.
-  std::vector<int> first(size_t(n_nodes) + 1, 0), edges;
+  std::vector<int>& first = w.first;
+  std::vector<int>& edges = w.edges;
+  first.assign(size_t(n_nodes) + 1, 0);
   for (int p = 0; p < n_nodes; ++p) {
     first[size_t(p)] = int(edges.size());
     for (auto& c : order[size_t(p)]->next) edges.push_back(c ? index_of(c.get()) : -1);
   }
   first[size_t(n_nodes)] = int(edges.size());
-  std::vector<int> root_pos, target_pos;  // target_pos[slot]: position, or -1 if not in the graph
+  std::vector<int>& root_pos = w.root_pos;
+  std::vector<int>& target_pos = w.target_pos;  // target_pos[slot]: position, or -1 if not in the graph
   for (auto& r : roots) root_pos.push_back(index_of(r.get()));
   if (targets)
     for (auto& t : *targets) target_pos.push_back(t && seen(t.get()) ? index_of(t.get()) : -1);
 
   // 2. In capture mode, only nodes that lead to a target need to run.
-  std::vector<char> needed(size_t(n_nodes), 1), is_target(size_t(n_nodes), 0);
+  std::vector<char>& needed = w.needed;
+  std::vector<char>& is_target = w.is_target;
+  needed.assign(size_t(n_nodes), 1);
+  is_target.assign(size_t(n_nodes), 0);
   if (targets) {
     for (int tp : target_pos)
       if (tp >= 0) is_target[size_t(tp)] = 1;
@@ -203,7 +304,9 @@ Grads run_backward(const std::vector<std::shared_ptr<Node>>& roots, const std::v
   }
 
   // 3. Seed and sweep.
-  std::vector<Tensor> buf(static_cast<size_t>(n_nodes));
+  std::vector<Tensor>& buf = w.buf;
+  buf.clear();
+  buf.resize(static_cast<size_t>(n_nodes));
   auto accumulate = [&](int p, const Tensor& g) {
     Tensor& b = buf[size_t(p)];
     b = b.defined() ? add(b, g) : g;
@@ -243,7 +346,7 @@ Grads run_backward(const std::vector<std::shared_ptr<Node>>& roots, const std::v
         if (edges[size_t(e)] < 0 || !needed[size_t(edges[size_t(e)])]) mask &= ~(uint64_t(1) << i);
       n->edge_mask = mask;
     }
-    Grads in_grads;
+    RuleGrads in_grads;
     try {
       METALOSS_PROFILE_SCOPE(n->name, "backward");
       in_grads = n->apply(g);
@@ -271,17 +374,17 @@ Grads run_backward(const std::vector<std::shared_ptr<Node>>& roots, const std::v
   return captured;
 }
 
-void collect_roots(const char* fn, const std::vector<Tensor>& outputs, const std::vector<Tensor>& grad_outputs,
-                   std::vector<std::shared_ptr<Node>>& roots, std::vector<Tensor>& root_grads) {
-  if (!grad_outputs.empty() && grad_outputs.size() != outputs.size())
-    throw std::invalid_argument(std::string(fn) + ": got " + std::to_string(grad_outputs.size()) +
-                                " grad_outputs for " + std::to_string(outputs.size()) + " outputs");
-  for (size_t i = 0; i < outputs.size(); ++i) {
+void collect_roots(const char* fn, const Tensor* outputs, size_t n_out, const Tensor* grad_outputs, size_t n_grad,
+                   NodeList& roots, TensorList& root_grads) {
+  if (n_grad != 0 && n_grad != n_out)
+    throw std::invalid_argument(std::string(fn) + ": got " + std::to_string(n_grad) + " grad_outputs for " +
+                                std::to_string(n_out) + " outputs");
+  for (size_t i = 0; i < n_out; ++i) {
     const Tensor& y = outputs[i];
     if (!y.defined() || !y.requires_grad())
       throw std::invalid_argument(std::string(fn) + ": output " + std::to_string(i) + " (" + y.desc() +
                                   ") does not require grad and has no grad_fn: nothing recorded it");
-    Tensor g = grad_outputs.empty() ? Tensor() : grad_outputs[i];
+    Tensor g = n_grad == 0 ? Tensor() : grad_outputs[i];
     if (!g.defined()) {
       if (y.numel() != 1)
         throw std::invalid_argument(std::string(fn) + ": output " + std::to_string(i) + " (" + y.desc() +
@@ -300,9 +403,9 @@ void collect_roots(const char* fn, const std::vector<Tensor>& outputs, const std
 
 Grads grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
            const std::vector<Tensor>& grad_outputs, GradOptions options) {
-  std::vector<std::shared_ptr<Node>> roots, targets;
-  std::vector<Tensor> root_grads;
-  collect_roots("grad", outputs, grad_outputs, roots, root_grads);
+  NodeList roots, targets;
+  TensorList root_grads;
+  collect_roots("grad", outputs.data(), outputs.size(), grad_outputs.data(), grad_outputs.size(), roots, root_grads);
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (!inputs[i].defined() || !inputs[i].requires_grad())
       throw std::invalid_argument("grad: input " + std::to_string(i) + " (" + inputs[i].desc() +
@@ -321,9 +424,16 @@ Grads grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs
 }
 
 void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& grad_outputs, GradOptions options) {
-  std::vector<std::shared_ptr<Node>> roots;
-  std::vector<Tensor> root_grads;
-  collect_roots("backward", outputs, grad_outputs, roots, root_grads);
+  NodeList roots;
+  TensorList root_grads;
+  collect_roots("backward", outputs.data(), outputs.size(), grad_outputs.data(), grad_outputs.size(), roots, root_grads);
+  run_backward(roots, root_grads, nullptr, options);
+}
+
+void detail::backward_single(const Tensor& output, const Tensor& grad_output, GradOptions options) {
+  NodeList roots;
+  TensorList root_grads;
+  collect_roots("backward", &output, 1, &grad_output, grad_output.defined() ? 1 : 0, roots, root_grads);
   run_backward(roots, root_grads, nullptr, options);
 }
 

@@ -81,6 +81,9 @@ class SavedTensor {
 };
 
 using Grads = std::vector<Tensor>;  // one per input; undefined = no gradient
+// What a backward rule returns (one per input): from the engine's small-object pool, so running a
+// node's rule does not reach the system allocator in a steady-state training loop.
+using RuleGrads = std::vector<Tensor, PoolAllocator<Tensor>>;
 
 struct Node : std::enable_shared_from_this<Node> {
   const char* name = "?";  // op name
@@ -101,7 +104,7 @@ struct Node : std::enable_shared_from_this<Node> {
   std::vector<std::function<Tensor(const Tensor&)>> hooks;
 
   virtual ~Node() = default;
-  virtual Grads apply(const Tensor& grad_output) = 0;
+  virtual RuleGrads apply(const Tensor& grad_output) = 0;
   virtual bool is_accumulator() const { return false; }
   // Whether the backward rule must compute the gradient for `input`: the input needs a gradient
   // at all and, during grad() with specific inputs, its edge leads to one of them (the engine
@@ -128,7 +131,7 @@ struct Node : std::enable_shared_from_this<Node> {
 // The node that receives a leaf's gradient.
 struct AccumulateGrad final : Node {
   std::weak_ptr<TensorImpl> leaf;
-  Grads apply(const Tensor&) override { return {}; }
+  RuleGrads apply(const Tensor&) override { return {}; }
   bool is_accumulator() const override { return true; }
 };
 
@@ -136,7 +139,7 @@ template <class F>
 struct LambdaNode final : Node {
   F fn;
   explicit LambdaNode(F f) : fn(std::move(f)) {}
-  Grads apply(const Tensor& g) override { return fn(*this, g); }
+  RuleGrads apply(const Tensor& g) override { return fn(*this, g); }
 };
 
 // True when an op with these inputs must be recorded.
@@ -153,7 +156,7 @@ void attach_node(const std::shared_ptr<Node>& node, const Tensor* inputs, size_t
                  const Tensor* saved, size_t n_saved);
 
 // Records op `name` producing `out` from `inputs`; `saved` tensors are available to `backward`
-// as node.saved_tensor(i). backward(Node&, const Tensor& grad_out) -> Grads (one per input).
+// as node.saved_tensor(i). backward(Node&, const Tensor& grad_out) -> RuleGrads (one per input).
 template <class F>
 void record(const char* name, std::initializer_list<Tensor> inputs, Tensor& out, std::initializer_list<Tensor> saved,
             F backward) {
@@ -185,5 +188,9 @@ Grads grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs
 // Accumulates gradients of the outputs into the .grad of every leaf that requires grad.
 void backward(const std::vector<Tensor>& outputs, const std::vector<Tensor>& grad_outputs = {},
               GradOptions options = {});
+namespace detail {
+// backward() for one output (Tensor::backward): no vectors, so no allocation for them.
+void backward_single(const Tensor& output, const Tensor& grad_output, GradOptions options);
+}  // namespace detail
 
 }  // namespace metaloss

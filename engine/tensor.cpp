@@ -232,7 +232,7 @@ void Tensor::backward(const Tensor& grad_output, bool retain_graph, bool create_
   GradOptions o;
   o.create_graph = create_graph;
   o.retain_graph = retain_graph ? 1 : -1;
-  metaloss::backward({*this}, grad_output.defined() ? std::vector<Tensor>{grad_output} : std::vector<Tensor>{}, o);
+  detail::backward_single(*this, grad_output, o);
 }
 
 void Tensor::register_hook(std::function<Tensor(const Tensor&)> hook) const {

@@ -57,9 +57,36 @@ inline Tensor ones_like(const Tensor& x) { return Tensor::ones(x.shape(), x.dtyp
 // A bool mask as 0/1 in dtype t (a constant: no gradient flows through comparisons).
 inline Tensor mask_as(const Tensor& mask, DType t) { return cast(mask, t); }
 
+// Reduction dims held inline (at most kMaxDims), so reductions and their backward rules, which
+// run in every training step, do not allocate.
+class DimList {
+ public:
+  DimList() = default;
+  explicit DimList(int d) { push_back(d); }  // one dim
+  void push_back(int d) { d_[n_++] = d; }
+  int size() const { return n_; }
+  bool empty() const { return n_ == 0; }
+  void clear() { n_ = 0; }
+  int operator[](int i) const { return d_[i]; }
+  const int* begin() const { return d_; }
+  const int* end() const { return d_ + n_; }
+  int* begin() { return d_; }
+  int* end() { return d_ + n_; }
+
+ private:
+  int d_[kMaxDims] = {};
+  int n_ = 0;
+};
+
 // Normalised, sorted, unique reduction dims ("all" when empty).
-std::vector<int> reduction_dims(const Tensor& x, const std::vector<int64_t>& dims, const char* op);
+DimList reduction_dims(const Tensor& x, const std::vector<int64_t>& dims, const char* op);
 // x's shape with the reduced dims set to 1 (keepdim) or removed.
-Shape reduced_shape(const Shape& s, const std::vector<int>& dims, bool keepdim);
+Shape reduced_shape(const Shape& s, const DimList& dims, bool keepdim);
+// sum over already-normalised dims (what sum() and sum_to() run).
+Tensor sum_dims(const Tensor& x, const DimList& dims, bool keepdim);
+// reshape to a shape with no -1 (the engine's internal form of reshape(): no vector argument).
+Tensor reshape_to(const Tensor& x, const Shape& shape);
+// permute with dims[0..n) (no vector argument).
+Tensor permute_dims(const Tensor& x, const int64_t* dims, int n);
 
 }  // namespace metaloss::detail

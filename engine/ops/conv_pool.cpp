@@ -40,7 +40,7 @@ Tensor im2col(const Tensor& x_in, Pair2 k, Pair2 s, Pair2 p, Pair2 d, bool k_maj
   Tensor cols = Tensor::empty(cols_shape(g), x.dtype(), x.device());
   kernels::im2col(x.device(), x.dtype(), g, x.raw_data(), cols.raw_data());
   if (should_record(x_in))
-    record("im2col", {x_in}, cols, {}, [shape = x_in.shape(), k, s, p, d, k_major](Node&, const Tensor& gr) -> Grads {
+    record("im2col", {x_in}, cols, {}, [shape = x_in.shape(), k, s, p, d, k_major](Node&, const Tensor& gr) -> RuleGrads {
       return {col2im(gr, shape, k, s, p, d, k_major)};
     });
   return cols;
@@ -57,7 +57,7 @@ Tensor col2im(const Tensor& cols_in, const Shape& image, Pair2 k, Pair2 s, Pair2
   Tensor x = Tensor::empty(image, cols.dtype(), cols.device());
   kernels::col2im(cols.device(), cols.dtype(), g, cols.raw_data(), x.raw_data());
   if (should_record(cols_in))
-    record("col2im", {cols_in}, x, {}, [k, s, p, d, k_major](Node&, const Tensor& gr) -> Grads {
+    record("col2im", {cols_in}, x, {}, [k, s, p, d, k_major](Node&, const Tensor& gr) -> RuleGrads {
       return {im2col(gr, k, s, p, d, k_major)};
     });
   return x;
@@ -70,6 +70,8 @@ bool g_cudnn_enabled = [] {
   return !(e && e[0] == '1');
 }();
 
+constexpr int64_t kBatchChannelSwap[4] = {1, 0, 2, 3};
+
 // One GEMM for the whole batch, [o, K] x [K, n*L], instead of n small ones: fewer BLAS calls,
 // and the weight gradient becomes one GEMM with inner dimension n*L rather than n GEMMs plus a
 // sum over the batch. The result is [o, n, L]; it is viewed as [n, o, oh, ow].
@@ -77,13 +79,14 @@ Tensor conv2d_im2col(const Tensor& x, const Tensor& w, const kernels::Conv2dGeom
                      Pair2 dilation) {
   const int64_t o = w.shape()[0], K = w.shape()[1] * g.kh * g.kw;
   Tensor cols = im2col(x, {g.kh, g.kw}, stride, padding, dilation, /*k_major=*/true);  // [K, n, L]
-  Tensor yt = matmul(reshape(w, {o, K}), reshape(cols, {K, g.n * g.oh * g.ow}));
-  return permute(reshape(yt, {o, g.n, g.oh, g.ow}), {1, 0, 2, 3});
+  Tensor yt = matmul(reshape_to(w, Shape{o, K}), reshape_to(cols, Shape{K, g.n * g.oh * g.ow}));
+  return permute_dims(reshape_to(yt, Shape{o, g.n, g.oh, g.ow}), kBatchChannelSwap, 4);
 }
 
 // The gradient [o, n*L] laid out for the GEMMs of the two adjoints.
 Tensor grad_rows(const Tensor& gy) {
-  return reshape(contiguous(permute(gy, {1, 0, 2, 3})), {gy.shape()[1], -1});
+  return reshape_to(contiguous(permute_dims(gy, kBatchChannelSwap, 4)),
+                    Shape{gy.shape()[1], gy.shape()[0] * gy.shape()[2] * gy.shape()[3]});
 }
 
 void check_conv_operands(const Tensor& a, const Tensor& b, const char* op) {
@@ -117,8 +120,8 @@ Tensor conv2d_direct(const Tensor& x_in, const Tensor& w_in, Pair2 stride, Pair2
   }
   if (should_record(x_in, w_in))
     record("conv2d_direct", {x_in, w_in}, y, {x_in, w_in},
-           [stride, padding, dilation, xs = x_in.shape(), ws = w_in.shape()](Node& n, const Tensor& gy) -> Grads {
-             Grads gs(2);
+           [stride, padding, dilation, xs = x_in.shape(), ws = w_in.shape()](Node& n, const Tensor& gy) -> RuleGrads {
+             RuleGrads gs(2);
              if (n.needs_grad(0)) gs[0] = conv2d_input_grad(gy, n.saved_tensor(1), xs, stride, padding, dilation);
              if (n.needs_grad(1)) gs[1] = conv2d_weight_grad(n.saved_tensor(0), gy, ws, stride, padding, dilation);
              return gs;
@@ -142,13 +145,13 @@ Tensor conv2d_input_grad(const Tensor& gy_in, const Tensor& w_in, const Shape& x
   } else {
     NoGrad ng;
     const int64_t K = g.c * g.kh * g.kw;
-    Tensor cols = matmul(transpose(reshape(w_in, {o, K}), 0, 1), grad_rows(gy_in));  // [K, n*L]
-    dx = col2im(reshape(cols, {K, g.n, g.oh * g.ow}), x_shape, {g.kh, g.kw}, stride, padding, dilation, true);
+    Tensor cols = matmul(transpose(reshape_to(w_in, Shape{o, K}), 0, 1), grad_rows(gy_in));  // [K, n*L]
+    dx = col2im(reshape_to(cols, Shape{K, g.n, g.oh * g.ow}), x_shape, {g.kh, g.kw}, stride, padding, dilation, true);
   }
   if (should_record(gy_in, w_in))
     record("conv2d_input_grad", {gy_in, w_in}, dx, {gy_in, w_in},
-           [stride, padding, dilation, ws = w_in.shape()](Node& n, const Tensor& u) -> Grads {
-             Grads gs(2);
+           [stride, padding, dilation, ws = w_in.shape()](Node& n, const Tensor& u) -> RuleGrads {
+             RuleGrads gs(2);
              if (n.needs_grad(0)) gs[0] = conv2d_direct(u, n.saved_tensor(1), stride, padding, dilation);
              if (n.needs_grad(1)) gs[1] = conv2d_weight_grad(u, n.saved_tensor(0), ws, stride, padding, dilation);
              return gs;
@@ -174,12 +177,12 @@ Tensor conv2d_weight_grad(const Tensor& x_in, const Tensor& gy_in, const Shape& 
     NoGrad ng;
     const int64_t K = g.c * g.kh * g.kw;
     Tensor cols = im2col(x_in, {g.kh, g.kw}, stride, padding, dilation, true);  // [K, n, L]
-    dw = reshape(matmul(grad_rows(gy_in), transpose(reshape(cols, {K, -1}), 0, 1)), {w_shape[0], w_shape[1], w_shape[2], w_shape[3]});
+    dw = reshape_to(matmul(grad_rows(gy_in), transpose(reshape_to(cols, Shape{K, g.n * g.oh * g.ow}), 0, 1)), w_shape);
   }
   if (should_record(x_in, gy_in))
     record("conv2d_weight_grad", {x_in, gy_in}, dw, {x_in, gy_in},
-           [stride, padding, dilation, xs = x_in.shape()](Node& n, const Tensor& u) -> Grads {
-             Grads gs(2);
+           [stride, padding, dilation, xs = x_in.shape()](Node& n, const Tensor& u) -> RuleGrads {
+             RuleGrads gs(2);
              if (n.needs_grad(0)) gs[0] = conv2d_input_grad(n.saved_tensor(1), u, xs, stride, padding, dilation);
              if (n.needs_grad(1)) gs[1] = conv2d_direct(n.saved_tensor(0), u, stride, padding, dilation);
              return gs;
@@ -219,7 +222,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, Pair2 stride
     Tensor wg = reshape(w, {groups, o / groups, -1});
     y = reshape(matmul(wg, cg), {g.n, o, g.oh, g.ow});  // [n, groups, o/groups, L]
   }
-  if (bias.defined()) y = add(y, reshape(bias, {1, o, 1, 1}));
+  if (bias.defined()) y = add(y, reshape_to(bias, Shape{1, o, 1, 1}));
   return y;
 }
 
@@ -247,8 +250,8 @@ Tensor max_pool2d(const Tensor& x, Pair2 k, Pair2 s, Pair2 p) {
   Tensor xc = x.is_contiguous() ? x : contiguous(x.detach());
   Tensor idx = Tensor::empty(Shape{x.shape()[0], x.shape()[1], g.oh * g.ow}, DType::Int64, x.device());
   kernels::max_pool2d_indices(x.device(), x.dtype(), g, xc.raw_data(), idx.data<int64_t>());
-  Tensor flat = reshape(x, {x.shape()[0], x.shape()[1], g.h * g.w});
-  return reshape(gather(flat, 2, idx), {x.shape()[0], x.shape()[1], g.oh, g.ow});
+  Tensor flat = reshape_to(x, Shape{x.shape()[0], x.shape()[1], g.h * g.w});
+  return reshape_to(gather(flat, 2, idx), Shape{x.shape()[0], x.shape()[1], g.oh, g.ow});
 }
 
 namespace {
@@ -268,7 +271,7 @@ Tensor avg_pool_pair(const Tensor& in, const kernels::Pool2dGeom& g, const Shape
   if (should_record(in)) {
     const char* name = adaptive ? (backward ? "adaptive_avg_pool2d_backward" : "adaptive_avg_pool2d")
                                 : (backward ? "avg_pool2d_backward" : "avg_pool2d");
-    record(name, {in}, out, {}, [g, shape = in.shape(), adaptive, backward](Node&, const Tensor& gr) -> Grads {
+    record(name, {in}, out, {}, [g, shape = in.shape(), adaptive, backward](Node&, const Tensor& gr) -> RuleGrads {
       return {avg_pool_pair(gr, g, shape, adaptive, !backward)};
     });
   }

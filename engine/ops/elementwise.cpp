@@ -53,7 +53,7 @@ Tensor add(const Tensor& a, const Tensor& b) {
   METALOSS_PROFILE_SCOPE("add", "op");
   Tensor out = binary_fwd(BinaryOp::Add, a, b, "add");
   if (should_record(a, b))
-    record("add", {a, b}, out, {}, [sa = a.shape(), sb = b.shape()](Node& n, const Tensor& g) -> Grads {
+    record("add", {a, b}, out, {}, [sa = a.shape(), sb = b.shape()](Node& n, const Tensor& g) -> RuleGrads {
       return {to_input(n, 0, g, sa), to_input(n, 1, g, sb)};
     });
   return out;
@@ -69,7 +69,7 @@ Tensor add(const Tensor& a, const Tensor& b, double alpha) {
   Tensor out = Tensor::empty(s, a.dtype(), a.device());
   kernels::axpby(broadcast_view(a, s), broadcast_view(b, s), out.view(), 1.0, alpha);
   if (should_record(a, b))
-    record("add_scaled", {a, b}, out, {}, [sa = a.shape(), sb = b.shape(), alpha](Node& n, const Tensor& g) -> Grads {
+    record("add_scaled", {a, b}, out, {}, [sa = a.shape(), sb = b.shape(), alpha](Node& n, const Tensor& g) -> RuleGrads {
       return {to_input(n, 0, g, sa), n.needs_grad(1) ? mul(sum_to(g, sb), alpha) : Tensor()};
     });
   return out;
@@ -79,7 +79,7 @@ Tensor sub(const Tensor& a, const Tensor& b) {
   METALOSS_PROFILE_SCOPE("sub", "op");
   Tensor out = binary_fwd(BinaryOp::Sub, a, b, "sub");
   if (should_record(a, b))
-    record("sub", {a, b}, out, {}, [sa = a.shape(), sb = b.shape()](Node& n, const Tensor& g) -> Grads {
+    record("sub", {a, b}, out, {}, [sa = a.shape(), sb = b.shape()](Node& n, const Tensor& g) -> RuleGrads {
       return {to_input(n, 0, g, sa), n.needs_grad(1) ? neg(sum_to(g, sb)) : Tensor()};
     });
   return out;
@@ -89,7 +89,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
   METALOSS_PROFILE_SCOPE("mul", "op");
   Tensor out = binary_fwd(BinaryOp::Mul, a, b, "mul");
   if (should_record(a, b))
-    record("mul", {a, b}, out, {a, b}, [sa = a.shape(), sb = b.shape()](Node& n, const Tensor& g) -> Grads {
+    record("mul", {a, b}, out, {a, b}, [sa = a.shape(), sb = b.shape()](Node& n, const Tensor& g) -> RuleGrads {
       Tensor ga, gb;
       if (n.needs_grad(0)) ga = sum_to(mul(g, n.saved_tensor(1)), sa);
       if (n.needs_grad(1)) gb = sum_to(mul(g, n.saved_tensor(0)), sb);
@@ -102,7 +102,7 @@ Tensor div(const Tensor& a, const Tensor& b) {
   METALOSS_PROFILE_SCOPE("div", "op");
   Tensor out = binary_fwd(BinaryOp::Div, a, b, "div");
   if (should_record(a, b))
-    record("div", {a, b}, out, {b, out}, [sa = a.shape(), sb = b.shape()](Node& n, const Tensor& g) -> Grads {
+    record("div", {a, b}, out, {b, out}, [sa = a.shape(), sb = b.shape()](Node& n, const Tensor& g) -> RuleGrads {
       Tensor b = n.saved_tensor(0), ga, gb;
       if (n.needs_grad(0)) ga = sum_to(div(g, b), sa);
       if (n.needs_grad(1)) gb = sum_to(neg(div(mul(g, n.saved_tensor(1)), b)), sb);  // -g a / b^2
@@ -115,7 +115,7 @@ Tensor pow(const Tensor& a, const Tensor& b) {
   METALOSS_PROFILE_SCOPE("pow", "op");
   Tensor out = binary_fwd(BinaryOp::Pow, a, b, "pow");
   if (should_record(a, b))
-    record("pow", {a, b}, out, {a, b, out}, [sa = a.shape(), sb = b.shape()](Node& n, const Tensor& g) -> Grads {
+    record("pow", {a, b}, out, {a, b, out}, [sa = a.shape(), sb = b.shape()](Node& n, const Tensor& g) -> RuleGrads {
       Tensor a = n.saved_tensor(0), b = n.saved_tensor(1), ga, gb;
       // d/da a^b = b a^(b-1), defined as 0 where b == 0 (else 0 * 0^-1 = NaN at a = 0), as PyTorch.
       if (n.needs_grad(0)) {
@@ -142,7 +142,7 @@ Tensor min_max(const Tensor& a, const Tensor& b, bool is_max) {
   Tensor out = binary_fwd(is_max ? BinaryOp::Max : BinaryOp::Min, a, b, name);
   if (should_record(a, b))
     record(name, {a, b}, out, {a, b},
-           [sa = a.shape(), sb = b.shape(), is_max](Node& n, const Tensor& g) -> Grads {
+           [sa = a.shape(), sb = b.shape(), is_max](Node& n, const Tensor& g) -> RuleGrads {
              Tensor a = n.saved_tensor(0), b = n.saved_tensor(1);
              Tensor wa = add(mask_as(is_max ? gt(a, b) : lt(a, b), a.dtype()), mul(mask_as(eq(a, b), a.dtype()), 0.5));
              Tensor ga, gb;
@@ -160,21 +160,21 @@ Tensor minimum(const Tensor& a, const Tensor& b) { return min_max(a, b, false); 
 Tensor add(const Tensor& a, double s) {
   METALOSS_PROFILE_SCOPE("add", "op");
   Tensor out = unary_fwd(UnaryOp::AddScalar, a, "add", s);
-  if (should_record(a)) record("add_scalar", {a}, out, {}, [](Node&, const Tensor& g) -> Grads { return {g}; });
+  if (should_record(a)) record("add_scalar", {a}, out, {}, [](Node&, const Tensor& g) -> RuleGrads { return {g}; });
   return out;
 }
 Tensor mul(const Tensor& a, double s) {
   METALOSS_PROFILE_SCOPE("mul", "op");
   Tensor out = unary_fwd(UnaryOp::MulScalar, a, "mul", s);
   if (should_record(a))
-    record("mul_scalar", {a}, out, {}, [s](Node&, const Tensor& g) -> Grads { return {mul(g, s)}; });
+    record("mul_scalar", {a}, out, {}, [s](Node&, const Tensor& g) -> RuleGrads { return {mul(g, s)}; });
   return out;
 }
 Tensor pow(const Tensor& a, double c) {
   METALOSS_PROFILE_SCOPE("pow", "op");
   Tensor out = unary_fwd(UnaryOp::PowScalar, a, "pow", c);
   if (should_record(a))
-    record("pow_scalar", {a}, out, {a}, [c](Node& n, const Tensor& g) -> Grads {
+    record("pow_scalar", {a}, out, {a}, [c](Node& n, const Tensor& g) -> RuleGrads {
       if (c == 0) return {zeros_like(g)};
       Tensor x = n.saved_tensor(0);
       return {mul(g, c == 2 ? mul(x, 2.0) : mul(pow(x, c - 1), c))};
@@ -184,14 +184,14 @@ Tensor pow(const Tensor& a, double c) {
 Tensor rsub(double s, const Tensor& a) {
   METALOSS_PROFILE_SCOPE("rsub", "op");
   Tensor out = unary_fwd(UnaryOp::RSubScalar, a, "rsub", s);
-  if (should_record(a)) record("rsub_scalar", {a}, out, {}, [](Node&, const Tensor& g) -> Grads { return {neg(g)}; });
+  if (should_record(a)) record("rsub_scalar", {a}, out, {}, [](Node&, const Tensor& g) -> RuleGrads { return {neg(g)}; });
   return out;
 }
 Tensor rdiv(double s, const Tensor& a) {
   METALOSS_PROFILE_SCOPE("rdiv", "op");
   Tensor out = unary_fwd(UnaryOp::RDivScalar, a, "rdiv", s);
   if (should_record(a))
-    record("rdiv_scalar", {a}, out, {a, out}, [](Node& n, const Tensor& g) -> Grads {
+    record("rdiv_scalar", {a}, out, {a, out}, [](Node& n, const Tensor& g) -> RuleGrads {
       return {neg(div(mul(g, n.saved_tensor(1)), n.saved_tensor(0)))};  // -g (s/x) / x
     });
   return out;
@@ -203,28 +203,28 @@ Tensor neg(const Tensor& x) {
   check_defined(x, "neg");
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   kernels::unary(UnaryOp::Neg, x.view(), out.view());
-  if (should_record(x)) record("neg", {x}, out, {}, [](Node&, const Tensor& g) -> Grads { return {neg(g)}; });
+  if (should_record(x)) record("neg", {x}, out, {}, [](Node&, const Tensor& g) -> RuleGrads { return {neg(g)}; });
   return out;
 }
 Tensor exp(const Tensor& x) {
   METALOSS_PROFILE_SCOPE("exp", "op");
   Tensor y = unary_fwd(UnaryOp::Exp, x, "exp");
   if (should_record(x))
-    record("exp", {x}, y, {y}, [](Node& n, const Tensor& g) -> Grads { return {mul(g, n.saved_tensor(0))}; });
+    record("exp", {x}, y, {y}, [](Node& n, const Tensor& g) -> RuleGrads { return {mul(g, n.saved_tensor(0))}; });
   return y;
 }
 Tensor log(const Tensor& x) {
   METALOSS_PROFILE_SCOPE("log", "op");
   Tensor y = unary_fwd(UnaryOp::Log, x, "log");
   if (should_record(x))
-    record("log", {x}, y, {x}, [](Node& n, const Tensor& g) -> Grads { return {div(g, n.saved_tensor(0))}; });
+    record("log", {x}, y, {x}, [](Node& n, const Tensor& g) -> RuleGrads { return {div(g, n.saved_tensor(0))}; });
   return y;
 }
 Tensor sqrt(const Tensor& x) {
   METALOSS_PROFILE_SCOPE("sqrt", "op");
   Tensor y = unary_fwd(UnaryOp::Sqrt, x, "sqrt");
   if (should_record(x))
-    record("sqrt", {x}, y, {y}, [](Node& n, const Tensor& g) -> Grads {
+    record("sqrt", {x}, y, {y}, [](Node& n, const Tensor& g) -> RuleGrads {
       return {div(mul(g, 0.5), n.saved_tensor(0))};
     });
   return y;
@@ -233,7 +233,7 @@ Tensor rsqrt(const Tensor& x) {
   METALOSS_PROFILE_SCOPE("rsqrt", "op");
   Tensor y = unary_fwd(UnaryOp::Rsqrt, x, "rsqrt");
   if (should_record(x))
-    record("rsqrt", {x}, y, {y}, [](Node& n, const Tensor& g) -> Grads {
+    record("rsqrt", {x}, y, {y}, [](Node& n, const Tensor& g) -> RuleGrads {
       Tensor y = n.saved_tensor(0);
       return {mul(mul(g, pow(y, 3.0)), -0.5)};
     });
@@ -245,20 +245,20 @@ Tensor abs(const Tensor& x) {
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   kernels::unary(UnaryOp::Abs, x.view(), y.view());
   if (should_record(x))
-    record("abs", {x}, y, {x}, [](Node& n, const Tensor& g) -> Grads { return {mul(g, sign(n.saved_tensor(0)))}; });
+    record("abs", {x}, y, {x}, [](Node& n, const Tensor& g) -> RuleGrads { return {mul(g, sign(n.saved_tensor(0)))}; });
   return y;
 }
 Tensor sign(const Tensor& x) {
   METALOSS_PROFILE_SCOPE("sign", "op");
   Tensor y = unary_fwd(UnaryOp::Sign, x, "sign");
-  if (should_record(x)) record("sign", {x}, y, {}, [](Node&, const Tensor& g) -> Grads { return {zeros_like(g)}; });
+  if (should_record(x)) record("sign", {x}, y, {}, [](Node&, const Tensor& g) -> RuleGrads { return {zeros_like(g)}; });
   return y;
 }
 Tensor square(const Tensor& x) {
   METALOSS_PROFILE_SCOPE("square", "op");
   Tensor y = unary_fwd(UnaryOp::Square, x, "square");
   if (should_record(x))
-    record("square", {x}, y, {x}, [](Node& n, const Tensor& g) -> Grads {
+    record("square", {x}, y, {x}, [](Node& n, const Tensor& g) -> RuleGrads {
       return {mul(g, mul(n.saved_tensor(0), 2.0))};
     });
   return y;
@@ -267,7 +267,7 @@ Tensor tanh(const Tensor& x) {
   METALOSS_PROFILE_SCOPE("tanh", "op");
   Tensor y = unary_fwd(UnaryOp::Tanh, x, "tanh");
   if (should_record(x))
-    record("tanh", {x}, y, {y}, [](Node& n, const Tensor& g) -> Grads {
+    record("tanh", {x}, y, {y}, [](Node& n, const Tensor& g) -> RuleGrads {
       // Without create_graph nothing differentiates this result: one fused pass instead of three
       // (tests/test_autograd.cpp checks the two paths agree).
       if (!grad_mode_enabled()) return {binary_fwd(BinaryOp::TanhBackward, g, n.saved_tensor(0), "tanh_backward")};
@@ -279,7 +279,7 @@ Tensor sigmoid(const Tensor& x) {
   METALOSS_PROFILE_SCOPE("sigmoid", "op");
   Tensor y = unary_fwd(UnaryOp::Sigmoid, x, "sigmoid");
   if (should_record(x))
-    record("sigmoid", {x}, y, {y}, [](Node& n, const Tensor& g) -> Grads {
+    record("sigmoid", {x}, y, {y}, [](Node& n, const Tensor& g) -> RuleGrads {
       Tensor y = n.saved_tensor(0);
       if (!grad_mode_enabled()) return {binary_fwd(BinaryOp::SigmoidBackward, g, y, "sigmoid_backward")};  // as tanh
       return {mul(g, mul(y, rsub(1.0, y)))};
@@ -290,7 +290,7 @@ Tensor relu(const Tensor& x) {
   METALOSS_PROFILE_SCOPE("relu", "op");
   Tensor y = unary_fwd(UnaryOp::Relu, x, "relu");
   if (should_record(x))
-    record("relu", {x}, y, {x}, [](Node& n, const Tensor& g) -> Grads {
+    record("relu", {x}, y, {x}, [](Node& n, const Tensor& g) -> RuleGrads {
       Tensor x = n.saved_tensor(0);
       if (!grad_mode_enabled()) return {binary_fwd(BinaryOp::ReluBackward, g, x, "relu_backward")};  // as tanh
       return {mul(g, mask_as(gt(x, 0.0), x.dtype()))};
@@ -301,7 +301,7 @@ Tensor leaky_relu(const Tensor& x, double slope) {
   METALOSS_PROFILE_SCOPE("leaky_relu", "op");
   Tensor y = unary_fwd(UnaryOp::LeakyRelu, x, "leaky_relu", slope);
   if (should_record(x))
-    record("leaky_relu", {x}, y, {x}, [slope](Node& n, const Tensor& g) -> Grads {
+    record("leaky_relu", {x}, y, {x}, [slope](Node& n, const Tensor& g) -> RuleGrads {
       Tensor x = n.saved_tensor(0);
       return {mul(g, add(mul(mask_as(gt(x, 0.0), x.dtype()), 1.0 - slope), slope))};
     });
@@ -312,7 +312,7 @@ Tensor softplus(const Tensor& x, double beta, double threshold) {
   if (beta == 0) fail("softplus", "beta must be non-zero");
   Tensor y = unary_fwd(UnaryOp::Softplus, x, "softplus", beta, threshold);
   if (should_record(x))
-    record("softplus", {x}, y, {x}, [beta, threshold](Node& n, const Tensor& g) -> Grads {
+    record("softplus", {x}, y, {x}, [beta, threshold](Node& n, const Tensor& g) -> RuleGrads {
       Tensor x = n.saved_tensor(0);
       Tensor bx = mul(x, beta);
       return {mul(g, where(gt(bx, threshold), ones_like(x), sigmoid(bx)))};
@@ -324,7 +324,7 @@ Tensor clamp(const Tensor& x, double lo, double hi) {
   if (lo > hi) fail("clamp", "min " + std::to_string(lo) + " exceeds max " + std::to_string(hi));
   Tensor y = unary_fwd(UnaryOp::Clamp, x, "clamp", lo, hi);
   if (should_record(x))
-    record("clamp", {x}, y, {x}, [lo, hi](Node& n, const Tensor& g) -> Grads {
+    record("clamp", {x}, y, {x}, [lo, hi](Node& n, const Tensor& g) -> RuleGrads {
       Tensor x = n.saved_tensor(0);
       return {mul(g, mask_as(mul(ge(x, lo), le(x, hi)), x.dtype()))};
     });
@@ -341,7 +341,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   Tensor out = Tensor::empty(s, a.dtype(), a.device());
   kernels::where(broadcast_view(cond, s), broadcast_view(a, s), broadcast_view(b, s), out.view());
   if (should_record(a, b))
-    record("where", {a, b}, out, {cond}, [sa = a.shape(), sb = b.shape()](Node& n, const Tensor& g) -> Grads {
+    record("where", {a, b}, out, {cond}, [sa = a.shape(), sb = b.shape()](Node& n, const Tensor& g) -> RuleGrads {
       Tensor c = n.saved_tensor(0), z = Tensor::zeros(Shape{}, g.dtype(), g.device()), ga, gb;
       if (n.needs_grad(0)) ga = sum_to(where(c, g, z), sa);
       if (n.needs_grad(1)) gb = sum_to(where(c, z, g), sb);
@@ -371,7 +371,7 @@ Tensor cast(const Tensor& x, DType dtype) {
   Tensor out = Tensor::empty(x.shape(), dtype, x.device());
   kernels::copy(x.view(), out.view());
   if (is_floating(dtype) && should_record(x))
-    record("cast", {x}, out, {}, [from = x.dtype()](Node&, const Tensor& g) -> Grads { return {cast(g, from)}; });
+    record("cast", {x}, out, {}, [from = x.dtype()](Node&, const Tensor& g) -> RuleGrads { return {cast(g, from)}; });
   return out;
 }
 

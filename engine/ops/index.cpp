@@ -33,7 +33,7 @@ Tensor gather(const Tensor& x, int64_t dim_in, const Tensor& index) {
   Tensor out = Tensor::empty(index.shape(), x.dtype(), x.device());
   kernels::gather(x.view(), dim, index.view(), out.view());
   if (should_record(x))
-    record("gather", {x}, out, {index}, [shape = x.shape(), dim](Node& n, const Tensor& g) -> Grads {
+    record("gather", {x}, out, {index}, [shape = x.shape(), dim](Node& n, const Tensor& g) -> RuleGrads {
       return {scatter_add(Tensor::zeros(shape, g.dtype(), g.device()), dim, n.saved_tensor(0), g)};
     });
   return out;
@@ -52,7 +52,7 @@ Tensor scatter_add(const Tensor& base, int64_t dim_in, const Tensor& index, cons
   Tensor out = base.clone();
   kernels::scatter_add(out.view(), dim, index.view(), src.view());
   if (should_record(base, src))
-    record("scatter_add", {base, src}, out, {index}, [dim](Node& n, const Tensor& g) -> Grads {
+    record("scatter_add", {base, src}, out, {index}, [dim](Node& n, const Tensor& g) -> RuleGrads {
       return {n.needs_grad(0) ? g : Tensor(), n.needs_grad(1) ? gather(g, dim, n.saved_tensor(0)) : Tensor()};
     });
   return out;
@@ -72,7 +72,7 @@ Tensor index_select(const Tensor& x, int64_t dim_in, const Tensor& index) {
   Tensor out = Tensor::empty(s, x.dtype(), x.device());
   kernels::index_select(x.view(), dim, ic.data<int64_t>(), ic.numel(), out.view());
   if (should_record(x))
-    record("index_select", {x}, out, {ic}, [shape = x.shape(), dim](Node& n, const Tensor& g) -> Grads {
+    record("index_select", {x}, out, {ic}, [shape = x.shape(), dim](Node& n, const Tensor& g) -> RuleGrads {
       return {index_add(Tensor::zeros(shape, g.dtype(), g.device()), dim, n.saved_tensor(0), g)};
     });
   return out;
@@ -93,7 +93,7 @@ Tensor index_add(const Tensor& base, int64_t dim_in, const Tensor& index, const 
   Tensor out = base.clone();
   kernels::index_add(out.view(), dim, ic.data<int64_t>(), ic.numel(), src.view());
   if (should_record(base, src))
-    record("index_add", {base, src}, out, {ic}, [dim](Node& n, const Tensor& g) -> Grads {
+    record("index_add", {base, src}, out, {ic}, [dim](Node& n, const Tensor& g) -> RuleGrads {
       return {n.needs_grad(0) ? g : Tensor(), n.needs_grad(1) ? index_select(g, dim, n.saved_tensor(0)) : Tensor()};
     });
   return out;

@@ -118,7 +118,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   const Shape batch = broadcast_shapes(ba, bb, "matmul");
   Tensor out = bmm_fwd(a, b, batch);
   if (should_record(a, b))
-    record("matmul", {a, b}, out, {a, b}, [sa = a.shape(), sb = b.shape()](Node& n, const Tensor& g) -> Grads {
+    record("matmul", {a, b}, out, {a, b}, [sa = a.shape(), sb = b.shape()](Node& n, const Tensor& g) -> RuleGrads {
       Tensor a = n.saved_tensor(0), b = n.saved_tensor(1), ga, gb;
       // A 2-d operand that is a transposed dense matrix (linear's W^T) gets its gradient in its
       // own layout, (g^T a)^T rather than a^T g: the same GEMM, but the permute's backward then

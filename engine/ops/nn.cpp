@@ -32,7 +32,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     var = mean(square(sub(x, mu)), dims, true);
     if (running_mean.defined() && running_var.defined()) {
       NoGrad ng;
-      Tensor m = reshape(mu.detach(), {c}), v = reshape(var.detach(), {c});
+      Tensor m = reshape_to(mu.detach(), Shape{c}), v = reshape_to(var.detach(), Shape{c});
       running_mean.copy_(add(mul(running_mean, 1 - momentum), mul(m, momentum)));
       running_var.copy_(add(mul(running_var, 1 - momentum), mul(v, momentum * double(count) / double(count - 1))));
     }

@@ -8,12 +8,14 @@ namespace metaloss {
 using namespace detail;
 
 namespace detail {
-std::vector<int> reduction_dims(const Tensor& x, const std::vector<int64_t>& dims, const char* op) {
-  std::vector<int> out;
+DimList reduction_dims(const Tensor& x, const std::vector<int64_t>& dims, const char* op) {
+  DimList out;
   if (dims.empty()) {
     for (int i = 0; i < x.dim(); ++i) out.push_back(i);
     return out;
   }
+  if (dims.size() > size_t(kMaxDims))
+    fail(op, std::to_string(dims.size()) + " reduction dims given for " + x.desc() + " (a dim appears twice)");
   for (int64_t d : dims) out.push_back(wrap_dim(d, x.dim(), op));
   std::sort(out.begin(), out.end());
   if (std::adjacent_find(out.begin(), out.end()) != out.end()) fail(op, "a dim appears twice in the reduction dims");
@@ -21,9 +23,9 @@ std::vector<int> reduction_dims(const Tensor& x, const std::vector<int64_t>& dim
   return out;
 }
 
-Shape reduced_shape(const Shape& s, const std::vector<int>& dims, bool keepdim) {
+Shape reduced_shape(const Shape& s, const DimList& dims, bool keepdim) {
   Shape out;
-  size_t j = 0;
+  int j = 0;
   for (int i = 0; i < s.size(); ++i) {
     const bool reduced = j < dims.size() && dims[j] == i;
     if (reduced) ++j;
@@ -35,7 +37,7 @@ Shape reduced_shape(const Shape& s, const std::vector<int>& dims, bool keepdim) 
 }  // namespace detail
 
 namespace {
-Tensor reduce_fwd(kernels::ReduceOp k, const Tensor& x, const std::vector<int>& dims, bool keepdim, const char* op) {
+Tensor reduce_fwd(kernels::ReduceOp k, const Tensor& x, const DimList& dims, bool keepdim, const char* op) {
   const Shape keep = reduced_shape(x.shape(), dims, true);
   if (k != kernels::ReduceOp::Sum)
     for (int d : dims)
@@ -46,23 +48,29 @@ Tensor reduce_fwd(kernels::ReduceOp k, const Tensor& x, const std::vector<int>& 
                                    contiguous_strides(reduced_shape(x.shape(), dims, false)), 0);
 }
 // Gradient of a reduction output, reshaped to keepdim form and broadcast back to `shape`.
-Tensor expand_back(const Tensor& g, const Shape& shape, const std::vector<int>& dims) {
-  return expand(reshape(g, reduced_shape(shape, dims, true).vec()), shape);
+Tensor expand_back(const Tensor& g, const Shape& shape, const DimList& dims) {
+  return expand(reshape_to(g, reduced_shape(shape, dims, true)), shape);
 }
 }  // namespace
 
 Tensor sum(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
-  METALOSS_PROFILE_SCOPE("sum", "op");
   check_defined(x, "sum");
   if (x.dtype() == DType::Bool) return sum(cast(x, DType::Int64), dims_in, keepdim);
-  auto dims = reduction_dims(x, dims_in, "sum");
+  return sum_dims(x, reduction_dims(x, dims_in, "sum"), keepdim);
+}
+
+namespace detail {
+Tensor sum_dims(const Tensor& x, const DimList& dims, bool keepdim) {
+  METALOSS_PROFILE_SCOPE("sum", "op");
+  if (x.dtype() == DType::Bool) return sum_dims(cast(x, DType::Int64), dims, keepdim);
   Tensor out = reduce_fwd(kernels::ReduceOp::Sum, x, dims, keepdim, "sum");
   if (should_record(x))
-    record("sum", {x}, out, {}, [shape = x.shape(), dims](Node&, const Tensor& g) -> Grads {
+    record("sum", {x}, out, {}, [shape = x.shape(), dims](Node&, const Tensor& g) -> RuleGrads {
       return {expand_back(g, shape, dims)};
     });
   return out;
 }
+}  // namespace detail
 
 Tensor mean(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
   METALOSS_PROFILE_SCOPE("mean", "op");
@@ -70,7 +78,7 @@ Tensor mean(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) 
   auto dims = reduction_dims(x, dims_in, "mean");
   int64_t count = 1;
   for (int d : dims) count *= x.shape()[d];
-  return mul(sum(x, dims_in, keepdim), 1.0 / double(count));
+  return mul(sum_dims(x, dims, keepdim), 1.0 / double(count));
 }
 
 namespace {
@@ -83,11 +91,11 @@ Tensor extreme(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdi
   auto dims = reduction_dims(x, dims_in, name);
   Tensor out = reduce_fwd(is_max ? kernels::ReduceOp::Max : kernels::ReduceOp::Min, x, dims, keepdim, name);
   if (should_record(x))
-    record(name, {x}, out, {x, out}, [dims](Node& n, const Tensor& g) -> Grads {
+    record(name, {x}, out, {x, out}, [dims](Node& n, const Tensor& g) -> RuleGrads {
       Tensor x = n.saved_tensor(0), y = n.saved_tensor(1).detach();
       Tensor y_full = expand_back(y, x.shape(), dims);
       Tensor hit = mask_as(eq(x, y_full), x.dtype());
-      Tensor count = sum(hit, std::vector<int64_t>(dims.begin(), dims.end()), true);
+      Tensor count = sum_dims(hit, dims, true);
       return {div(mul(hit, expand_back(g, x.shape(), dims)), count)};
     });
   return out;
@@ -129,7 +137,7 @@ Tensor logsumexp(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim
   Tensor out = add(s, m);
   if (keepdim) return out;
   auto rd = reduction_dims(x, dims, "logsumexp");
-  return reshape(out, reduced_shape(x.shape(), rd, false).vec());
+  return reshape_to(out, reduced_shape(x.shape(), rd, false));
 }
 
 namespace {
@@ -150,10 +158,10 @@ Tensor softmax(const Tensor& x, int64_t dim_in) {
   const int dim = wrap_dim(dim_in, x.dim(), "softmax");
   Tensor y = softmax_fwd(x, dim, false);
   if (should_record(x))
-    record("softmax", {x}, y, {y}, [dim](Node& n, const Tensor& g) -> Grads {
+    record("softmax", {x}, y, {y}, [dim](Node& n, const Tensor& g) -> RuleGrads {
       Tensor y = n.saved_tensor(0);
       Tensor gy = mul(g, y);
-      return {sub(gy, mul(y, sum(gy, {dim}, true)))};  // y * (g - <g, y>)
+      return {sub(gy, mul(y, sum_dims(gy, DimList(dim), true)))};  // y * (g - <g, y>)
     });
   return y;
 }
@@ -164,8 +172,8 @@ Tensor log_softmax(const Tensor& x, int64_t dim_in) {
   const int dim = wrap_dim(dim_in, x.dim(), "log_softmax");
   Tensor y = softmax_fwd(x, dim, true);
   if (should_record(x))
-    record("log_softmax", {x}, y, {y}, [dim](Node& n, const Tensor& g) -> Grads {
-      return {sub(g, mul(exp(n.saved_tensor(0)), sum(g, {dim}, true)))};
+    record("log_softmax", {x}, y, {y}, [dim](Node& n, const Tensor& g) -> RuleGrads {
+      return {sub(g, mul(exp(n.saved_tensor(0)), sum_dims(g, DimList(dim), true)))};
     });
   return y;
 }
@@ -175,15 +183,15 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
   if (x.shape() == shape) return x;
   const int lead = x.dim() - shape.size();
   if (lead < 0) fail("sum_to", "cannot reduce " + x.desc() + " to the larger shape " + shape.str());
-  std::vector<int64_t> dims;
+  DimList dims;
   for (int i = 0; i < x.dim(); ++i) {
     if (i < lead) dims.push_back(i);
     else if (shape[i - lead] == 1 && x.shape()[i] != 1) dims.push_back(i);
     else if (shape[i - lead] != x.shape()[i])
       fail("sum_to", "shape " + x.shape().str() + " is not a broadcast of " + shape.str());
   }
-  Tensor s = dims.empty() ? x : sum(x, dims, true);
-  return reshape(s, shape.vec());
+  Tensor s = dims.empty() ? x : sum_dims(x, dims, true);
+  return reshape_to(s, shape);
 }
 
 }  // namespace metaloss

@@ -69,10 +69,16 @@ bool view_strides(const Tensor& x, const Shape& s, Shape& out) {
 }  // namespace
 
 Tensor reshape(const Tensor& x, const std::vector<int64_t>& shape_in) {
+  check_defined(x, "reshape");
+  return reshape_to(x, infer_shape(x, shape_in, "reshape"));
+}
+
+namespace detail {
+Tensor reshape_to(const Tensor& x, const Shape& s) {
   METALOSS_PROFILE_SCOPE("reshape", "op");
   check_defined(x, "reshape");
-  const Shape s = infer_shape(x, shape_in, "reshape");
   if (s == x.shape()) return x;
+  if (s.numel() != x.numel()) fail("reshape", "cannot view " + x.desc() + " as " + s.str());
   Shape st;
   Tensor out;
   if (view_strides(x, s, st)) {
@@ -82,30 +88,41 @@ Tensor reshape(const Tensor& x, const std::vector<int64_t>& shape_in) {
     out = make_view(out, s, contiguous_strides(s), 0);
   }
   if (should_record(x))
-    record("reshape", {x}, out, {}, [from = x.shape()](Node&, const Tensor& g) -> Grads {
-      return {reshape(g, from.vec())};
+    record("reshape", {x}, out, {}, [from = x.shape()](Node&, const Tensor& g) -> RuleGrads {
+      return {reshape_to(g, from)};
     });
   return out;
 }
+}  // namespace detail
 
-Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
+namespace detail {
+// permute with the dims as a pointer and a count: transpose and permute's own backward call it
+// with dims held in a Shape (inline storage), so neither allocates.
+Tensor permute_dims(const Tensor& x, const int64_t* dims, int n) {
   METALOSS_PROFILE_SCOPE("permute", "op");
   check_defined(x, "permute");
-  if (int(dims.size()) != x.dim())
-    fail("permute", std::to_string(dims.size()) + " dims given for " + x.desc());
-  Shape s, st;
-  std::vector<int64_t> inverse(dims.size(), -1);
-  for (size_t i = 0; i < dims.size(); ++i) {
+  if (n != x.dim()) fail("permute", std::to_string(n) + " dims given for " + x.desc());
+  Shape s, st, inverse;
+  for (int i = 0; i < n; ++i) inverse.push_back(-1);
+  for (int i = 0; i < n; ++i) {
     const int d = wrap_dim(dims[i], x.dim(), "permute");
-    if (inverse[size_t(d)] != -1) fail("permute", "dim " + std::to_string(d) + " repeated");
-    inverse[size_t(d)] = int64_t(i);
+    if (inverse[d] != -1) fail("permute", "dim " + std::to_string(d) + " repeated");
+    inverse[d] = int64_t(i);
     s.push_back(x.shape()[d]);
     st.push_back(x.strides()[d]);
   }
   Tensor out = make_view(x, s, st, x.offset());
   if (should_record(x))
-    record("permute", {x}, out, {}, [inverse](Node&, const Tensor& g) -> Grads { return {permute(g, inverse)}; });
+    record("permute", {x}, out, {}, [inverse](Node&, const Tensor& g) -> RuleGrads {
+      return {permute_dims(g, inverse.begin(), inverse.size())};
+    });
   return out;
+}
+}  // namespace detail
+
+Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
+  if (dims.size() > size_t(kMaxDims)) fail("permute", std::to_string(dims.size()) + " dims given for " + x.desc());
+  return permute_dims(x, dims.data(), int(dims.size()));
 }
 
 Tensor transpose(const Tensor& x, int64_t d0, int64_t d1) {
@@ -116,10 +133,10 @@ Tensor transpose(const Tensor& x, int64_t d0, int64_t d1) {
     wrap_dim(d1, 0, "transpose");
     return x;  // as PyTorch: transposing a 0-d tensor is the identity
   }
-  std::vector<int64_t> p(size_t(x.dim()));
-  std::iota(p.begin(), p.end(), 0);
-  std::swap(p[size_t(wrap_dim(d0, x.dim(), "transpose"))], p[size_t(wrap_dim(d1, x.dim(), "transpose"))]);
-  return permute(x, p);
+  Shape p;
+  for (int i = 0; i < x.dim(); ++i) p.push_back(i);
+  std::swap(p[wrap_dim(d0, x.dim(), "transpose")], p[wrap_dim(d1, x.dim(), "transpose")]);
+  return permute_dims(x, p.begin(), p.size());
 }
 
 Tensor expand(const Tensor& x, const Shape& shape) {
@@ -147,7 +164,7 @@ Tensor expand(const Tensor& x, const Shape& shape) {
   }
   Tensor out = make_view(x, shape, st, x.offset());
   if (should_record(x))
-    record("expand", {x}, out, {}, [from = x.shape()](Node&, const Tensor& g) -> Grads { return {sum_to(g, from)}; });
+    record("expand", {x}, out, {}, [from = x.shape()](Node&, const Tensor& g) -> RuleGrads { return {sum_to(g, from)}; });
   return out;
 }
 
@@ -173,7 +190,7 @@ Tensor slice(const Tensor& x, int64_t dim_in, int64_t start, int64_t end, int64_
   st[dim] *= step;
   Tensor out = make_view(x, s, st, x.offset() + start * x.strides()[dim]);
   if (should_record(x))
-    record("slice", {x}, out, {}, [from = x.shape(), dim, start, end, step](Node&, const Tensor& g) -> Grads {
+    record("slice", {x}, out, {}, [from = x.shape(), dim, start, end, step](Node&, const Tensor& g) -> RuleGrads {
       return {slice_backward(g, from, dim, start, end, step)};
     });
   return out;
@@ -189,7 +206,7 @@ Tensor slice_backward(const Tensor& x, const Shape& shape, int64_t dim_in, int64
     fail("slice_backward", "gradient " + x.desc() + " does not match the slice " + window.shape().str());
   kernels::copy(x.view(), window.view());
   if (should_record(x))
-    record("slice_backward", {x}, out, {}, [dim, start, end, step](Node&, const Tensor& g) -> Grads {
+    record("slice_backward", {x}, out, {}, [dim, start, end, step](Node&, const Tensor& g) -> RuleGrads {
       return {slice(g, dim, start, end, step)};
     });
   return out;
@@ -202,7 +219,7 @@ Tensor squeeze(const Tensor& x, int64_t dim_in) {
   if (x.dim() == 0 || x.shape()[dim] != 1) return x;
   Shape s = x.shape();
   s.erase(dim);
-  return reshape(x, s.vec());
+  return reshape_to(x, s);
 }
 Tensor squeeze(const Tensor& x) {
   METALOSS_PROFILE_SCOPE("squeeze", "op");
@@ -210,7 +227,7 @@ Tensor squeeze(const Tensor& x) {
   Shape s;
   for (int64_t d : x.shape())
     if (d != 1) s.push_back(d);
-  return reshape(x, s.vec());
+  return reshape_to(x, s);
 }
 Tensor unsqueeze(const Tensor& x, int64_t dim_in) {
   METALOSS_PROFILE_SCOPE("unsqueeze", "op");
@@ -218,7 +235,7 @@ Tensor unsqueeze(const Tensor& x, int64_t dim_in) {
   const int dim = wrap_dim(dim_in, x.dim() + 1, "unsqueeze");
   Shape s = x.shape();
   s.insert(dim, 1);
-  return reshape(x, s.vec());
+  return reshape_to(x, s);
 }
 Tensor flatten(const Tensor& x, int64_t start_in, int64_t end_in) {
   METALOSS_PROFILE_SCOPE("flatten", "op");
@@ -226,13 +243,13 @@ Tensor flatten(const Tensor& x, int64_t start_in, int64_t end_in) {
   if (x.dim() == 0) return reshape(x, {1});
   const int a = wrap_dim(start_in, x.dim(), "flatten"), b = wrap_dim(end_in, x.dim(), "flatten");
   if (a > b) fail("flatten", "start_dim " + std::to_string(a) + " is after end_dim " + std::to_string(b));
-  std::vector<int64_t> s;
+  Shape s;
   for (int i = 0; i < a; ++i) s.push_back(x.shape()[i]);
   int64_t m = 1;
   for (int i = a; i <= b; ++i) m *= x.shape()[i];
   s.push_back(m);
   for (int i = b + 1; i < x.dim(); ++i) s.push_back(x.shape()[i]);
-  return reshape(x, s);
+  return reshape_to(x, s);
 }
 
 Tensor contiguous(const Tensor& x) {
@@ -241,7 +258,7 @@ Tensor contiguous(const Tensor& x) {
   if (x.is_contiguous()) return x;
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   kernels::copy(x.view(), out.view());
-  if (should_record(x)) record("contiguous", {x}, out, {}, [](Node&, const Tensor& g) -> Grads { return {g}; });
+  if (should_record(x)) record("contiguous", {x}, out, {}, [](Node&, const Tensor& g) -> RuleGrads { return {g}; });
   return out;
 }
 
@@ -276,8 +293,8 @@ Tensor cat(const std::vector<Tensor>& xs, int64_t dim_in) {
     at += t.shape()[dim];
   }
   if (should_record(xs))
-    record("cat", xs, out, {}, [dim, sizes](Node& n, const Tensor& g) -> Grads {
-      Grads gs;
+    record("cat", xs, out, {}, [dim, sizes](Node& n, const Tensor& g) -> RuleGrads {
+      RuleGrads gs;
       int64_t at = 0;
       for (size_t i = 0; i < sizes.size(); ++i) {
         gs.push_back(n.needs_grad(i) ? slice(g, dim, at, at + sizes[i]) : Tensor());
@@ -297,7 +314,7 @@ Tensor to_device(const Tensor& x, Device device) {
   Tensor out = Tensor::empty(x.shape(), x.dtype(), device);
   kernels::cuda::memcpy(out.raw_data(), device, src.raw_data(), src.device(), size_t(x.numel()) * dtype_size(x.dtype()));
   if (is_floating(x.dtype()) && should_record(x))
-    record("to_device", {x}, out, {}, [from = x.device()](Node&, const Tensor& g) -> Grads { return {to_device(g, from)}; });
+    record("to_device", {x}, out, {}, [from = x.device()](Node&, const Tensor& g) -> RuleGrads { return {to_device(g, from)}; });
   return out;
 }
 

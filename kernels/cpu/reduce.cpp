@@ -1,4 +1,5 @@
 // Reductions (sum/max/min over any set of dims) and softmax along one dim.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -96,8 +97,12 @@ void reduce_typed(ReduceOp op, const View& x, const View& out) {
   auto run = [&](auto init, auto f, auto finish) {
     const int64_t kept = kx.count;
     if (kept == 1 && red.count >= kParallelGrain) {  // one big reduction: split it
-      const int tasks = std::max(1, pool_threads());
-      std::vector<Acc> parts(size_t(tasks), init);
+      // Partial results on the stack (no allocation per reduction); beyond 64 threads the
+      // extra ones would add little to a reduction this size anyway.
+      constexpr int kMaxParts = 64;
+      const int tasks = std::clamp(pool_threads(), 1, kMaxParts);
+      Acc parts[kMaxParts];
+      std::fill(parts, parts + tasks, init);
       const int64_t chunk = (red.count + tasks - 1) / tasks;
       parallel_run(tasks, [&](int t) {
         const int64_t b = std::min(red.count, t * chunk), e = std::min(red.count, b + chunk);
@@ -110,7 +115,7 @@ void reduce_typed(ReduceOp op, const View& x, const View& out) {
         parts[size_t(t)] = acc;
       });
       Acc acc = init;
-      for (Acc p : parts) acc = f(acc, p);
+      for (int t = 0; t < tasks; ++t) acc = f(acc, parts[t]);
       op_[0] = finish(acc);
       return;
     }
@@ -120,12 +125,17 @@ void reduce_typed(ReduceOp op, const View& x, const View& out) {
       // column down the rows, which would touch a new cache line per element.
       const int64_t rows = red.count, rs = red.stride[0];
       parallel_for(kept, rows * 4, [&](int64_t b, int64_t e) {
-        std::vector<Acc> acc(size_t(e - b), init);
-        for (int64_t r = 0; r < rows; ++r) {
-          const T* row = xp + r * rs + b;
-          for (int64_t j = 0; j < e - b; ++j) acc[size_t(j)] = f(acc[size_t(j)], Acc(row[j]));
+        constexpr int64_t kBlock = 512;  // accumulators for a block of columns, on the stack
+        Acc acc[kBlock];
+        for (int64_t c0 = b; c0 < e; c0 += kBlock) {
+          const int64_t w = std::min(kBlock, e - c0);
+          std::fill(acc, acc + w, init);
+          for (int64_t r = 0; r < rows; ++r) {
+            const T* row = xp + r * rs + c0;
+            for (int64_t j = 0; j < w; ++j) acc[j] = f(acc[j], Acc(row[j]));
+          }
+          for (int64_t j = 0; j < w; ++j) op_[c0 + j] = finish(acc[j]);
         }
-        for (int64_t j = b; j < e; ++j) op_[j] = finish(acc[size_t(j - b)]);
       });
       return;
     }
