@@ -142,6 +142,14 @@ Tensor conv2d_weight_grad(const Tensor& x, const Tensor& gy, const Shape& w_shap
 // (default on; off with METALOSS_NO_CUDNN=1 or set_cudnn_enabled(false): im2col + cuBLAS).
 void set_cudnn_enabled(bool on);
 bool cudnn_enabled();
+// Memory for time on the CPU: with recompute on, a recorded conv2d saves only its input and
+// weight (conv2d_direct) and its backward rebuilds the im2col columns, instead of keeping them
+// (9.6 MiB for LeNet-5's first layer at batch 128) until the backward pass. Pays off when many
+// forward passes stay alive at once (unrolled inner loops: the 5-step ML3 LeNet-5 meta step
+// peaks at ~95 instead of ~160 MiB); costs one extra im2col per conv in backward. Default off;
+// METALOSS_CONV_RECOMPUTE=1 turns it on at start-up. Values and gradients are the same.
+void set_conv_recompute(bool on);
+bool conv_recompute();
 // Columns [n, c*kh*kw, oh*ow] of images [n, c, h, w]; col2im is its adjoint. With k_major the
 // columns are laid out [c*kh*kw, n, oh*ow] (the whole batch as one matrix: conv2d's single GEMM).
 Tensor im2col(const Tensor& x, Pair2 kernel, Pair2 stride, Pair2 padding, Pair2 dilation, bool k_major = false);

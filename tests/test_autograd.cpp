@@ -351,3 +351,35 @@ TEST_CASE("grad() called from a hook during backward leaves the outer pass intac
   CHECK(v[2] == doctest::Approx(12.0));
   CHECK(inner_value == doctest::Approx(std::exp(-1.0)));
 }
+
+TEST_CASE("conv2d with recompute on equals the saved-columns path, through a meta-gradient") {
+  // set_conv_recompute swaps which tensors conv2d keeps for backward (input and weight instead
+  // of the im2col columns): the value, the gradient and the second-order meta-gradient of an
+  // unrolled step must not change.
+  Generator gen(11);
+  Tensor x = randn({3, 4, 7, 6}, DType::Float64, gen);
+  Tensor w0 = mul(randn({4, 4, 3, 3}, DType::Float64, gen), 0.3), b0 = randn({4}, DType::Float64, gen);
+  Tensor phi0 = randn({4}, DType::Float64, gen);
+  auto run = [&](bool recompute) {
+    const bool before = conv_recompute();
+    set_conv_recompute(recompute);
+    Tensor w = w0.clone().set_requires_grad(true), b = b0.clone().set_requires_grad(true);
+    Tensor phi = phi0.clone().set_requires_grad(true);
+    auto f = [&](const Tensor& wt) {
+      return conv2d(tanh(conv2d(x, wt, b, 1, 1)), wt, Tensor(), 1, 1);
+    };
+    // Inner loss weighted by phi per channel, one differentiable SGD step, outer loss.
+    Tensor inner = sum(mul(square(f(w)), reshape(phi, {1, 4, 1, 1})));
+    Grads gw = grad({inner}, {w}, {}, {.create_graph = true});
+    Tensor w1 = add(w, gw[0], -0.01);
+    Tensor outer = sum(square(f(w1)));
+    Grads meta = grad({outer}, {phi, b});
+    set_conv_recompute(before);
+    return std::vector<Tensor>{f(w0).detach(), gw[0].detach(), meta[0], meta[1]};
+  };
+  auto a = run(false), r = run(true);
+  for (size_t i = 0; i < a.size(); ++i) {
+    INFO("output " << i);
+    CHECK(amax(abs(sub(a[i], r[i]))).item() <= 1e-10 * (1 + amax(abs(a[i])).item()));
+  }
+}

@@ -65,6 +65,12 @@ Tensor col2im(const Tensor& cols_in, const Shape& image, Pair2 k, Pair2 s, Pair2
 
 namespace {
 
+// Read by every conv2d; set from one thread before training, like set_cudnn_enabled.
+bool g_conv_recompute = [] {
+  const char* e = std::getenv("METALOSS_CONV_RECOMPUTE");
+  return e && e[0] == '1';
+}();
+
 bool g_cudnn_enabled = [] {
   const char* e = std::getenv("METALOSS_NO_CUDNN");
   return !(e && e[0] == '1');
@@ -100,6 +106,8 @@ bool use_cudnn(const Tensor& x) { return x.is_cuda() && g_cudnn_enabled && kerne
 }  // namespace
 
 void set_cudnn_enabled(bool on) { g_cudnn_enabled = on; }
+void set_conv_recompute(bool on) { g_conv_recompute = on; }
+bool conv_recompute() { return g_conv_recompute; }
 bool cudnn_enabled() { return g_cudnn_enabled && kernels::cudnn_available(); }
 
 Tensor conv2d_direct(const Tensor& x_in, const Tensor& w_in, Pair2 stride, Pair2 padding, Pair2 dilation) {
@@ -212,6 +220,8 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, Pair2 stride
   }
   Tensor y;
   if (groups == 1 && use_cudnn(x)) {
+    y = conv2d_direct(x, w, stride, padding, dilation);
+  } else if (groups == 1 && g_conv_recompute && should_record(x, w)) {
     y = conv2d_direct(x, w, stride, padding, dilation);
   } else if (groups == 1) {
     y = conv2d_im2col(x, w, g, stride, padding, dilation);
