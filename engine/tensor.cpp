@@ -291,11 +291,23 @@ const Tensor& Tensor::fill_(double value) const {
   return *this;
 }
 
+namespace {
+// The operand of a one-pass in-place update: read element i before element i is written is only
+// safe when `other` is this very view (p.add_(p)); any other view of the same memory (a row of
+// it broadcast, its transpose, a shifted slice) is copied first.
+Tensor update_operand(const Tensor& self, const Tensor& other) {
+  const bool identical = other.storage() == self.storage() && other.offset() == self.offset() &&
+                         other.shape() == self.shape() && other.strides() == self.strides();
+  Tensor o = other.storage() == self.storage() && !identical ? other.detach().clone() : other.detach();
+  return expand(o, self.shape());
+}
+}  // namespace
+
 const Tensor& Tensor::add_(const Tensor& other, double alpha) const {
   check_inplace(*this, "add_", &other);
   if (other.dtype() != dtype() || other.device() != device())
     throw std::invalid_argument("add_: dtype/device mismatch: " + desc() + " and " + other.desc());
-  Tensor o = expand(other.detach(), shape());
+  Tensor o = update_operand(*this, other);
   if (alpha == 1 || !is_floating(dtype()))
     kernels::binary(kernels::BinaryOp::Add, view(), (alpha == 1 ? o : mul(o, alpha)).view(), view());
   else
@@ -309,7 +321,7 @@ const Tensor& Tensor::mul_add_(double scale, const Tensor& other, double alpha) 
   if (other.dtype() != dtype() || other.device() != device() || !is_floating(dtype()))
     throw std::invalid_argument("mul_add_: needs two floating tensors of one dtype and device, got " + desc() + " and " +
                                 other.desc());
-  kernels::axpby(view(), expand(other.detach(), shape()).view(), view(), scale, alpha);
+  kernels::axpby(view(), update_operand(*this, other).view(), view(), scale, alpha);
   ++impl_->storage->version;
   return *this;
 }

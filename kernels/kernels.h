@@ -37,7 +37,7 @@ void binary(BinaryOp op, const View& a, const View& b, const View& out);
 void compare(CompareOp op, const View& a, const View& b, const View& out);
 // out (bool) = a op scalar.
 void compare_scalar(CompareOp op, const View& a, double s, const View& out);
-// out = alpha * a + beta * b (floating dtypes; out may alias a or b).
+// out = alpha * a + beta * b (floating dtypes; out may alias a or b only as the identical view).
 void axpby(const View& a, const View& b, const View& out, double alpha, double beta);
 // out = cond ? a : b; cond is bool.
 void where(const View& cond, const View& a, const View& b, const View& out);

@@ -14,8 +14,10 @@ DimList reduction_dims(const Tensor& x, const std::vector<int64_t>& dims, const 
     for (int i = 0; i < x.dim(); ++i) out.push_back(i);
     return out;
   }
-  if (dims.size() > size_t(kMaxDims))
-    fail(op, std::to_string(dims.size()) + " reduction dims given for " + x.desc() + " (a dim appears twice)");
+  if (dims.size() > size_t(kMaxDims)) {  // more dims than any tensor has: out of range or repeated
+    for (int64_t d : dims) wrap_dim(d, x.dim(), op);
+    fail(op, "a dim appears twice in the reduction dims");
+  }
   for (int64_t d : dims) out.push_back(wrap_dim(d, x.dim(), op));
   std::sort(out.begin(), out.end());
   if (std::adjacent_find(out.begin(), out.end()) != out.end()) fail(op, "a dim appears twice in the reduction dims");

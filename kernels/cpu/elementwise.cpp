@@ -200,6 +200,8 @@ void binary(BinaryOp op, const View& a, const View& b, const View& out) {
 }
 
 void axpby(const View& a, const View& b, const View& out, double alpha, double beta) {
+  // (alpha * x) + (beta * y), rounded like the composed mul + add it replaces in the default
+  // x86-64 build; a -march=native build may contract it into one fused multiply-add.
   METALOSS_PROFILE_SCOPE("axpby", "kernel", double(out.numel() * int64_t(3 * dtype_size(out.dtype))), 3.0 * double(out.numel()));
   // Written as (alpha * x) + (beta * y), no FMA contraction assumed: beta = -lr gives x - lr * y
   // exactly as the composed sub(x, mul(y, lr)).

@@ -97,9 +97,15 @@ template <class T> struct ClampOp {
   __device__ T operator()(T v) const { return v < a ? a : (v > b ? b : v); }
 };
 
+// Rounded multiplies and add (no fused multiply-add, which nvcc would otherwise form): the
+// same rounding as the CPU kernel and as the composed mul + add it replaces.
+__device__ inline float mul_rn(float a, float b) { return __fmul_rn(a, b); }
+__device__ inline double mul_rn(double a, double b) { return __dmul_rn(a, b); }
+__device__ inline float add_rn(float a, float b) { return __fadd_rn(a, b); }
+__device__ inline double add_rn(double a, double b) { return __dadd_rn(a, b); }
 template <class T> struct AxpbyOp {
   T alpha, beta;
-  __device__ T operator()(T x, T y) const { return alpha * x + beta * y; }
+  __device__ T operator()(T x, T y) const { return add_rn(mul_rn(alpha, x), mul_rn(beta, y)); }
 };
 template <class T> struct AddOp { __device__ T operator()(T x, T y) const { return x + y; } };
 template <class T> struct SubOp { __device__ T operator()(T x, T y) const { return x - y; } };
