@@ -30,7 +30,11 @@ WORKLOADS = {
     "meta_lenet5_5": (8, 2, 0.5, "ML3 meta step, LeNet-5, 5 unrolled steps"),
     "meta_lenet5_1": (20, 3, 0.5, "ML3 meta step, LeNet-5, 1 unrolled step"),
     "symbolic": (3000, 300, 0.1, "40-op symbolic loss, forward + backward, 128x10"),
+    "meta_lenet5_5_recompute": (8, 2, 0.5, "ML3 meta step, LeNet-5, 5 unrolled steps, METALOSS_CONV_RECOMPUTE=1"),
 }
+# Rows that run another row's workload with extra environment for the metaloss process only
+# (PyTorch runs the plain workload): the conv recompute mode trades time for memory.
+VARIANTS = {"meta_lenet5_5_recompute": ("meta_lenet5_5", {"METALOSS_CONV_RECOMPUTE": "1"})}
 MEMORY_TARGET = 0.25
 
 
@@ -99,10 +103,14 @@ def main():
             iters, warm, _, _ = WORKLOADS[w]
             iters, warm = max(3, int(iters * a.scale)), max(1, int(warm * a.scale))
             for t in threads:
-                common = [w, "--threads", str(t), "--iters", str(iters), "--warmup", str(warm), "--device", a.device]
+                base, extra_env = VARIANTS.get(w, (w, {}))
+                common = [base, "--threads", str(t), "--iters", str(iters), "--warmup", str(warm), "--device", a.device]
                 for lib, cmd in (("metaloss", [binary] + common),
                                  ("pytorch", [torch_py, os.path.join(HERE, "compare_torch.py")] + common)):
-                    j, rss, secs = run_measured(cmd, thread_env(t))
+                    env = thread_env(t)
+                    if lib == "metaloss":
+                        env.update(extra_env)
+                    j, rss, secs = run_measured(cmd, env)
                     runs.setdefault((w, t, lib), []).append((j, rss))
                     print(f"  [{rep + 1}] {w:14s} {t} thr {lib:8s} median {j['median_us'] / 1000:9.3f} ms  "
                           f"peak RSS {rss:7.1f} MiB  ({secs:.0f} s)", file=sys.stderr, flush=True)
