@@ -1,7 +1,9 @@
 // Convolution and 2-d pooling. conv2d is im2col + GEMM composed from differentiable ops, or, on a
 // CUDA device with cuDNN, conv2d_direct: one op whose backward rules are its two adjoints
 // (conv2d_input_grad, conv2d_weight_grad), each of which has the other two as its own backward
-// rules, so every order of derivative stays available.
+// rules, so every order of derivative stays available. On the CPU conv2d_direct (the im2col path
+// inside one op that saves only input and weight) serves set_conv_recompute(true).
+#include <atomic>
 #include <cstdlib>
 
 #include "engine/ops/common.h"
@@ -65,16 +67,17 @@ Tensor col2im(const Tensor& cols_in, const Shape& image, Pair2 k, Pair2 s, Pair2
 
 namespace {
 
-// Read by every conv2d; set from one thread before training, like set_cudnn_enabled.
-bool g_conv_recompute = [] {
+// Switches read by every conv2d, possibly on several threads (search workers, thread pools):
+// atomics, so flipping one while other threads convolve is not a data race.
+std::atomic<bool> g_conv_recompute{[] {
   const char* e = std::getenv("METALOSS_CONV_RECOMPUTE");
   return e && e[0] == '1';
-}();
+}()};
 
-bool g_cudnn_enabled = [] {
+std::atomic<bool> g_cudnn_enabled{[] {
   const char* e = std::getenv("METALOSS_NO_CUDNN");
   return !(e && e[0] == '1');
-}();
+}()};
 
 constexpr int64_t kBatchChannelSwap[4] = {1, 0, 2, 3};
 
@@ -101,14 +104,16 @@ void check_conv_operands(const Tensor& a, const Tensor& b, const char* op) {
   if (a.dim() != 4 || b.dim() != 4) fail(op, "expected 4-d operands, got " + a.desc() + " and " + b.desc());
 }
 
-bool use_cudnn(const Tensor& x) { return x.is_cuda() && g_cudnn_enabled && kernels::cudnn_available(); }
+bool use_cudnn(const Tensor& x) {
+  return x.is_cuda() && g_cudnn_enabled.load(std::memory_order_relaxed) && kernels::cudnn_available();
+}
 
 }  // namespace
 
-void set_cudnn_enabled(bool on) { g_cudnn_enabled = on; }
-void set_conv_recompute(bool on) { g_conv_recompute = on; }
-bool conv_recompute() { return g_conv_recompute; }
-bool cudnn_enabled() { return g_cudnn_enabled && kernels::cudnn_available(); }
+void set_cudnn_enabled(bool on) { g_cudnn_enabled.store(on, std::memory_order_relaxed); }
+void set_conv_recompute(bool on) { g_conv_recompute.store(on, std::memory_order_relaxed); }
+bool conv_recompute() { return g_conv_recompute.load(std::memory_order_relaxed); }
+bool cudnn_enabled() { return g_cudnn_enabled.load(std::memory_order_relaxed) && kernels::cudnn_available(); }
 
 Tensor conv2d_direct(const Tensor& x_in, const Tensor& w_in, Pair2 stride, Pair2 padding, Pair2 dilation) {
   METALOSS_PROFILE_SCOPE("conv2d_direct", "op");
@@ -221,7 +226,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, Pair2 stride
   Tensor y;
   if (groups == 1 && use_cudnn(x)) {
     y = conv2d_direct(x, w, stride, padding, dilation);
-  } else if (groups == 1 && g_conv_recompute && should_record(x, w)) {
+  } else if (groups == 1 && g_conv_recompute.load(std::memory_order_relaxed) && should_record(x, w)) {
     y = conv2d_direct(x, w, stride, padding, dilation);
   } else if (groups == 1) {
     y = conv2d_im2col(x, w, g, stride, padding, dilation);
