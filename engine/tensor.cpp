@@ -296,10 +296,10 @@ namespace {
 // safe when `other` is this very view (p.add_(p)); any other view of the same memory (a row of
 // it broadcast, its transpose, a shifted slice) is copied first.
 Tensor update_operand(const Tensor& self, const Tensor& other) {
-  const bool identical = other.storage() == self.storage() && other.offset() == self.offset() &&
-                         other.shape() == self.shape() && other.strides() == self.strides();
-  Tensor o = other.storage() == self.storage() && !identical ? other.detach().clone() : other.detach();
-  return expand(o, self.shape());
+  const bool shares = other.storage() == self.storage();
+  const bool identical = shares && other.offset() == self.offset() && other.shape() == self.shape() &&
+                         other.strides() == self.strides();
+  return expand(shares && !identical ? other.detach().clone() : other.detach(), self.shape());
 }
 }  // namespace
 

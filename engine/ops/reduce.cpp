@@ -57,8 +57,7 @@ Tensor expand_back(const Tensor& g, const Shape& shape, const DimList& dims) {
 
 Tensor sum(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
   check_defined(x, "sum");
-  if (x.dtype() == DType::Bool) return sum(cast(x, DType::Int64), dims_in, keepdim);
-  return sum_dims(x, reduction_dims(x, dims_in, "sum"), keepdim);
+  return sum_dims(x, reduction_dims(x, dims_in, "sum"), keepdim);  // bool is summed as int64 there
 }
 
 namespace detail {
