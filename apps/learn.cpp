@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <tuple>
 #include <set>
 
 #include "kernels/cpu/view.h"
@@ -15,6 +17,7 @@
 #include "meta/learn/adalfl.h"
 #include "meta/learn/ml3.h"
 #include "meta/learn/plot.h"
+#include "meta/stats/stats.h"
 #include "meta/train.h"
 #include "models/zoo.h"
 
@@ -30,7 +33,8 @@ using Mode = losses::LearnedLossConfig::Mode;
 // `learn --method adalfl --dataset fashion-mnist --model logistic --seeds 0` (offline init,
 // online run and baseline) takes about two minutes on 2 cores; bigger models take longer.
 constexpr int64_t kDefaultSteps = 10000;
-constexpr int64_t kDefaultMetaSteps = 250;
+constexpr int64_t kDefaultMetaSteps = 250;          // ML3 (the thesis)
+constexpr int64_t kDefaultAdaLFLOfflineSteps = 2500;  // AdaLFL's S_init (arXiv 2301.13247)
 
 bool is_regression(const std::string& dataset) { return dataset == "boston" || dataset == "diabetes"; }
 
@@ -111,39 +115,289 @@ double test_score(Module& m, const data::Dataset& test) {
   return test.is_classification() ? 1 - evaluate_accuracy(m, test) : evaluate_loss(m, test, "mse");
 }
 
-// A fresh model of `seed` trained with SGD and options `o`, then scored on the test split. Every run
-// of one seed uses the same streams: init 0, batch order 2, and dropout masks 4 (the default
-// generator is reseeded, so no seed depends on the seeds before it in the list). Returns
-// {test score, training seconds}.
-std::pair<double, double> train_seeded(const learn::ModelFactory& factory, uint64_t seed, const data::Splits& sp,
-                                       const TrainOptions& o, double lr, double momentum) {
+// A fresh model of `seed` trained with SGD and options `o`, then scored. Every run of one seed
+// uses the same streams: init 0, batch order 2, and dropout masks 4 (the default generator is
+// reseeded, so no seed depends on the seeds before it in the list).
+SeededRun train_and_score(const learn::ModelFactory& factory, uint64_t seed, const data::Splits& sp,
+                          const TrainOptions& o, double lr, double momentum) {
   manual_seed(learn::derive_generator(seed, 4).seed());
   Generator init = learn::derive_generator(seed, 0), order = learn::derive_generator(seed, 2);
   auto m = factory(init);
   SGD opt(m->parameters(), SGDOptions{lr, momentum});
   const double seconds = train_supervised(*m, opt, sp.train, o, order).seconds;
-  return {test_score(*m, sp.test), seconds};
+  return {test_score(*m, sp.valid), test_score(*m, sp.test), seconds};
+}
+
+std::pair<double, double> train_seeded(const learn::ModelFactory& factory, uint64_t seed, const data::Splits& sp,
+                                       const TrainOptions& o, double lr, double momentum) {
+  const SeededRun r = train_and_score(factory, seed, sp, o, lr, momentum);
+  return {r.test, r.seconds};
 }
 
 namespace {
 
+using stats::mean_std;
+using stats::MeanStd;
+
+// One base training run of a seed: its learning rate and scores.
+struct Arm {
+  double lr = NAN, valid = NAN, test = NAN, seconds = 0;
+};
+
 struct SeedResult {
   uint64_t seed;
-  double baseline, learned, baseline_seconds, learned_seconds;
+  Arm base, learned;              // the thesis protocol: --inner-lr
+  Arm base_tuned, learned_tuned;  // the lr of --base-lr-grid with the lower validation error
   int64_t skipped = 0;
   std::vector<double> extra, extra_seconds;  // one per --extra-baselines loss
 };
 
-struct MeanStd {
-  double mean, std;  // sample std (n - 1); NaN for one seed
+// The comma-separated positive rates of --base-lr-grid, in the given order (ties go to the first).
+std::vector<double> parse_lr_grid(const std::string& text) {
+  std::vector<double> out;
+  if (text.empty()) return out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = std::min(text.find(',', start), text.size());
+    const std::string item = text.substr(start, comma - start);
+    char* end = nullptr;
+    const double v = item.empty() ? NAN : std::strtod(item.c_str(), &end);
+    if (item.empty() || end != item.c_str() + item.size() || !std::isfinite(v) || !(v > 0) || v > 100)
+      throw std::invalid_argument("--base-lr-grid: expected comma-separated learning rates in (0, 100], got '" + item +
+                                  "' in '" + text + "'");
+    if (std::find(out.begin(), out.end(), v) != out.end())
+      throw std::invalid_argument("--base-lr-grid: rate " + item + " appears twice");
+    out.push_back(v);
+    start = comma + 1;
+  }
+  return out;
+}
+
+// The learned loss's network: the method's default with the --loss-* options applied.
+losses::LearnedLossConfig loss_config(const LearnArgs& a, Mode mode) {
+  losses::LearnedLossConfig c =
+      a.method == "ml3" ? losses::LearnedLossConfig::ml3(mode) : losses::LearnedLossConfig::adalfl(mode);
+  if (!a.loss_hidden.empty()) {
+    c.hidden.clear();
+    for (size_t b = 0; a.loss_hidden != "none" && b <= a.loss_hidden.size();) {
+      const size_t e = std::min(a.loss_hidden.find(',', b), a.loss_hidden.size());
+      const std::string item = a.loss_hidden.substr(b, e - b);
+      const bool digits = !item.empty() && item.size() <= 4 && std::all_of(item.begin(), item.end(), ::isdigit);
+      if (!digits || std::stoi(item) < 1 || std::stoi(item) > 4096)
+        throw std::invalid_argument("--loss-hidden: expected comma-separated widths in [1, 4096] or 'none', got '" + item +
+                                    "' in '" + a.loss_hidden + "'");
+      c.hidden.push_back(std::stoi(item));
+      b = e + 1;
+    }
+  }
+  if (!a.loss_activation.empty()) c.activation = a.loss_activation;
+  if (!a.loss_output.empty()) c.output = a.loss_output;
+  if (!std::isnan(a.slrelu_beta)) c.slrelu_beta = a.slrelu_beta;
+  if (!std::isnan(a.slrelu_gamma)) c.slrelu_gamma = a.slrelu_gamma;
+  try {
+    c.validate();
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(std::string("--loss-*: ") + e.what());
+  }
+  return c;
+}
+
+// The arm with the lowest validation score (the first of equals).
+Arm best_on_validation(const std::vector<Arm>& arms) {
+  Arm best;
+  for (const Arm& r : arms)
+    if (std::isnan(best.valid) || r.valid < best.valid) best = r;
+  return best;
+}
+
+// Everything one seed needs to train and score base models.
+struct SeedSetup {
+  const LearnArgs& a;
+  uint64_t seed;
+  const data::Splits& sp;
+  learn::ModelFactory factory;
+  TrainOptions to;
+  std::vector<double> grid;
+  MetricsWriter& metrics;
+
+  void report(const char* what, const Arm& r) const {
+    std::fprintf(stderr, "seed %llu: %s at lr %g: validation %.4g, test %.4g\n", (unsigned long long)seed, what, r.lr,
+                 r.valid, r.test);
+    metrics.write({{"seed", double(seed)}, {"lr", r.lr}, {"valid", r.valid}, {"test", r.test}, {"seconds", r.seconds}},
+                  {{"event", "grid"}, {"run", what}});
+  }
+  // run(lr) for --inner-lr (the thesis protocol), then for every other rate of the grid; the
+  // tuned arm is the best of all of them on validation.
+  template <class Run>
+  std::pair<Arm, Arm> thesis_and_tuned(const char* what, Run&& run) const {
+    const Arm thesis = run(a.inner_lr);
+    if (grid.empty()) return {thesis, Arm{}};
+    report(what, thesis);
+    std::vector<Arm> arms;
+    for (double lr : grid) {
+      const Arm r = lr == a.inner_lr ? thesis : run(lr);
+      if (lr != a.inner_lr) report(what, r);
+      arms.push_back(r);
+    }
+    return {thesis, best_on_validation(arms)};
+  }
 };
-MeanStd mean_std(const std::vector<double>& v) {
-  double m = 0;
-  for (double x : v) m += x;
-  m /= double(v.size());
-  double ss = 0;
-  for (double x : v) ss += (x - m) * (x - m);
-  return {m, v.size() > 1 ? std::sqrt(ss / double(v.size() - 1)) : NAN};
+
+Arm baseline_arm(const SeedSetup& s, const std::string& loss, double lr) {
+  TrainOptions o = s.to;
+  o.loss = loss;
+  const SeededRun r = train_and_score(s.factory, s.seed, s.sp, o, lr, s.a.momentum);
+  return {lr, r.valid, r.test, r.seconds};
+}
+
+// ML3: meta-train phi once (at --inner-lr), then meta-test the frozen loss at each rate with the
+// baseline's init, masks and batches.
+void run_ml3(const SeedSetup& s, const learn::LearnTask& task, const std::shared_ptr<LearnedLoss>& loss,
+             SeedResult& r, std::vector<learn::LossSnapshot>& snaps) {
+  const LearnArgs& a = s.a;
+  learn::ML3Config c;
+  c.meta_steps = a.meta_steps;
+  c.inner_steps = a.inner_steps;
+  c.inner_lr = a.inner_lr;
+  c.meta_lr = a.meta_lr;
+  c.batch_size = a.batch_size;
+  c.clip_norm = a.clip_norm;
+  c.seed = s.seed;
+  const auto t0 = std::chrono::steady_clock::now();
+  learn::ML3 ml3(task, loss, c);
+  r.skipped = ml3.run(&s.metrics).skipped;
+  const double meta_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  snaps.push_back(learn::snapshot(*loss, "meta-trained", a.meta_steps));
+  TrainOptions lt = s.to;
+  lt.loss = "learned";
+  lt.loss_fn = learn::frozen_loss(*loss);
+  std::fprintf(stderr, "seed %llu: meta-test (frozen learned loss)\n", (unsigned long long)s.seed);
+  auto meta_test = [&](double lr) {
+    const SeededRun m = train_and_score(s.factory, s.seed, s.sp, lt, lr, a.momentum);
+    return Arm{lr, m.valid, m.test, meta_seconds + m.seconds};
+  };
+  std::tie(r.learned, r.learned_tuned) = s.thesis_and_tuned("ml3 meta-test", meta_test);
+}
+
+// The online meta-gradient norm over training (log scale): where it collapses, phi stopped learning.
+void write_grad_norm_plot(const learn::AdaLFLReport& rep, uint64_t seed, const std::string& out) {
+  if (rep.meta_grad_norms.empty()) return;
+  learn::LossPlot p;
+  p.title = "AdaLFL online meta-gradient norm (mean per log interval), seed " + std::to_string(seed);
+  p.xlabel = "base step";
+  p.ylabel = "||grad_phi L_task||";
+  p.log_y = true;
+  p.names = {"meta-gradient norm"};
+  p.values.resize(1);
+  p.group = {0};
+  p.dashed = {false};
+  for (const auto& [step, norm] : rep.meta_grad_norms) {
+    p.x.push_back(double(step));
+    p.values[0].push_back(norm);
+  }
+  const learn::PlotFiles pf = learn::write_plot(p, out + "/meta-grad-norm-seed" + std::to_string(seed));
+  if (!pf.note.empty()) std::fprintf(stderr, "metaloss learn: %s\n", pf.note.c_str());
+}
+
+// AdaLFL: the offline init once (at --inner-lr), then the online run (base training with one meta
+// step after every base step) from that phi at each rate. The offline phase and the online run
+// share no state but phi (and alpha with --learn-lr), so this equals one uninterrupted AdaLFL::run.
+// Returns the phi of the tuned run (empty without a grid).
+NamedTensors run_adalfl(const SeedSetup& s, const learn::LearnTask& task, const std::shared_ptr<LearnedLoss>& loss,
+                        SeedResult& r, std::vector<learn::LossSnapshot>& snaps, const std::string& out) {
+  const LearnArgs& a = s.a;
+  learn::AdaLFLConfig c;
+  c.offline_steps = a.meta_steps;
+  c.offline_inner_steps = a.inner_steps;
+  c.steps = a.steps;
+  c.epochs = a.epochs;
+  c.lr = a.inner_lr;
+  c.momentum = a.momentum;
+  c.learn_lr = a.learn_lr;
+  c.meta_lr = a.meta_lr;
+  c.batch_size = a.batch_size;
+  c.clip_norm = a.clip_norm;
+  c.snapshots = a.snapshots;
+  c.seed = s.seed;
+  c.log_every = a.log_every;
+  const auto t0 = std::chrono::steady_clock::now();
+  double offline_lr = a.inner_lr;
+  manual_seed(learn::derive_generator(s.seed, 4).seed());  // dropout masks, as for the baseline
+  if (a.meta_steps > 0) {
+    learn::AdaLFL offline(task, loss, c);
+    r.skipped = offline.offline_init(&s.metrics).skipped;
+    offline_lr = offline.lr();
+    snaps.push_back(learn::snapshot(*loss, "offline init", 0));
+  }
+  const double offline_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const NamedTensors phi0 = snaps.back().phi;
+  const Generator masks = default_generator();  // the online runs continue the dropout stream from here
+  std::map<double, NamedTensors> phi_at;  // the phi each online run ended with, by rate
+  auto online = [&](double lr) {
+    loss->load_state_dict(phi0);
+    default_generator() = masks;
+    learn::AdaLFLConfig oc = c;
+    oc.offline_steps = 0;
+    oc.lr = lr == a.inner_lr ? offline_lr : lr;  // with --learn-lr: alpha as the offline phase left it
+    Generator init = learn::derive_generator(s.seed, 0), order = learn::derive_generator(s.seed, 2);
+    auto m = s.factory(init);
+    learn::AdaLFL ada(task, loss, oc);
+    const bool thesis = lr == a.inner_lr;
+    const learn::AdaLFLReport rep = ada.run(*m, order, thesis ? &s.metrics : nullptr);
+    Arm arm{lr, test_score(*m, s.sp.valid), test_score(*m, s.sp.test), offline_seconds + rep.seconds};
+    if (thesis) {
+      r.skipped += rep.skipped_base + rep.skipped_meta;
+      snaps.insert(snaps.end(), rep.snapshots.begin() + 1, rep.snapshots.end());  // [0] is phi0 again
+      if (a.learn_lr) std::fprintf(stderr, "seed %llu: learned lr %.5g\n", (unsigned long long)s.seed, rep.lr);
+      write_grad_norm_plot(rep, s.seed, out);
+    }
+    phi_at[lr] = learn::snapshot(*loss, "", 0).phi;
+    return arm;
+  };
+  std::tie(r.learned, r.learned_tuned) = s.thesis_and_tuned("adalfl online", online);
+  if (s.grid.empty()) return {};
+  // Leave the thesis run's phi in `loss` (the one saved as learned-loss-seedN.safetensors).
+  loss->load_state_dict(phi_at.at(a.inner_lr));
+  return phi_at.at(r.learned_tuned.lr);
+}
+
+// "17.54%" (classification error) or "0.5190" (regression MSE); differences in points / MSE.
+struct Formatter {
+  bool regression;
+  std::string score(double v) const {
+    char b[32];
+    if (regression) std::snprintf(b, sizeof b, "%.4f", v);
+    else std::snprintf(b, sizeof b, "%.2f%%", 100 * v);
+    return b;
+  }
+  std::string diff(double v) const {
+    char b[48];
+    if (regression) std::snprintf(b, sizeof b, "%+.4f MSE", v);
+    else std::snprintf(b, sizeof b, "%+.2f points", 100 * v);
+    return b;
+  }
+  std::string mean_std(const MeanStd& s) const {
+    return score(s.mean) + " ± " + (std::isnan(s.std) ? std::string("n/a") : score(s.std));
+  }
+  std::string tuned(const Arm& r) const {
+    char b[32];
+    std::snprintf(b, sizeof b, " (lr %g)", r.lr);
+    return score(r.test) + b;
+  }
+};
+
+// One comparison of the learned loss against the baseline over the seeds, in words.
+std::string verdict(const std::string& what, const std::string& method, const std::string& base_loss,
+                    const std::vector<double>& learned, const std::vector<double>& base, const Formatter& f) {
+  const stats::PairedTest t = stats::paired_t_test(learned, base);
+  char p[64];
+  if (std::isnan(t.p)) std::snprintf(p, sizeof p, "one seed, no test (give --seeds 0,1,2,3,4 for a p-value)");
+  else std::snprintf(p, sizeof p, "paired t-test over %zu seeds: p = %.3g", t.n, t.p);
+  std::string reading;
+  if (std::isnan(t.p)) reading = t.mean_diff < 0 ? "ahead on this seed" : "behind on this seed";
+  else if (t.p >= 0.05) reading = "no significant difference at the 5% level";
+  else reading = t.mean_diff < 0 ? method + " is better" : method + " is worse";
+  return what + ": " + method + " - " + base_loss + " = " + f.diff(t.mean_diff) + " (" + p + "): " + reading;
 }
 
 }  // namespace
@@ -157,13 +411,17 @@ CLI::App* add_learn_command(CLI::App& app, LearnArgs& a) {
   c->add_option("--data-dir", a.data_dir, "folder with the dataset files");
   c->add_option("--model", a.model, "base model: a zoo model for images (default logistic; allcnn_c for cifar10), linear or mlp for regression (default mlp)");
   c->add_option("--seeds", a.seeds, "comma-separated seeds; each gives its own split, init, batch order and loss init")->capture_default_str();
-  c->add_option("--meta-steps", a.meta_steps, "ML3 meta steps / AdaLFL offline-init meta steps (default " +
-                                                  std::to_string(kDefaultMetaSteps) + "; the thesis uses 250)")
+  c->add_option("--meta-steps", a.meta_steps, "ML3 meta steps (default " + std::to_string(kDefaultMetaSteps) +
+                                                  ", the thesis) / AdaLFL offline-init meta steps S_init (default " +
+                                                  std::to_string(kDefaultAdaLFLOfflineSteps) + ", the paper)")
       ->check(CLI::NonNegativeNumber);
   c->add_option("--inner-steps", a.inner_steps, "unrolled SGD steps per meta step (ML3 and the AdaLFL offline init)")
       ->check(CLI::PositiveNumber)->capture_default_str();
-  c->add_option("--inner-lr", a.inner_lr, "alpha: SGD lr of the unrolled steps and of base training (baseline, meta-test, AdaLFL online)")
+  c->add_option("--inner-lr", a.inner_lr, "alpha: SGD lr of the unrolled steps and of base training (baseline, meta-test, AdaLFL online): the thesis protocol")
       ->check(CLI::PositiveNumber)->capture_default_str();
+  c->add_option("--base-lr-grid", a.base_lr_grid,
+                "also train the baseline and the learned loss (ML3: meta-test; AdaLFL: the online run from the same offline init) at each "
+                "of these rates, e.g. 0.003,0.01,0.03,0.1,0.3, and report each at the rate with the lower validation error");
   c->add_option("--meta-lr", a.meta_lr, "Adam lr on the loss network")->check(CLI::PositiveNumber)->capture_default_str();
   c->add_option("--momentum", a.momentum, "base SGD momentum (baseline, ML3 meta-test, AdaLFL online: its look-ahead uses it with the old buffer "
                     "held constant); ML3's unrolled steps are plain SGD")
@@ -171,11 +429,18 @@ CLI::App* add_learn_command(CLI::App& app, LearnArgs& a) {
   c->add_flag("--learn-lr", a.learn_lr, "AdaLFL: meta-learn alpha too (log-parameter, offline and online)");
   c->add_option("--clip-norm", a.clip_norm, "meta-gradient clipping by global norm (0: off); non-finite ones are skipped and counted")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
+  c->add_option("--loss-hidden", a.loss_hidden, "hidden widths of the loss network, e.g. 40,40 or none (default: ml3 50,50; adalfl 40,40)");
+  c->add_option("--loss-activation", a.loss_activation, "hidden activation (default: ml3 relu; adalfl smooth_leaky_relu)")
+      ->check(CLI::IsMember({"relu", "smooth_leaky_relu"}));
+  c->add_option("--loss-output", a.loss_output, "output activation (default: ml3 softplus; adalfl none)")
+      ->check(CLI::IsMember({"softplus", "none"}));
+  c->add_option("--slrelu-beta", a.slrelu_beta, "smooth leaky ReLU smoothness beta (default 2)")->check(CLI::PositiveNumber);
+  c->add_option("--slrelu-gamma", a.slrelu_gamma, "smooth leaky ReLU leak gamma (default 0.25)")->check(CLI::Range(0.0, 1.0));
   c->add_option("--steps", a.steps, "base training steps of the baseline, the meta-test and AdaLFL's online run (default " +
                                         std::to_string(kDefaultSteps) + ")")->check(CLI::NonNegativeNumber);
   c->add_option("--epochs", a.epochs, "passes over the training split instead of --steps")->check(CLI::NonNegativeNumber);
   c->add_option("--batch-size", a.batch_size, "examples per base / meta batch")->check(CLI::PositiveNumber)->capture_default_str();
-  c->add_option("--val-fraction", a.val_fraction, "stratified validation split (classification) for the meta-objective")
+  c->add_option("--val-fraction", a.val_fraction, "stratified validation split (classification) for the meta-objective and the lr choice")
       ->check(CLI::Range(0.01, 0.9))->capture_default_str();
   c->add_option("--snapshots", a.snapshots, "AdaLFL: plot phi at this many points of online training")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
@@ -191,61 +456,183 @@ CLI::App* add_learn_command(CLI::App& app, LearnArgs& a) {
   return c;
 }
 
-int run_learn(const LearnArgs& in) {
-  LearnArgs a = in;
-  // ---- option combinations (std::invalid_argument: exit 2) ----
-  if (a.steps > 0 && a.epochs > 0) throw std::invalid_argument("give either --steps or --epochs, not both");
-  if (a.steps == 0 && a.epochs == 0) a.steps = kDefaultSteps;
-  if (a.meta_steps < 0) a.meta_steps = kDefaultMetaSteps;
-  if (a.method == "ml3" && a.meta_steps == 0) throw std::invalid_argument("--method ml3 needs --meta-steps >= 1");
-  if (a.method == "ml3" && a.learn_lr) throw std::invalid_argument("--learn-lr is for --method adalfl (ML3 meta-tests with a fixed lr)");
-  if (is_regression(a.dataset) && !a.data_dir.empty() && !fs::is_directory(a.data_dir))
-    throw std::invalid_argument("--data-dir " + a.data_dir + ": no such directory");
-  const std::vector<uint64_t> seeds = parse_seeds(a.seeds);
+namespace {
+
+// The table: stdout, results.md, results.csv; then the paired tests and their reading.
+void write_tables(const LearnArgs& a, const std::string& model, const std::string& out, bool regression,
+                  const std::vector<std::string>& extras, const std::vector<SeedResult>& results, bool tuned) {
+  const Formatter f{regression};
+  const std::string base_loss = regression ? "mse" : "ce", score = regression ? "test MSE" : "test error";
+  const std::string metric = regression ? "test_mse" : "test_error";
+  char lr[32];
+  std::snprintf(lr, sizeof lr, "lr %g", a.inner_lr);
+  // Columns: name, then the value of each seed and the mean ± std.
+  struct Column {
+    std::string name;
+    std::vector<std::string> cells;
+    std::vector<double> values;
+  };
+  std::vector<Column> cols;
+  auto column = [&](const std::string& name, auto&& cell, auto&& value) {
+    Column c{name, {}, {}};
+    for (const auto& r : results) {
+      c.cells.push_back(cell(r));
+      c.values.push_back(value(r));
+    }
+    c.cells.push_back(f.mean_std(mean_std(c.values)));
+    cols.push_back(std::move(c));
+  };
+  column(base_loss + " (" + lr + ") " + score, [&](const SeedResult& r) { return f.score(r.base.test); },
+         [](const SeedResult& r) { return r.base.test; });
+  if (tuned)
+    column(base_loss + " tuned " + score, [&](const SeedResult& r) { return f.tuned(r.base_tuned); },
+           [](const SeedResult& r) { return r.base_tuned.test; });
+  column(a.method + " (" + lr + ") " + score, [&](const SeedResult& r) { return f.score(r.learned.test); },
+         [](const SeedResult& r) { return r.learned.test; });
+  if (tuned)
+    column(a.method + " tuned " + score, [&](const SeedResult& r) { return f.tuned(r.learned_tuned); },
+           [](const SeedResult& r) { return r.learned_tuned.test; });
+  for (size_t i = 0; i < extras.size(); ++i)
+    column(extras[i] + " (" + lr + ") " + score, [&, i](const SeedResult& r) { return f.score(r.extra[i]); },
+           [i](const SeedResult& r) { return r.extra[i]; });
+
+  std::vector<std::string> reading{
+      verdict("thesis protocol (" + std::string(lr) + ")", a.method, base_loss, cols[tuned ? 2 : 1].values,
+              cols[0].values, f)};
+  if (tuned)
+    reading.push_back(verdict("each tuned on validation over lr " + a.base_lr_grid, a.method, base_loss,
+                              cols[3].values, cols[1].values, f));
+
+  // stdout: fixed-width columns (printf pads by bytes: one more per "±", which takes two).
+  const size_t w = tuned ? 28 : 24;
+  auto pad = [](const std::string& s, size_t width) {
+    size_t len = 0;
+    for (unsigned char ch : s) len += (ch & 0xC0) != 0x80;  // count UTF-8 characters
+    return len >= width ? s : std::string(width - len, ' ') + s;
+  };
+  std::printf("%-12s", "seed");
+  for (const auto& c : cols) std::printf(" %s", pad(c.name, w).c_str());
+  std::printf(" %10s\n", "skipped");
+  for (size_t i = 0; i <= results.size(); ++i) {
+    const bool last = i == results.size();
+    std::printf("%-12s", last ? "mean ± std" : std::to_string(results[i].seed).c_str());
+    if (last) std::printf(" ");  // "±" is two bytes
+    for (const auto& c : cols) std::printf(" %s", pad(c.cells[i], w).c_str());
+    if (!last) std::printf(" %10lld", (long long)results[i].skipped);
+    std::printf("\n");
+  }
+  for (const auto& line : reading) std::printf("%s\n", line.c_str());
+
+  std::ofstream md(out + "/results.md"), csv(out + "/results.csv");
+  md << "# metaloss learn: " << a.method << " on " << a.dataset << " with " << model << "\n\n"
+     << "meta steps " << a.meta_steps << ", inner steps " << a.inner_steps << ", alpha " << a.inner_lr << ", meta lr "
+     << a.meta_lr << ", " << (a.epochs > 0 ? "epochs " + std::to_string(a.epochs) : "steps " + std::to_string(a.steps))
+     << ", batch " << a.batch_size << ", momentum " << a.momentum;
+  if (tuned) md << ", lr grid " << a.base_lr_grid << " (chosen per seed on the validation split)";
+  md << "\n\n| seed |";
+  for (const auto& c : cols) md << " " << c.name << " |";
+  md << " skipped |\n|---:|";
+  for (size_t i = 0; i <= cols.size(); ++i) md << "---:|";
+  md << "\n";
+  for (size_t i = 0; i <= results.size(); ++i) {
+    const bool last = i == results.size();
+    md << "| " << (last ? std::string("mean ± std") : std::to_string(results[i].seed)) << " |";
+    for (const auto& c : cols) md << " " << c.cells[i] << " |";
+    md << " " << (last ? std::string() : std::to_string(results[i].skipped)) << " |\n";
+  }
+  md << "\n";
+  for (const auto& line : reading) md << "- " << line << "\n";
+
+  csv << "seed,baseline_" << metric << "," << a.method << "_" << metric
+      << ",skipped,baseline_seconds,learned_seconds,baseline_valid,learned_valid";
+  if (tuned)
+    csv << ",baseline_tuned_lr,baseline_tuned_valid,baseline_tuned_" << metric << ",learned_tuned_lr,learned_tuned_valid,learned_tuned_"
+        << metric;
+  for (const auto& e : extras) csv << "," << e << "_" << metric << "," << e << "_seconds";
+  csv << "\n";
+  csv.precision(17);
+  for (const auto& r : results) {
+    csv << r.seed << "," << r.base.test << "," << r.learned.test << "," << r.skipped << "," << r.base.seconds << ","
+        << r.learned.seconds << "," << r.base.valid << "," << r.learned.valid;
+    if (tuned)
+      csv << "," << r.base_tuned.lr << "," << r.base_tuned.valid << "," << r.base_tuned.test << "," << r.learned_tuned.lr
+          << "," << r.learned_tuned.valid << "," << r.learned_tuned.test;
+    for (size_t i = 0; i < extras.size(); ++i) csv << "," << r.extra[i] << "," << r.extra_seconds[i];
+    csv << "\n";
+  }
+  md.close();
+  csv.close();
+  if (!md || !csv) throw std::runtime_error("metaloss learn: could not write " + out + "/results.md or results.csv");
+}
+
+std::vector<std::string> parse_extras(const LearnArgs& a, bool regression) {
   std::vector<std::string> extras;
   for (size_t b = 0; b < a.extra_baselines.size();) {
     size_t e = a.extra_baselines.find(',', b);
     if (e == std::string::npos) e = a.extra_baselines.size();
     const std::string name = a.extra_baselines.substr(b, e - b);
-    const bool ok = is_regression(a.dataset) ? name == "l1"
-                                             : (name == "lsr" || name == "sparse_lsr" || name == "focal" || name == "mse");
+    const bool ok = regression ? name == "l1" : (name == "lsr" || name == "sparse_lsr" || name == "focal" || name == "mse");
     if (!ok)
       throw std::invalid_argument("--extra-baselines: '" + name + "' is not a fixed loss for this dataset (expected " +
-                                  (is_regression(a.dataset) ? "l1" : "lsr, sparse_lsr, focal or mse") + ")");
+                                  (regression ? "l1" : "lsr, sparse_lsr, focal or mse") + ")");
     extras.push_back(name);
     b = e + 1;
   }
+  return extras;
+}
+
+}  // namespace
+
+int run_learn(const LearnArgs& in) {
+  LearnArgs a = in;
+  // ---- option combinations (std::invalid_argument: exit 2) ----
+  const bool regression = is_regression(a.dataset);
+  if (a.steps > 0 && a.epochs > 0) throw std::invalid_argument("give either --steps or --epochs, not both");
+  if (a.steps == 0 && a.epochs == 0) a.steps = kDefaultSteps;
+  if (a.meta_steps < 0) a.meta_steps = a.method == "ml3" ? kDefaultMetaSteps : kDefaultAdaLFLOfflineSteps;
+  if (a.method == "ml3" && a.meta_steps == 0) throw std::invalid_argument("--method ml3 needs --meta-steps >= 1");
+  if (a.method == "ml3" && a.learn_lr) throw std::invalid_argument("--learn-lr is for --method adalfl (ML3 meta-tests with a fixed lr)");
+  if (regression && !a.data_dir.empty() && !fs::is_directory(a.data_dir))
+    throw std::invalid_argument("--data-dir " + a.data_dir + ": no such directory");
+  const std::vector<uint64_t> seeds = parse_seeds(a.seeds);
+  const std::vector<double> grid = parse_lr_grid(a.base_lr_grid);
+  if (!grid.empty() && a.learn_lr)
+    throw std::invalid_argument("--base-lr-grid tunes the base lr; --learn-lr meta-learns it: give one of them");
+  const std::vector<std::string> extras = parse_extras(a, regression);
+  const Mode mode = regression ? Mode::Regression : Mode::Classification;
+  const losses::LearnedLossConfig lcfg = loss_config(a, mode);
   const std::string model = a.model.empty() ? default_model(a.dataset) : a.model;
   if (a.threads > 0) kernels::set_num_threads(a.threads);
 
   // ---- data (loaded once, split per seed) ----
   data::TrainTest tt;
   data::Dataset table;
-  if (is_regression(a.dataset)) {
+  if (regression) {
     const std::string dir = a.data_dir.empty() ? data::kSklearnDataDir : a.data_dir;
     table = a.dataset == "boston" ? data::load_boston(dir) : data::load_diabetes(dir);
   } else {
     tt = load_classification(a);
   }
-  model_factory(a, model, is_regression(a.dataset) ? table : tt.train);  // fail on a mismatch before any long work
-  const bool regression = is_regression(a.dataset);
-  const std::string base_loss = regression ? "mse" : "ce", score = regression ? "test MSE" : "test error";
+  model_factory(a, model, regression ? table : tt.train);  // fail on a mismatch before any long work
+  const std::string base_loss = regression ? "mse" : "ce";
   const std::string out = a.out.empty() ? "runs/learn-" + a.method + "-" + a.dataset + "-" + model : a.out;
   fs::create_directories(out);
   MetricsWriter metrics(a.metrics.empty() ? out + "/metrics.jsonl" : a.metrics);
   metrics.write({{"meta_steps", double(a.meta_steps)}, {"inner_steps", double(a.inner_steps)}, {"inner_lr", a.inner_lr},
                  {"meta_lr", a.meta_lr}, {"steps", double(a.steps)}, {"epochs", double(a.epochs)},
                  {"batch_size", double(a.batch_size)}, {"momentum", a.momentum}},
-                {{"event", "start"}, {"method", a.method}, {"dataset", a.dataset}, {"model", model}, {"seeds", a.seeds}});
-  std::fprintf(stderr, "metaloss learn: %s on %s with %s, seeds %s, %lld meta steps, %s %lld, output in %s\n",
+                {{"event", "start"}, {"method", a.method}, {"dataset", a.dataset}, {"model", model}, {"seeds", a.seeds},
+                 {"loss_network", lcfg.to_json()}, {"base_lr_grid", a.base_lr_grid}});
+  std::fprintf(stderr, "metaloss learn: %s on %s with %s, seeds %s, %lld meta steps, %s %lld, loss network %s%s, output in %s\n",
                a.method.c_str(), a.dataset.c_str(), model.c_str(), a.seeds.c_str(), (long long)a.meta_steps,
-               a.epochs > 0 ? "epochs" : "steps", (long long)(a.epochs > 0 ? a.epochs : a.steps), out.c_str());
+               a.epochs > 0 ? "epochs" : "steps", (long long)(a.epochs > 0 ? a.epochs : a.steps), lcfg.to_json().c_str(),
+               grid.empty() ? "" : (", lr grid " + a.base_lr_grid).c_str(), out.c_str());
 
   std::vector<SeedResult> results;
   for (uint64_t seed : seeds) {
     // The same streams as `metaloss train --seed`: 0 init, 1 split, 2 batch order; 3 loss init.
     Generator split_gen = learn::derive_generator(seed, 1);
-    data::Splits sp = make_splits(a, tt, table, split_gen);
+    const data::Splits sp = make_splits(a, tt, table, split_gen);
     const learn::ModelFactory factory = model_factory(a, model, sp.train);
     const learn::LearnTask task{sp.train, sp.valid, factory};
     TrainOptions to;
@@ -256,144 +643,47 @@ int run_learn(const LearnArgs& in) {
     // Only the progress lines use it here (no metrics from these runs): about every twentieth.
     const int64_t budget = a.epochs > 0 ? a.epochs * ((sp.train.size() + a.batch_size - 1) / a.batch_size) : a.steps;
     to.log_every = std::max<int64_t>(a.log_every, budget / 20);
-    SeedResult r{seed, NAN, NAN, 0, 0, 0, {}, {}};
+    const SeedSetup setup{a, seed, sp, factory, to, grid, metrics};
+    SeedResult r{seed, {}, {}, {}, {}, 0, {}, {}};
 
-    // Baselines: CE / MSE, then any --extra-baselines, each with the init, masks, batches and
-    // budget of the learned loss's base training.
-    for (size_t i = 0; i <= extras.size(); ++i) {
-      TrainOptions o = to;
-      o.loss = i == 0 ? base_loss : extras[i - 1];
-      std::fprintf(stderr, "seed %llu: baseline (%s)\n", (unsigned long long)seed, o.loss.c_str());
-      const auto [score, seconds] = train_seeded(factory, seed, sp, o, a.inner_lr, a.momentum);
-      if (i == 0) {
-        r.baseline = score;
-        r.baseline_seconds = seconds;
-      } else {
-        r.extra.push_back(score);
-        r.extra_seconds.push_back(seconds);
-      }
+    // Baselines: CE / MSE (at --inner-lr and over the grid), then any --extra-baselines, each with
+    // the init, masks, batches and budget of the learned loss's base training.
+    std::fprintf(stderr, "seed %llu: baseline (%s)\n", (unsigned long long)seed, base_loss.c_str());
+    std::tie(r.base, r.base_tuned) =
+        setup.thesis_and_tuned("baseline", [&](double lr) { return baseline_arm(setup, base_loss, lr); });
+    for (const std::string& e : extras) {
+      std::fprintf(stderr, "seed %llu: baseline (%s)\n", (unsigned long long)seed, e.c_str());
+      const Arm x = baseline_arm(setup, e, a.inner_lr);
+      r.extra.push_back(x.test);
+      r.extra_seconds.push_back(x.seconds);
     }
 
     Generator loss_gen = learn::derive_generator(seed, 3);
-    const Mode mode = regression ? Mode::Regression : Mode::Classification;
-    auto loss = a.method == "ml3" ? LearnedLoss::ml3(mode, loss_gen) : LearnedLoss::adalfl(mode, loss_gen);
+    auto loss = std::make_shared<LearnedLoss>(lcfg, loss_gen);
     std::vector<learn::LossSnapshot> snaps{learn::snapshot(*loss, "initial", 0)};
-    const auto t0 = std::chrono::steady_clock::now();
-    manual_seed(learn::derive_generator(seed, 4).seed());  // dropout masks, as for the baseline
-    Generator init = learn::derive_generator(seed, 0), order = learn::derive_generator(seed, 2);
-    auto m = factory(init);
-    if (a.method == "ml3") {
-      learn::ML3Config c;
-      c.meta_steps = a.meta_steps;
-      c.inner_steps = a.inner_steps;
-      c.inner_lr = a.inner_lr;
-      c.meta_lr = a.meta_lr;
-      c.batch_size = a.batch_size;
-      c.clip_norm = a.clip_norm;
-      c.seed = seed;
-      learn::ML3 ml3(task, loss, c);
-      r.skipped = ml3.run(&metrics).skipped;
-      snaps.push_back(learn::snapshot(*loss, "meta-trained", a.meta_steps));
-      std::fprintf(stderr, "seed %llu: meta-test (frozen learned loss)\n", (unsigned long long)seed);
-      TrainOptions lt = to;
-      lt.loss = "learned";
-      lt.loss_fn = learn::frozen_loss(*loss);
-      SGD opt(m->parameters(), SGDOptions{a.inner_lr, a.momentum});
-      train_supervised(*m, opt, sp.train, lt, order);
-    } else {
-      learn::AdaLFLConfig c;
-      c.offline_steps = a.meta_steps;
-      c.offline_inner_steps = a.inner_steps;
-      c.steps = a.steps;
-      c.epochs = a.epochs;
-      c.lr = a.inner_lr;
-      c.momentum = a.momentum;
-      c.learn_lr = a.learn_lr;
-      c.meta_lr = a.meta_lr;
-      c.batch_size = a.batch_size;
-      c.clip_norm = a.clip_norm;
-      c.snapshots = a.snapshots;
-      c.seed = seed;
-      c.log_every = a.log_every;
-      learn::AdaLFL ada(task, loss, c);
-      const learn::AdaLFLReport rep = ada.run(*m, order, &metrics);
-      r.skipped = rep.offline.skipped + rep.skipped_base + rep.skipped_meta;
-      snaps = rep.snapshots;
-      if (a.learn_lr) std::fprintf(stderr, "seed %llu: learned lr %.5g\n", (unsigned long long)seed, rep.lr);
-    }
-    r.learned_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    r.learned = test_score(*m, sp.test);
+    NamedTensors tuned_phi;
+    if (a.method == "ml3") run_ml3(setup, task, loss, r, snaps);
+    else tuned_phi = run_adalfl(setup, task, loss, r, snaps, out);
     const std::string tag = out + "/learned-loss-seed" + std::to_string(seed);
     loss->save(tag + ".safetensors");
+    if (!tuned_phi.empty()) {  // AdaLFL: each online run ends with its own phi
+      LearnedLoss tuned(lcfg, loss_gen);
+      tuned.to(loss->parameters().front().dtype());
+      tuned.load_state_dict(tuned_phi);
+      tuned.save(tag + "-tuned.safetensors");
+    }
     const learn::PlotFiles pf = learn::write_plot(
         learn::sample_learned_loss(loss->config(), snaps, a.method + " learned loss, " + a.dataset + " / " + model + ", seed " + std::to_string(seed)),
         out + "/loss-seed" + std::to_string(seed));
     if (!pf.note.empty()) std::fprintf(stderr, "metaloss learn: %s\n", pf.note.c_str());
-    metrics.write({{"seed", double(seed)}, {"baseline", r.baseline}, {"learned", r.learned}, {"skipped", double(r.skipped)},
-                   {"baseline_seconds", r.baseline_seconds}, {"learned_seconds", r.learned_seconds}},
+    metrics.write({{"seed", double(seed)}, {"baseline", r.base.test}, {"learned", r.learned.test}, {"skipped", double(r.skipped)},
+                   {"baseline_seconds", r.base.seconds}, {"learned_seconds", r.learned.seconds},
+                   {"baseline_tuned", r.base_tuned.test}, {"baseline_tuned_lr", r.base_tuned.lr},
+                   {"learned_tuned", r.learned_tuned.test}, {"learned_tuned_lr", r.learned_tuned.lr}},
                   {{"event", "seed-end"}, {"metric", regression ? "test_mse" : "test_error"}});
     results.push_back(r);
   }
-
-  // ---- the table: stdout, results.md, results.csv ----
-  auto fmt = [&](double v) {
-    char b[32];
-    if (regression) std::snprintf(b, sizeof b, "%.4f", v);
-    else std::snprintf(b, sizeof b, "%.2f%%", 100 * v);
-    return std::string(b);
-  };
-  auto fmt_ms = [&](const MeanStd& s) { return fmt(s.mean) + " ± " + (std::isnan(s.std) ? std::string("n/a") : fmt(s.std)); };
-  std::vector<double> base_v, learned_v;
-  std::vector<std::vector<double>> extra_v(extras.size());
-  for (const auto& r : results) {
-    base_v.push_back(r.baseline);
-    learned_v.push_back(r.learned);
-    for (size_t i = 0; i < extras.size(); ++i) extra_v[i].push_back(r.extra[i]);
-  }
-  const std::string h_base = "baseline (" + base_loss + ") " + score, h_learned = a.method + " " + score;
-  std::printf("%-12s %24s %24s %10s", "seed", h_base.c_str(), h_learned.c_str(), "skipped");
-  for (const auto& e : extras) std::printf(" %24s", (e + " " + score).c_str());
-  std::printf("\n");
-  std::ofstream md(out + "/results.md"), csv(out + "/results.csv");
-  md << "# metaloss learn: " << a.method << " on " << a.dataset << " with " << model << "\n\n"
-     << "meta steps " << a.meta_steps << ", inner steps " << a.inner_steps << ", alpha " << a.inner_lr << ", meta lr "
-     << a.meta_lr << ", " << (a.epochs > 0 ? "epochs " + std::to_string(a.epochs) : "steps " + std::to_string(a.steps))
-     << ", batch " << a.batch_size << ", momentum " << a.momentum << "\n\n"
-     << "| seed | " << h_base << " | " << h_learned << " | skipped |";
-  for (const auto& e : extras) md << " " << e << " " << score << " |";
-  md << "\n|---:|---:|---:|---:|";
-  for (size_t i = 0; i < extras.size(); ++i) md << "---:|";
-  md << "\n";
-  csv << "seed,baseline_" << (regression ? "test_mse" : "test_error") << "," << a.method << "_"
-      << (regression ? "test_mse" : "test_error") << ",skipped,baseline_seconds,learned_seconds";
-  for (const auto& e : extras) csv << "," << e << "_" << (regression ? "test_mse" : "test_error") << "," << e << "_seconds";
-  csv << "\n";
-  for (const auto& r : results) {
-    std::printf("%-12llu %24s %24s %10lld", (unsigned long long)r.seed, fmt(r.baseline).c_str(), fmt(r.learned).c_str(),
-                (long long)r.skipped);
-    md << "| " << r.seed << " | " << fmt(r.baseline) << " | " << fmt(r.learned) << " | " << r.skipped << " |";
-    csv << r.seed << "," << r.baseline << "," << r.learned << "," << r.skipped << "," << r.baseline_seconds << ","
-        << r.learned_seconds;
-    for (size_t i = 0; i < extras.size(); ++i) {
-      std::printf(" %24s", fmt(r.extra[i]).c_str());
-      md << " " << fmt(r.extra[i]) << " |";
-      csv << "," << r.extra[i] << "," << r.extra_seconds[i];
-    }
-    std::printf("\n");
-    md << "\n";
-    csv << "\n";
-  }
-  const std::string mb = fmt_ms(mean_std(base_v)), ml = fmt_ms(mean_std(learned_v));
-  // printf pads by bytes and "±" takes two: one more byte of width per "±" keeps the columns.
-  std::printf("%-13s %25s %25s %10s", "mean ± std", mb.c_str(), ml.c_str(), "");
-  md << "| mean ± std | " << mb << " | " << ml << " | |";
-  for (size_t i = 0; i < extras.size(); ++i) {
-    const std::string me = fmt_ms(mean_std(extra_v[i]));
-    std::printf(" %25s", me.c_str());
-    md << " " << me << " |";
-  }
-  std::printf("\n");
-  md << "\n";
+  write_tables(a, model, out, regression, extras, results, !grid.empty());
   std::fprintf(stderr, "wrote %s/: results.md, results.csv, metrics, learned-loss-seed*.safetensors, loss-seed*.{gp,dat,svg}\n",
                out.c_str());
   return 0;

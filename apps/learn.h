@@ -2,6 +2,7 @@
 // a cross-entropy / MSE baseline over several seeds, and write the learned losses, plots, metrics
 // and a results table. Kept apart from metaloss.cpp, which only registers the subcommand.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -25,6 +26,13 @@ struct LearnArgs {
   double inner_lr = 0.01, meta_lr = 1e-3, momentum = 0, clip_norm = 10, val_fraction = 0.1;
   bool learn_lr = false;
   int threads = 0;
+  // The learned loss's network; empty / NaN: the method's default (LearnedLossConfig::ml3/adalfl).
+  std::string loss_hidden, loss_activation, loss_output;
+  double slrelu_beta = NAN, slrelu_gamma = NAN;
+  // Base learning rates to tune over on the validation split ("0.003,0.01,0.03"): the baseline and
+  // the learned loss are each also trained at every rate, and the rate with the lower validation
+  // error is reported beside the thesis protocol's fixed --inner-lr.
+  std::string base_lr_grid;
 };
 
 // Registers the subcommand (options write into `a`); returns it so main can test `*learn`.
@@ -43,8 +51,14 @@ std::string default_model(const std::string& dataset);
 std::vector<uint64_t> parse_seed_list(const std::string& text, const std::string& option);
 // The base-model factory after checking that the model fits the data (std::invalid_argument otherwise).
 learn::ModelFactory model_factory(const LearnArgs& a, const std::string& model, const data::Dataset& train);
-// A fresh model of `seed` trained with SGD and options `o`, scored on the test split:
-// {test error (or MSE), training seconds}.
+// A fresh model of `seed` trained with SGD and options `o`, scored on the validation and test
+// splits (error, or MSE for regression).
+struct SeededRun {
+  double valid, test, seconds;
+};
+SeededRun train_and_score(const learn::ModelFactory& factory, uint64_t seed, const data::Splits& sp,
+                          const TrainOptions& o, double lr, double momentum);
+// The same, returning {test score, training seconds}.
 std::pair<double, double> train_seeded(const learn::ModelFactory& factory, uint64_t seed, const data::Splits& sp,
                                        const TrainOptions& o, double lr, double momentum);
 

@@ -82,6 +82,23 @@ for f in results.csv results.md metrics.jsonl learned-loss-seed0.safetensors los
   if [[ -s $tmp/learn/$f ]]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: learn did not write $f"; fi
 done
 check "learn: metrics" 0 '"phase": "adalfl-online"' -- cat "$tmp/learn/metrics.jsonl"
+# Tuned baselines: the base lr chosen per seed on validation, for CE and the learned loss alike,
+# with a paired t-test per comparison under the table.
+check "learn: bad lr grid" 2 "--base-lr-grid: expected comma-separated learning rates in \(0, 100\], got 'x'" -- \
+  "$bin" learn --method ml3 --base-lr-grid 0.01,x
+check "learn: lr grid twice" 2 "--base-lr-grid: rate 0.1 appears twice" -- "$bin" learn --method ml3 --base-lr-grid 0.1,0.1
+check "learn: lr grid + learn-lr" 2 "give one of them" -- "$bin" learn --method adalfl --learn-lr --base-lr-grid 0.1
+check "learn: bad loss widths" 2 "--loss-hidden: expected comma-separated widths" -- "$bin" learn --method adalfl --loss-hidden 40,0
+check "learn: tuned table" 0 "each tuned on validation over lr 0.01,0.1: ml3 - ce = [-+][0-9.]+ points \(paired t-test over 2 seeds: p = " -- \
+  "$bin" learn --method ml3 --model logistic --meta-steps 2 --steps 20 --seeds 0,1 --base-lr-grid 0.01,0.1 --out "$tmp/learn-grid"
+check "learn: tuned columns" 0 "\| 1 \| [0-9.]+% \| [0-9.]+% \(lr 0\.1?0?1?\) \| [0-9.]+% \| [0-9.]+% \(lr 0\.[01]+\) \|" -- cat "$tmp/learn-grid/results.md"
+check "learn: adalfl tuned + grad-norm plot" 0 "adalfl tuned" -- \
+  "$bin" learn --method adalfl --model logistic --meta-steps 2 --steps 20 --base-lr-grid 0.1,0.01 --log-every 5 --out "$tmp/learn-ada-grid"
+for f in learned-loss-seed0-tuned.safetensors meta-grad-norm-seed0.dat meta-grad-norm-seed0.gp; do
+  if [[ -s $tmp/learn-ada-grid/$f ]]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: learn did not write $f"; fi
+done
+check "learn: loss network options" 0 '"hidden":\[8\],"bias":false,"activation":"relu".*"output":"softplus"' -- \
+  "$bin" learn --method adalfl --model logistic --meta-steps 2 --steps 5 --loss-hidden 8 --loss-activation relu --loss-output softplus --out "$tmp/learn-net"
 echo '{"method": "ml3", "dataset": "boston", "model": "linear", "meta-steps": 2, "steps": 3}' >"$tmp/learn.json"
 check "learn: --config + override" 0 "ml3 on boston with linear, seeds 0, 2 meta steps, steps 5" -- \
   "$bin" learn --config "$tmp/learn.json" --steps 5 --out "$tmp/learn-cfg"

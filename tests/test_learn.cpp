@@ -258,3 +258,60 @@ TEST_CASE("learn: frozen_loss matches the loss and takes no gradient into phi; p
   CHECK((f.svg.empty() ? !f.note.empty() : std::filesystem::exists(f.svg)));
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("AdaLFL: offline init, then a fresh online run from that phi, equals one AdaLFL::run bitwise") {
+  // `metaloss learn --base-lr-grid` runs the offline phase once and the online phase once per
+  // rate from its phi; at the thesis rate that must be the uninterrupted method (with learn_lr,
+  // alpha as the offline phase left it).
+  for (bool learn_lr : {false, true}) {
+    INFO("learn_lr " << learn_lr);
+    learn::AdaLFLConfig c;
+    c.offline_steps = 3;
+    c.steps = 7;
+    c.batch_size = 16;
+    c.learn_lr = learn_lr;
+    c.snapshots = 0;
+    c.progress = false;
+    c.seed = 5;
+    c.log_every = 2;
+    learn::LearnTask task = tiny_task();
+    auto once = [&] {
+      Generator gen(9);
+      auto loss = LearnedLoss::adalfl(Mode::Classification, gen);
+      learn::AdaLFL ada(task, loss, c);
+      Generator init(1), order(2);
+      auto model = task.make_model(init);
+      const learn::AdaLFLReport r = ada.run(*model, order);
+      CHECK(r.meta_grad_norms.size() == 4);  // steps 2, 4, 6 and the last, 7
+      std::vector<double> v = flat(loss->parameters());
+      for (double x : flat(model->parameters())) v.push_back(x);
+      return v;
+    };
+    auto split = [&] {
+      Generator gen(9);
+      auto loss = LearnedLoss::adalfl(Mode::Classification, gen);
+      learn::AdaLFL offline(task, loss, c);
+      offline.offline_init();
+      learn::AdaLFLConfig oc = c;
+      oc.offline_steps = 0;
+      oc.lr = offline.lr();
+      learn::AdaLFL online(task, loss, oc);
+      Generator init(1), order(2);
+      auto model = task.make_model(init);
+      online.run(*model, order);
+      std::vector<double> v = flat(loss->parameters());
+      for (double x : flat(model->parameters())) v.push_back(x);
+      return v;
+    };
+    const std::vector<double> a = once(), b = split();
+    CHECK(a == b);
+  }
+}
+
+TEST_CASE("learn: AdaLFL's default loss network is the paper's 2-40-40-1 with smooth leaky ReLU") {
+  const losses::LearnedLossConfig c = losses::LearnedLossConfig::adalfl();
+  CHECK(c.hidden == std::vector<int64_t>{40, 40});
+  CHECK(c.activation == "smooth_leaky_relu");
+  CHECK_FALSE(c.bias);
+  CHECK(learn::AdaLFLConfig{}.offline_steps == 2500);
+}

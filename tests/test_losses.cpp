@@ -370,8 +370,11 @@ TEST_CASE("losses: LearnedLoss save/load round trip and mismatch errors") {
   auto mismatch = [&](ls::LearnedLoss& l, const std::string& text) {
     CHECK_THROWS_WITH_AS(l.load(path), doctest::Contains(text.c_str()), std::invalid_argument);
   };
-  mismatch(*ls::LearnedLoss::adalfl(ls::LearnedLossConfig::Mode::Classification, gen),
-           "holds a different architecture (this loss vs the file): activation: 'smooth_leaky_relu' vs 'relu'");
+  ls::LearnedLossConfig slrelu = ls::LearnedLossConfig::ml3();
+  slrelu.activation = "smooth_leaky_relu";
+  ls::LearnedLoss sl(slrelu, gen);
+  mismatch(sl, "holds a different architecture (this loss vs the file): activation: 'smooth_leaky_relu' vs 'relu'");
+  mismatch(*ls::LearnedLoss::adalfl(ls::LearnedLossConfig::Mode::Classification, gen), "hidden: [40, 40] vs [50, 50]");
   ls::LearnedLossConfig small;
   small.hidden = {5};
   ls::LearnedLoss s(small, gen);

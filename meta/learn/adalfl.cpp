@@ -150,7 +150,7 @@ AdaLFLReport AdaLFL::run(Module& model, Generator& order, MetricsWriter* metrics
   model.train();
   // Plain progress lines (not on a terminal) about every twentieth of the run.
   Progress progress("adalfl-online", total, std::max<int64_t>(cfg_.log_every, total / 20), stderr);
-  double base_sum = 0, meta_sum = 0;
+  double base_sum = 0, meta_sum = 0, norm_sum = 0;
   int64_t base_n = 0, meta_n = 0;
   for (int64_t s = 0; s < total; ++s) {
     const int64_t b = s % per_epoch;
@@ -162,25 +162,30 @@ AdaLFLReport AdaLFL::run(Module& model, Generator& order, MetricsWriter* metrics
     }
     if (r.meta_ok) {
       meta_sum += r.meta_loss;
+      norm_sum += r.meta_grad_norm;
       ++meta_n;
     }
     if (cfg_.progress) progress.update(s + 1, r.meta_loss);
     if (snap_at.count(s + 1)) report_.snapshots.push_back(snapshot(*loss_, "step " + std::to_string(s + 1), s + 1));
-    if (metrics && ((s + 1) % cfg_.log_every == 0 || s + 1 == total)) {
+    if ((s + 1) % cfg_.log_every != 0 && s + 1 != total) continue;
+    const double norm_mean = meta_n ? norm_sum / double(meta_n) : NAN;
+    report_.meta_grad_norms.emplace_back(s + 1, norm_mean);
+    if (metrics) {
       metrics->write({{"seed", double(cfg_.seed)},
                       {"step", double(s + 1)},
                       {"epoch", double(s + 1) / double(per_epoch)},
                       {"base_loss", base_n ? base_sum / double(base_n) : NAN},
                       {"meta_loss", meta_n ? meta_sum / double(meta_n) : NAN},
                       {"meta_grad_norm", r.meta_grad_norm},
+                      {"meta_grad_norm_mean", norm_mean},
                       {"skipped_base", double(report_.skipped_base)},
                       {"skipped_meta", double(report_.skipped_meta)},
                       {"lr", lr()},
                       {"seconds", since(t0)}},
                      {{"phase", "adalfl-online"}});
-      base_sum = meta_sum = 0;
-      base_n = meta_n = 0;
     }
+    base_sum = meta_sum = norm_sum = 0;
+    base_n = meta_n = 0;
   }
   if (cfg_.progress) progress.finish();
   report_.lr = lr();

@@ -29,6 +29,7 @@
 #include <cmath>
 #include <functional>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "meta/learn/ml3.h"
@@ -36,7 +37,7 @@
 namespace metaloss::learn {
 
 struct AdaLFLConfig {
-  int64_t offline_steps = 250;     // ML3-style meta steps that initialise phi (0: none)
+  int64_t offline_steps = 2500;    // ML3-style meta steps that initialise phi (0: none); the paper's S_init
   int64_t offline_inner_steps = 1;
   int64_t steps = 0, epochs = 0;   // online base training budget; epochs (over task.train) win
   double lr = 0.01;                // base SGD learning rate alpha (the initial value when learn_lr)
@@ -66,6 +67,10 @@ struct AdaLFLReport {
   double seconds = 0;        // offline + online
   // "initial", "offline init", then "step N" at evenly spaced online steps (the last one = end).
   std::vector<LossSnapshot> snapshots;
+  // The online meta-gradient's L2 norm (before clipping), averaged over each log interval of
+  // finite meta steps: (last step of the interval, mean norm). The diagnostic for a learned loss
+  // that flattens out and stops learning (its meta-gradient vanishes).
+  std::vector<std::pair<int64_t, double>> meta_grad_norms;
 };
 
 // What one online step did.

@@ -83,12 +83,12 @@ PlotFiles write_plot(const LossPlot& plot, const std::string& base_path) {
     // File names without folders: the script runs in its own folder (here and for the user).
     std::ofstream gp(f.gp);
     if (!gp) throw std::runtime_error("plot: cannot write '" + f.gp + "'");
-    gp << "# Learned loss; render with: gnuplot " << stem << ".gp (in this folder)\n"
+    gp << "# " << plot.ylabel << " against " << plot.xlabel << "; render with: gnuplot " << stem << ".gp (in this folder)\n"
        << "set terminal svg size 900,560 dynamic noenhanced font 'sans,12' background '#ffffff'\n"
        << "set output " << gp_quote(stem + ".svg") << "\n"
        << "set title " << gp_quote(plot.title) << "\n"
        << "set xlabel " << gp_quote(plot.xlabel) << "\nset ylabel " << gp_quote(plot.ylabel) << "\n"
-       << "set key outside right top\nset grid\n"
+       << (plot.log_y ? "set logscale y\nset format y '%.0e'\n" : "") << "set key outside right top\nset grid\n"
        << "plot ";
     for (size_t c = 0; c < plot.values.size(); ++c) {
       gp << (c ? ", \\\n     " : "") << gp_quote(stem + ".dat") << " using 1:" << c + 2 << " with lines lw 2 lc "

@@ -20,6 +20,7 @@ struct LossPlot {
   std::vector<std::vector<double>> values;   // [curve][point]
   std::vector<int> group;                    // curves of one snapshot share a colour
   std::vector<bool> dashed;                  // target 0 dashed, target 1 solid
+  bool log_y = false;                        // logarithmic y axis (e.g. gradient norms)
 };
 
 // Samples each snapshot on a grid: classification p in [0, 1] (probabilities), regression

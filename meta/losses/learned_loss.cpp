@@ -156,7 +156,9 @@ LearnedLossConfig LearnedLossConfig::ml3(Mode mode) {
 
 LearnedLossConfig LearnedLossConfig::adalfl(Mode mode) {
   LearnedLossConfig c = ml3(mode);
+  c.hidden = {40, 40};  // the paper's two hidden layers of 40 units
   c.activation = "smooth_leaky_relu";
+  c.output = "none";    // the paper leaves it open: chosen on validation error (docs/results.md)
   return c;
 }
 

@@ -30,7 +30,9 @@ struct LearnedLossConfig {
   // false = probabilities already.
   bool from_logits = true;
 
-  // ML3: 2-50-50-1, no bias, ReLU, Softplus. AdaLFL: the same with smooth leaky ReLU (b 2, g 0.25).
+  // ML3: 2-50-50-1, no bias, ReLU, Softplus. AdaLFL (arXiv 2301.13247): 2-40-40-1, no bias,
+  // smooth leaky ReLU (b 2, g 0.25) and no output activation; where the paper is silent (output,
+  // b, g) the choice was made on validation error (docs/results.md, "AdaLFL as its paper specifies").
   static LearnedLossConfig ml3(Mode mode = Mode::Classification);
   static LearnedLossConfig adalfl(Mode mode = Mode::Classification);
 

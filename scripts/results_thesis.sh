@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The thesis-protocol tables of docs/results.md with tuned baselines: 5 seeds, 10,000 base steps
+# (SGD lr 0.01, batch 128, no momentum: the thesis protocol), and the same base models trained
+# over the lr grid with the rate chosen per seed on the validation split (CE/MSE and the learned
+# loss alike). Each row's folder holds results.md (with the paired t-tests), results.csv, the
+# learned losses and plots. Rows already done (results.csv present) are skipped: rerun to resume.
+# Usage: scripts/results_thesis.sh [PATH/TO/metaloss] ROW... (rows: see below; default all)
+set -uo pipefail
+bin=${1:-build/release/metaloss}
+shift || true
+grid=0.003,0.01,0.03,0.1,0.3
+common=(learn --seeds 0,1,2,3,4 --steps 10000 --base-lr-grid "$grid" --threads 1)
+declare -A rows=(
+  [ml3-fmnist-logistic]="--method ml3 --dataset fashion-mnist --model logistic"
+  [adalfl-fmnist-logistic]="--method adalfl --dataset fashion-mnist --model logistic"
+  [ml3-diabetes-mlp]="--method ml3 --dataset diabetes --model mlp"
+  [adalfl-diabetes-mlp]="--method adalfl --dataset diabetes --model mlp"
+  [ml3-boston-mlp]="--method ml3 --dataset boston --model mlp"
+  [adalfl-boston-mlp]="--method adalfl --dataset boston --model mlp"
+  [ml3-fmnist-mlp]="--method ml3 --dataset fashion-mnist --model mlp"
+  [adalfl-fmnist-mlp]="--method adalfl --dataset fashion-mnist --model mlp"
+  [ml3-fmnist-lenet5]="--method ml3 --dataset fashion-mnist --model lenet5"
+  [adalfl-fmnist-lenet5]="--method adalfl --dataset fashion-mnist --model lenet5"
+)
+order=(ml3-fmnist-logistic adalfl-fmnist-logistic ml3-diabetes-mlp adalfl-diabetes-mlp ml3-boston-mlp
+       adalfl-boston-mlp ml3-fmnist-mlp adalfl-fmnist-mlp ml3-fmnist-lenet5 adalfl-fmnist-lenet5)
+(($#)) && order=("$@")
+mkdir -p runs
+for name in "${order[@]}"; do
+  [[ -n ${rows[$name]:-} ]] || { echo "unknown row '$name' (rows: ${!rows[*]})" >&2; exit 2; }
+  out=runs/thesis-$name
+  [ -s "$out/results.csv" ] && { echo "have $name"; continue; }
+  rm -rf "$out"
+  # shellcheck disable=SC2086
+  echo "+ metaloss ${common[*]} ${rows[$name]} --out $out" >"$out.cmd"
+  if "$bin" "${common[@]}" ${rows[$name]} --out "$out" >"$out.out" 2>"$out.log"; then
+    echo "done $name"; cat "$out.out"
+  else
+    echo "FAILED $name (see $out.log)"
+  fi
+done
