@@ -23,7 +23,7 @@ struct LearnArgs {
   std::string extra_baselines;  // comma-separated fixed losses trained like the baseline (e.g. lsr,sparse_lsr)
   int64_t meta_steps = -1;  // -1: the method's default (see --help)
   int64_t inner_steps = 1, steps = 0, epochs = 0, batch_size = 128, snapshots = 4, log_every = 100;
-  double inner_lr = 0.01, meta_lr = 1e-3, momentum = 0, clip_norm = 10, val_fraction = 0.1;
+  double inner_lr = 0.01, meta_lr = NAN /* the method's default */, momentum = 0, clip_norm = 10, val_fraction = 0.1;
   bool learn_lr = false;
   int threads = 0;
   // The learned loss's network; empty / NaN: the method's default (LearnedLossConfig::ml3/adalfl).

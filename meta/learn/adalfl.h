@@ -43,7 +43,7 @@ struct AdaLFLConfig {
   double lr = 0.01;                // base SGD learning rate alpha (the initial value when learn_lr)
   double momentum = 0;             // base SGD momentum mu (see above)
   bool learn_lr = false;           // meta-learn alpha (as log alpha), offline and online
-  double meta_lr = 1e-3;           // Adam on phi (and log alpha)
+  double meta_lr = 1e-4;           // Adam on phi (and log alpha); chosen on validation (docs/results.md)
   int64_t batch_size = 128;        // training and validation batches
   double clip_norm = 10;           // meta-gradient clipping by global L2 norm; 0: off
   int64_t snapshots = 4;           // phi recorded at this many evenly spaced online steps
