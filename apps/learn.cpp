@@ -165,8 +165,8 @@ std::vector<double> parse_lr_grid(const std::string& text) {
     const std::string item = text.substr(start, comma - start);
     char* end = nullptr;
     const double v = item.empty() ? NAN : std::strtod(item.c_str(), &end);
-    if (item.empty() || end != item.c_str() + item.size() || !std::isfinite(v) || !(v > 0) || v > 100)
-      throw std::invalid_argument("--base-lr-grid: expected comma-separated learning rates in (0, 100], got '" + item +
+    if (item.empty() || end != item.c_str() + item.size() || !std::isfinite(v) || !(v > 0))
+      throw std::invalid_argument("--base-lr-grid: expected comma-separated positive learning rates, got '" + item +
                                   "' in '" + text + "'");
     if (std::find(out.begin(), out.end(), v) != out.end())
       throw std::invalid_argument("--base-lr-grid: rate " + item + " appears twice");
@@ -230,7 +230,9 @@ struct SeedSetup {
                   {{"event", "grid"}, {"run", what}});
   }
   // run(lr) for --inner-lr (the thesis protocol), then for every other rate of the grid; the
-  // tuned arm is the best of all of them on validation.
+  // tuned arm is the grid's rate with the lowest validation score. A grid run that diverges
+  // (train_supervised throws) scores +inf on validation and is never chosen; a diverging thesis
+  // run still ends the command, as without a grid.
   template <class Run>
   std::pair<Arm, Arm> thesis_and_tuned(const char* what, Run&& run) const {
     const Arm thesis = run(a.inner_lr);
@@ -238,11 +240,23 @@ struct SeedSetup {
     report(what, thesis);
     std::vector<Arm> arms;
     for (double lr : grid) {
-      const Arm r = lr == a.inner_lr ? thesis : run(lr);
-      if (lr != a.inner_lr) report(what, r);
+      if (lr == a.inner_lr) {
+        arms.push_back(thesis);
+        continue;
+      }
+      Arm r{lr, INFINITY, NAN, 0};
+      try {
+        r = run(lr);
+      } catch (const std::runtime_error& e) {
+        std::fprintf(stderr, "seed %llu: %s at lr %g: %s (not a candidate)\n", (unsigned long long)seed, what, lr, e.what());
+      }
+      report(what, r);
       arms.push_back(r);
     }
-    return {thesis, best_on_validation(arms)};
+    const Arm best = best_on_validation(arms);
+    if (!std::isfinite(best.valid))
+      throw std::runtime_error(std::string(what) + ": every rate of --base-lr-grid " + a.base_lr_grid + " diverged");
+    return {thesis, best};
   }
 };
 

@@ -84,8 +84,12 @@ done
 check "learn: metrics" 0 '"phase": "adalfl-online"' -- cat "$tmp/learn/metrics.jsonl"
 # Tuned baselines: the base lr chosen per seed on validation, for CE and the learned loss alike,
 # with a paired t-test per comparison under the table.
-check "learn: bad lr grid" 2 "--base-lr-grid: expected comma-separated learning rates in \(0, 100\], got 'x'" -- \
+check "learn: bad lr grid" 2 "--base-lr-grid: expected comma-separated positive learning rates, got 'x'" -- \
   "$bin" learn --method ml3 --base-lr-grid 0.01,x
+check "learn: a diverging grid rate is skipped" 0 "baseline at lr 1e\+38: training diverged.*\(not a candidate\)" -- \
+  "$bin" learn --method ml3 --model logistic --meta-steps 2 --steps 20 --momentum 0.9 --base-lr-grid 0.01,1e38 --out "$tmp/learn-div"
+check "learn: every grid rate diverges" 1 "baseline: every rate of --base-lr-grid 1e37,1e38 diverged" -- \
+  "$bin" learn --method ml3 --model logistic --meta-steps 2 --steps 20 --momentum 0.9 --base-lr-grid 1e37,1e38 --out "$tmp/learn-div2"
 check "learn: lr grid twice" 2 "--base-lr-grid: rate 0.1 appears twice" -- "$bin" learn --method ml3 --base-lr-grid 0.1,0.1
 check "learn: lr grid + learn-lr" 2 "give one of them" -- "$bin" learn --method adalfl --learn-lr --base-lr-grid 0.1
 check "learn: bad loss widths" 2 "--loss-hidden: expected comma-separated widths" -- "$bin" learn --method adalfl --loss-hidden 40,0
