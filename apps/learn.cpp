@@ -582,6 +582,82 @@ void write_tables(const LearnArgs& a, const std::string& model, const std::strin
   if (!md || !csv) throw std::runtime_error("metaloss learn: could not write " + out + "/results.md or results.csv");
 }
 
+// ---- per-seed results on disk: a killed `learn` keeps its finished seeds --------------------
+// OUT/seeds/seed-S.txt holds one seed's numbers (17 significant digits) under the options that
+// shape them. Running the same command again takes the seeds whose file matches and trains the
+// rest; a file written under other options is trained again and replaced.
+std::string seed_fingerprint(const LearnArgs& a, const std::string& model, const losses::LearnedLossConfig& lcfg) {
+  char b[512];
+  std::snprintf(b, sizeof b,
+                "method=%s dataset=%s data_dir=%s model=%s meta_steps=%lld inner_steps=%lld inner_lr=%.17g meta_lr=%.17g "
+                "momentum=%.17g clip_norm=%.17g steps=%lld epochs=%lld batch=%lld val_fraction=%.17g learn_lr=%d",
+                a.method.c_str(), a.dataset.c_str(), a.data_dir.c_str(), model.c_str(), (long long)a.meta_steps,
+                (long long)a.inner_steps, a.inner_lr, a.meta_lr, a.momentum, a.clip_norm, (long long)a.steps,
+                (long long)a.epochs, (long long)a.batch_size, a.val_fraction, int(a.learn_lr));
+  return std::string(b) + " grid=" + a.base_lr_grid + " extras=" + a.extra_baselines + " loss=" + lcfg.to_json();
+}
+
+std::string seed_file(const std::string& out, uint64_t seed) { return out + "/seeds/seed-" + std::to_string(seed) + ".txt"; }
+
+void save_seed(const std::string& out, const std::string& fingerprint, const SeedResult& r) {
+  fs::create_directories(out + "/seeds");
+  const std::string path = seed_file(out, r.seed), tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp);
+    f.precision(17);
+    f << "metaloss-learn-seed 1\n" << fingerprint << "\n" << r.skipped << "\n";
+    for (const Arm* arm : {&r.base, &r.base_tuned, &r.learned, &r.learned_tuned})
+      f << arm->lr << " " << arm->valid << " " << arm->test << " " << arm->seconds << "\n";
+    f << r.extra.size();
+    for (size_t i = 0; i < r.extra.size(); ++i) f << " " << r.extra[i] << " " << r.extra_seconds[i];
+    f << "\n";
+    f.close();
+    if (!f) throw std::runtime_error("metaloss learn: could not write " + tmp);
+  }
+  fs::rename(tmp, path);
+}
+
+// The seed's earlier result when its file exists and was written under `fingerprint`.
+bool load_seed(const std::string& out, const std::string& fingerprint, SeedResult& r) {
+  std::ifstream f(seed_file(out, r.seed));
+  if (!f) return false;
+  std::string magic, fp;
+  std::getline(f, magic);
+  std::getline(f, fp);
+  if (magic != "metaloss-learn-seed 1" || fp != fingerprint) {
+    std::fprintf(stderr, "seed %llu: %s was written under other options: training this seed again\n",
+                 (unsigned long long)r.seed, seed_file(out, r.seed).c_str());
+    return false;
+  }
+  // Numbers as written by operator<< (nan, inf included); strtod reads them back exactly.
+  auto num = [&f](double& v) {
+    std::string t;
+    if (!(f >> t)) return false;
+    char* end = nullptr;
+    v = std::strtod(t.c_str(), &end);
+    return end == t.c_str() + t.size();
+  };
+  SeedResult x{r.seed, {}, {}, {}, {}, 0, {}, {}};
+  bool ok = bool(f >> x.skipped);
+  for (Arm* arm : {&x.base, &x.base_tuned, &x.learned, &x.learned_tuned})
+    ok = ok && num(arm->lr) && num(arm->valid) && num(arm->test) && num(arm->seconds);
+  size_t n = 0;
+  ok = ok && bool(f >> n) && n < 64;
+  for (size_t i = 0; ok && i < n; ++i) {
+    double v = 0, sec = 0;
+    ok = num(v) && num(sec);
+    x.extra.push_back(v);
+    x.extra_seconds.push_back(sec);
+  }
+  if (!ok) {
+    std::fprintf(stderr, "seed %llu: %s is damaged: training this seed again\n", (unsigned long long)r.seed,
+                 seed_file(out, r.seed).c_str());
+    return false;
+  }
+  r = x;
+  return true;
+}
+
 std::vector<std::string> parse_extras(const LearnArgs& a, bool regression) {
   std::vector<std::string> extras;
   for (size_t b = 0; b < a.extra_baselines.size();) {
@@ -646,6 +722,7 @@ int run_learn(const LearnArgs& in) {
                a.epochs > 0 ? "epochs" : "steps", (long long)(a.epochs > 0 ? a.epochs : a.steps), lcfg.to_json().c_str(),
                grid.empty() ? "" : (", lr grid " + a.base_lr_grid).c_str(), out.c_str());
 
+  const std::string fingerprint = seed_fingerprint(a, model, lcfg);
   std::vector<SeedResult> results;
   for (uint64_t seed : seeds) {
     // The same streams as `metaloss train --seed`: 0 init, 1 split, 2 batch order; 3 loss init.
@@ -663,6 +740,12 @@ int run_learn(const LearnArgs& in) {
     to.log_every = std::max<int64_t>(a.log_every, budget / 20);
     const SeedSetup setup{a, seed, sp, factory, to, grid, metrics};
     SeedResult r{seed, {}, {}, {}, {}, 0, {}, {}};
+    if (load_seed(out, fingerprint, r)) {
+      std::fprintf(stderr, "seed %llu: done in an earlier run (%s): not trained again\n", (unsigned long long)seed,
+                   seed_file(out, seed).c_str());
+      results.push_back(r);
+      continue;
+    }
 
     // Baselines: CE / MSE (at --inner-lr and over the grid), then any --extra-baselines, each with
     // the init, masks, batches and budget of the learned loss's base training.
@@ -699,6 +782,7 @@ int run_learn(const LearnArgs& in) {
                    {"baseline_tuned", r.base_tuned.test}, {"baseline_tuned_lr", r.base_tuned.lr},
                    {"learned_tuned", r.learned_tuned.test}, {"learned_tuned_lr", r.learned_tuned.lr}},
                   {{"event", "seed-end"}, {"metric", regression ? "test_mse" : "test_error"}});
+    save_seed(out, fingerprint, r);
     results.push_back(r);
   }
   write_tables(a, model, out, regression, extras, results, !grid.empty());

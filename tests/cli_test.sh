@@ -90,6 +90,15 @@ check "learn: a diverging grid rate is skipped" 0 "baseline at lr 1e\+38: traini
   "$bin" learn --method ml3 --model logistic --meta-steps 2 --steps 20 --momentum 0.9 --base-lr-grid 0.01,1e38 --out "$tmp/learn-div"
 check "learn: every grid rate diverges" 1 "baseline: every rate of --base-lr-grid 1e37,1e38 diverged" -- \
   "$bin" learn --method ml3 --model logistic --meta-steps 2 --steps 20 --momentum 0.9 --base-lr-grid 1e37,1e38 --out "$tmp/learn-div2"
+# A killed learn keeps its finished seeds: the same command again takes them from OUT/seeds/.
+"$bin" learn --method ml3 --model logistic --meta-steps 2 --steps 20 --seeds 0 --base-lr-grid 0.01,0.1 --out "$tmp/learn-resume" >"$tmp/r1.txt" 2>/dev/null
+check "learn: finished seeds are kept" 0 "seed 0: done in an earlier run" -- \
+  "$bin" learn --method ml3 --model logistic --meta-steps 2 --steps 20 --seeds 0,1 --base-lr-grid 0.01,0.1 --out "$tmp/learn-resume"
+"$bin" learn --method ml3 --model logistic --meta-steps 2 --steps 20 --seeds 0,1 --base-lr-grid 0.01,0.1 --out "$tmp/learn-fresh" >"$tmp/r2.txt" 2>/dev/null
+"$bin" learn --method ml3 --model logistic --meta-steps 2 --steps 20 --seeds 0,1 --base-lr-grid 0.01,0.1 --out "$tmp/learn-resume" >"$tmp/r3.txt" 2>/dev/null
+if cmp -s "$tmp/r2.txt" "$tmp/r3.txt" && [[ -s $tmp/r2.txt ]]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: resumed learn table differs from a fresh run"; diff "$tmp/r2.txt" "$tmp/r3.txt" | head -5; fi
+check "learn: other options retrain the seed" 0 "seed 0: .*seed-0.txt was written under other options" -- \
+  "$bin" learn --method ml3 --model logistic --meta-steps 2 --steps 21 --seeds 0 --out "$tmp/learn-resume"
 check "learn: lr grid twice" 2 "--base-lr-grid: rate 0.1 appears twice" -- "$bin" learn --method ml3 --base-lr-grid 0.1,0.1
 check "learn: lr grid + learn-lr" 2 "give one of them" -- "$bin" learn --method adalfl --learn-lr --base-lr-grid 0.1
 check "learn: bad loss widths" 2 "--loss-hidden: expected comma-separated widths" -- "$bin" learn --method adalfl --loss-hidden 40,0
