@@ -407,11 +407,15 @@ struct Formatter {
 std::string verdict(const std::string& what, const std::string& method, const std::string& base_loss,
                     const std::vector<double>& learned, const std::vector<double>& base, const Formatter& f) {
   const stats::PairedTest t = stats::paired_t_test(learned, base);
-  char p[64];
-  if (std::isnan(t.p)) std::snprintf(p, sizeof p, "one seed, no test (give --seeds 0,1,2,3,4 for a p-value)");
+  const bool finite = std::all_of(learned.begin(), learned.end(), [](double v) { return std::isfinite(v); }) &&
+                      std::all_of(base.begin(), base.end(), [](double v) { return std::isfinite(v); });
+  char p[80];
+  if (!finite) std::snprintf(p, sizeof p, "no test: a run ended with a non-finite score");
+  else if (std::isnan(t.p)) std::snprintf(p, sizeof p, "one seed, no test (give --seeds 0,1,2,3,4 for a p-value)");
   else std::snprintf(p, sizeof p, "paired t-test over %zu seeds: p = %.3g", t.n, t.p);
   std::string reading;
-  if (std::isnan(t.p)) reading = t.mean_diff < 0 ? "ahead on this seed" : "behind on this seed";
+  if (!finite) reading = method + " failed on at least one seed (see the skipped column)";
+  else if (std::isnan(t.p)) reading = t.mean_diff < 0 ? "ahead on this seed" : "behind on this seed";
   else if (t.p >= 0.05) reading = "no significant difference at the 5% level";
   else reading = t.mean_diff < 0 ? method + " is better" : method + " is worse";
   return what + ": " + method + " - " + base_loss + " = " + f.diff(t.mean_diff) + " (" + p + "): " + reading;
