@@ -35,8 +35,9 @@ using Mode = losses::LearnedLossConfig::Mode;
 constexpr int64_t kDefaultSteps = 10000;
 constexpr int64_t kDefaultMetaSteps = 250;          // ML3 (the thesis)
 constexpr int64_t kDefaultAdaLFLOfflineSteps = 2500;  // AdaLFL's S_init (arXiv 2301.13247)
-// Adam's lr on phi: ML3's 1e-3; for AdaLFL (offline and online) the paper is silent and 1e-4 had the
-// lower validation error of the candidates (scripts/adalfl_selection.sh, docs/results.md).
+// Adam's lr on phi: ML3's 1e-3; for AdaLFL (offline and online) the paper is silent: on
+// classification 1e-4 had the lower validation error of the candidates, on regression 1e-3
+// (scripts/adalfl_selection.sh, scripts/adalfl_selection_regression.sh, docs/results.md).
 constexpr double kDefaultMetaLr = 1e-3, kDefaultAdaLFLMetaLr = 1e-4;
 
 bool is_regression(const std::string& dataset) { return dataset == "boston" || dataset == "diabetes"; }
@@ -443,7 +444,7 @@ CLI::App* add_learn_command(CLI::App& app, LearnArgs& a) {
   c->add_option("--base-lr-grid", a.base_lr_grid,
                 "also train the baseline and the learned loss (ML3: meta-test; AdaLFL: the online run from the same offline init) at each "
                 "of these rates, e.g. 0.003,0.01,0.03,0.1,0.3, and report each at the rate with the lower validation error");
-  c->add_option("--meta-lr", a.meta_lr, "Adam lr on the loss network (default: ml3 1e-3; adalfl 1e-4)")->check(CLI::PositiveNumber);
+  c->add_option("--meta-lr", a.meta_lr, "Adam lr on the loss network (default: ml3 1e-3; adalfl 1e-4, regression 1e-3)")->check(CLI::PositiveNumber);
   c->add_option("--momentum", a.momentum, "base SGD momentum (baseline, ML3 meta-test, AdaLFL online: its look-ahead uses it with the old buffer "
                     "held constant); ML3's unrolled steps are plain SGD")
       ->check(CLI::Range(0.0, 0.999))->capture_default_str();
@@ -453,7 +454,7 @@ CLI::App* add_learn_command(CLI::App& app, LearnArgs& a) {
   c->add_option("--loss-hidden", a.loss_hidden, "hidden widths of the loss network, e.g. 40,40 or none (default: ml3 50,50; adalfl 40,40)");
   c->add_option("--loss-activation", a.loss_activation, "hidden activation (default: ml3 relu; adalfl smooth_leaky_relu)")
       ->check(CLI::IsMember({"relu", "smooth_leaky_relu"}));
-  c->add_option("--loss-output", a.loss_output, "output activation (default: ml3 softplus; adalfl none)")
+  c->add_option("--loss-output", a.loss_output, "output activation (default: ml3 softplus; adalfl none, regression softplus)")
       ->check(CLI::IsMember({"softplus", "none"}));
   c->add_option("--slrelu-beta", a.slrelu_beta, "smooth leaky ReLU smoothness beta (default 2)")->check(CLI::PositiveNumber);
   c->add_option("--slrelu-gamma", a.slrelu_gamma, "smooth leaky ReLU leak gamma (default 0.25)")->check(CLI::Range(0.0, 1.0));
@@ -687,7 +688,7 @@ int run_learn(const LearnArgs& in) {
   if (a.steps > 0 && a.epochs > 0) throw std::invalid_argument("give either --steps or --epochs, not both");
   if (a.steps == 0 && a.epochs == 0) a.steps = kDefaultSteps;
   if (a.meta_steps < 0) a.meta_steps = a.method == "ml3" ? kDefaultMetaSteps : kDefaultAdaLFLOfflineSteps;
-  if (std::isnan(a.meta_lr)) a.meta_lr = a.method == "ml3" ? kDefaultMetaLr : kDefaultAdaLFLMetaLr;
+  if (std::isnan(a.meta_lr)) a.meta_lr = a.method == "ml3" || regression ? kDefaultMetaLr : kDefaultAdaLFLMetaLr;
   if (a.method == "ml3" && a.meta_steps == 0) throw std::invalid_argument("--method ml3 needs --meta-steps >= 1");
   if (a.method == "ml3" && a.learn_lr) throw std::invalid_argument("--learn-lr is for --method adalfl (ML3 meta-tests with a fixed lr)");
   if (regression && !a.data_dir.empty() && !fs::is_directory(a.data_dir))

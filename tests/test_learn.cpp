@@ -313,5 +313,7 @@ TEST_CASE("learn: AdaLFL's default loss network is the paper's 2-40-40-1 with sm
   CHECK(c.hidden == std::vector<int64_t>{40, 40});
   CHECK(c.activation == "smooth_leaky_relu");
   CHECK_FALSE(c.bias);
+  CHECK(c.output == "none");
+  CHECK(losses::LearnedLossConfig::adalfl(Mode::Regression).output == "softplus");
   CHECK(learn::AdaLFLConfig{}.offline_steps == 2500);
 }

@@ -158,7 +158,10 @@ LearnedLossConfig LearnedLossConfig::adalfl(Mode mode) {
   LearnedLossConfig c = ml3(mode);
   c.hidden = {40, 40};  // the paper's two hidden layers of 40 units
   c.activation = "smooth_leaky_relu";
-  c.output = "none";    // the paper leaves it open: chosen on validation error (docs/results.md)
+  // The paper leaves the output open; chosen on validation error (docs/results.md): none for
+  // classification (Softplus saturated into a flat loss there), Softplus for regression (without a
+  // lower bound the loss falls forever in an unbounded prediction and the base model diverges).
+  c.output = mode == Mode::Classification ? "none" : "softplus";
   return c;
 }
 

@@ -31,8 +31,8 @@ struct LearnedLossConfig {
   bool from_logits = true;
 
   // ML3: 2-50-50-1, no bias, ReLU, Softplus. AdaLFL (arXiv 2301.13247): 2-40-40-1, no bias,
-  // smooth leaky ReLU (b 2, g 0.25) and no output activation; where the paper is silent (output,
-  // b, g) the choice was made on validation error (docs/results.md, "AdaLFL as its paper specifies").
+  // smooth leaky ReLU (b 2, g 0.25), no output activation (Softplus for regression); where the
+  // paper is silent (output, b, g) the choice was made on validation error (docs/results.md).
   static LearnedLossConfig ml3(Mode mode = Mode::Classification);
   static LearnedLossConfig adalfl(Mode mode = Mode::Classification);
 
