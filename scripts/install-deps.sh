@@ -7,12 +7,13 @@ pkgs=(build-essential cmake doctest-dev libopenblas-dev zlib1g-dev pkg-config li
       libginac-dev  # symbolic simplification of learned losses (optional: METALOSS_GINAC)
       libpng-dev libjpeg-dev python3-kanjidraw  # few-shot data: image folders, the Kanji stroke set
       libopenmpi-dev openmpi-bin  # `mpirun -np N metaloss search --mpi` (optional: METALOSS_MPI)
-      gnuplot-nox)  # gnuplot: learned-loss plots of `metaloss learn` (optional at run time)
-# Extra packages for optional parts, by flag: --bench (Google Benchmark, PyTorch peer), --data.
+      gnuplot-nox  # gnuplot: learned-loss plots of `metaloss learn` (optional at run time)
+      python3-sklearn)  # the Boston and Diabetes CSVs: the regression tests and examples need them
+# Extra packages for optional parts, by flag: --bench (Google Benchmark, PyTorch peer).
 for arg in "$@"; do
   case "$arg" in
     --bench) pkgs+=(libbenchmark-dev python3-torch python3-numpy) ;;
-    --data) pkgs+=(python3-sklearn) ;;
+    --data) ;;  # kept for old command lines: python3-sklearn is now always installed
     *) echo "install-deps.sh: unknown option '$arg' (expected --bench or --data)" >&2; exit 2 ;;
   esac
 done

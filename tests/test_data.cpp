@@ -490,3 +490,11 @@ TEST_CASE("data: real Fashion-MNIST from Debian's dataset-fashion-mnist") {
 }
 
 TEST_SUITE_END();
+
+TEST_CASE("data: a missing regression folder names the package that ships the files") {
+  // On a fresh machine without Debian's python3-sklearn the default folder does not exist: the
+  // error must say which package to install, not only that a folder is missing.
+  for (auto load : {&metaloss::data::load_diabetes, &metaloss::data::load_boston})
+    CHECK_THROWS_WITH_AS(load("/nonexistent/sklearn/datasets/data"),
+                         doctest::Contains("apt-get install python3-sklearn"), std::runtime_error);
+}

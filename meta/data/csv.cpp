@@ -117,8 +117,19 @@ Dataset csv_regression(const std::string& path, const std::string& target, const
   return d;
 }
 
+namespace {
+// The regression sets come from Debian's python3-sklearn by default: say so when the folder is missing.
+void require_sklearn_dir(const std::string& dir) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec))
+    fail(dir, std::string("no such directory (the default, ") + kSklearnDataDir +
+                  ", is where Debian's python3-sklearn installs its datasets: apt-get install python3-sklearn, "
+                  "which scripts/install-deps.sh does; or give --data-dir)");
+}
+}  // namespace
+
 Dataset load_boston(const std::string& dir) {
-  require_dir(dir);
+  require_sklearn_dir(dir);
   const std::string path = (std::filesystem::path(dir) / "boston_house_prices.csv").string();
   CsvOptions o;
   o.skip_lines = 1;  // "506,13,,,...": sample and feature counts, checked below
@@ -131,7 +142,7 @@ Dataset load_boston(const std::string& dir) {
 }
 
 Dataset load_diabetes(const std::string& dir) {
-  require_dir(dir);
+  require_sklearn_dir(dir);
   const auto base = std::filesystem::path(dir);
   const std::string xpath = (base / "diabetes_data_raw.csv.gz").string(), ypath = (base / "diabetes_target.csv.gz").string();
   CsvOptions o;
