@@ -37,6 +37,7 @@ struct TrainArgs {
   bool nesterov = false;
   int64_t batch_size = 128, steps = 0, epochs = 0, log_every = 100;
   uint64_t seed = 0;
+  bool budget_given = true;  // --steps or --epochs on the command line (--steps 0: evaluate an --init model)
   int threads = 0;
   std::string init, save, metrics, shuffle = "on", augment = "off", normalize = "on", dropout = "on", config;
   std::string lr_schedule = "none", lr_milestones, dtype = "float32", device = "cpu";
@@ -97,6 +98,8 @@ int run_train(const TrainArgs& a) {
   const std::vector<double> milestones = parse_number_list("--lr-milestones", a.lr_milestones);
   if (a.lr_schedule == "step" && milestones.empty())
     throw std::invalid_argument("--lr-schedule step needs --lr-milestones (epochs, e.g. 5,8)");
+  if (!a.budget_given)
+    throw std::invalid_argument("give the training budget: --steps N or --epochs N (--steps 0 evaluates an --init model)");
 
   if (a.dtype == "float64" && a.augment == "on")
     throw std::invalid_argument("--augment on needs --dtype float32 (the augmentation kernels are float32)");
@@ -346,7 +349,13 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) command_line += std::string(" ") + argv[i];
   try {
     if (*models) return run_models(models_show->parsed() ? show : "");
-    if (*train) return run_train(a);
+    if (*train) {
+      // An empty --loss-expr is a mistake, not a request for cross entropy.
+      if (train->count("--loss-expr") > 0 && a.loss_expr.find_first_not_of(" \t") == std::string::npos)
+        throw std::invalid_argument("--loss-expr: the expression is empty (e.g. \"mul(-1, mul(y, log(f)))\"; omit the option for --loss)");
+      a.budget_given = train->count("--steps") + train->count("--epochs") > 0;
+      return run_train(a);
+    }
     if (*learn) return app::run_learn(la);
     if (*fewshot) return app::run_fewshot(fa, command_line);
     if (*sc.search || *sc.resume || *sc.worker || *sc.runs)

@@ -21,6 +21,8 @@ check() {  # check NAME EXPECTED_EXIT PATTERN -- command...
   fi
 }
 
+check "train: no budget" 2 "give the training budget: --steps N or --epochs N \\(--steps 0 evaluates an --init model\\)" -- "$bin" train --model logistic
+check "train: empty --loss-expr" 2 "--loss-expr: the expression is empty" -- "$bin" train --model logistic --steps 5 --loss-expr ""
 check "models list" 0 "lenet5 +44426" -- "$bin" models
 check "models show" 0 "7.weight +\[120, 256\]" -- "$bin" models show lenet5
 check "unknown model name" 2 "unknown model 'nope'" -- "$bin" models show nope
