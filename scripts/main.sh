@@ -13,6 +13,11 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 cmake --preset release >/dev/null
 cmake --build --preset release -j "$(nproc 2>/dev/null || echo 2)" --target metaloss_cli
-grid=(--base-lr-grid 0.01,0.03,0.1)
-for arg in "$@"; do [[ $arg == --base-lr-grid* ]] && grid=(); done
-exec build/release/metaloss learn --method adalfl --dataset fashion-mnist "${grid[@]}" "$@"
+# One thread: logistic regression's small GEMMs gain nothing from a second core, and a thread
+# pool on a loaded 2-core machine loses badly when one of its threads is descheduled.
+grid=(--base-lr-grid 0.01,0.03,0.1) threads=(--threads 1)
+for arg in "$@"; do
+  [[ $arg == --base-lr-grid* ]] && grid=()
+  [[ $arg == --threads* ]] && threads=()
+done
+exec build/release/metaloss learn --method adalfl --dataset fashion-mnist "${grid[@]}" "${threads[@]}" "$@"
