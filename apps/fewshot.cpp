@@ -2,6 +2,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "apps/cli_checks.h"
+
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -211,8 +213,8 @@ CLI::App* add_fewshot_command(CLI::App& app, FewShotArgs& a) {
   c->add_flag("--no-warp", a.no_warp, "npbml ablation: no warp (preconditioning) layers");
   c->add_flag("--no-film", a.no_film, "npbml ablation: no FiLM task conditioning");
   c->add_flag("--transductive", a.transductive, "npbml: add the learned loss term on the query predictions");
-  c->add_option("--seed", a.seed, "initialisation and training tasks")->capture_default_str();
-  c->add_option("--task-seed", a.task_seed, "validation and test tasks (keep it fixed to compare methods)")->capture_default_str();
+  c->add_option("--seed", a.seed, "initialisation and training tasks")->check(kSeedCheck)->capture_default_str();
+  c->add_option("--task-seed", a.task_seed, "validation and test tasks (keep it fixed to compare methods)")->check(kSeedCheck)->capture_default_str();
   c->add_option("--threads", a.threads, "CPU threads")->check(CLI::PositiveNumber)->capture_default_str();
   c->add_option("--out", a.out, "run folder (default runs/fewshot-METHOD-DATASET-NwKs[-ablation])");
   return c;

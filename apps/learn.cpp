@@ -2,6 +2,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "apps/cli_checks.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -439,15 +441,15 @@ CLI::App* add_learn_command(CLI::App& app, LearnArgs& a) {
       ->check(CLI::NonNegativeNumber);
   c->add_option("--inner-steps", a.inner_steps, "unrolled SGD steps per meta step (ML3 and the AdaLFL offline init)")
       ->check(CLI::PositiveNumber)->capture_default_str();
-  c->add_option("--inner-lr", a.inner_lr, "alpha: SGD lr of the unrolled steps and of base training (baseline, meta-test, AdaLFL online): the thesis protocol")
+  c->add_option("--inner-lr", a.inner_lr, "alpha: SGD lr of the unrolled steps and of base training (baseline, meta-test, AdaLFL online): the thesis protocol")->check(kFiniteCheck)
       ->check(CLI::PositiveNumber)->capture_default_str();
   c->add_option("--base-lr-grid", a.base_lr_grid,
                 "also train the baseline and the learned loss (ML3: meta-test; AdaLFL: the online run from the same offline init) at each "
                 "of these rates, e.g. 0.003,0.01,0.03,0.1,0.3, and report each at the rate with the lower validation error");
-  c->add_option("--meta-lr", a.meta_lr, "Adam lr on the loss network (default: ml3 1e-3; adalfl 1e-4, regression 1e-3)")->check(CLI::PositiveNumber);
+  c->add_option("--meta-lr", a.meta_lr, "Adam lr on the loss network (default: ml3 1e-3; adalfl 1e-4, regression 1e-3)")->check(kFiniteCheck)->check(CLI::PositiveNumber);
   c->add_option("--momentum", a.momentum, "base SGD momentum (baseline, ML3 meta-test, AdaLFL online: its look-ahead uses it with the old buffer "
                     "held constant); ML3's unrolled steps are plain SGD")
-      ->check(CLI::Range(0.0, 0.999))->capture_default_str();
+      ->check(kFiniteCheck)->check(CLI::Range(0.0, 0.999))->capture_default_str();
   c->add_flag("--learn-lr", a.learn_lr, "AdaLFL: meta-learn alpha too (log-parameter, offline and online)");
   c->add_option("--clip-norm", a.clip_norm, "meta-gradient clipping by global norm (0: off); non-finite ones are skipped and counted")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
@@ -462,7 +464,7 @@ CLI::App* add_learn_command(CLI::App& app, LearnArgs& a) {
                                         std::to_string(kDefaultSteps) + ")")->check(CLI::NonNegativeNumber);
   c->add_option("--epochs", a.epochs, "passes over the training split instead of --steps")->check(CLI::NonNegativeNumber);
   c->add_option("--batch-size", a.batch_size, "examples per base / meta batch")->check(CLI::PositiveNumber)->capture_default_str();
-  c->add_option("--val-fraction", a.val_fraction, "stratified validation split (classification) for the meta-objective and the lr choice")
+  c->add_option("--val-fraction", a.val_fraction, "stratified validation split (classification) for the meta-objective and the lr choice")->check(kFiniteCheck)
       ->check(CLI::Range(0.01, 0.9))->capture_default_str();
   c->add_option("--snapshots", a.snapshots, "AdaLFL: plot phi at this many points of online training")
       ->check(CLI::NonNegativeNumber)->capture_default_str();

@@ -10,6 +10,8 @@
 // Exit codes: 0 success, 1 a failure while running (bad file, divergence), 2 bad usage.
 #include <CLI/CLI.hpp>
 
+#include "apps/cli_checks.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
@@ -273,7 +275,7 @@ int main(int argc, char** argv) {
   train->add_option("--loss-expr", a.loss_expr, "train with a symbolic loss instead, e.g. \"mul(-1, mul(y, log(f)))\" "
                                                 "(terminals y, f, 1, -1; see README)");
   train->add_option("--optimizer", a.optimizer, "sgd, adam or adamw")->check(CLI::IsMember({"sgd", "adam", "adamw"}))->capture_default_str();
-  train->add_option("--lr", a.lr, "learning rate")->check(CLI::NonNegativeNumber)->capture_default_str();
+  train->add_option("--lr", a.lr, "learning rate")->check(app::kFiniteCheck)->check(CLI::NonNegativeNumber)->capture_default_str();
   train->add_option("--lr-schedule", a.lr_schedule, "none, cosine (to 0 over the run, per step) or step (x lr-gamma at each of --lr-milestones)")
       ->check(CLI::IsMember({"none", "cosine", "step"}))->capture_default_str();
   train->add_option("--lr-milestones", a.lr_milestones, "epochs where the step schedule multiplies the lr, e.g. 5,8");
@@ -282,13 +284,13 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"float32", "float64"}))->capture_default_str();
   train->add_option("--device", a.device, "cpu, cuda or cuda:N (where parameters live and steps run)")
       ->capture_default_str();
-  train->add_option("--momentum", a.momentum, "SGD momentum")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  train->add_option("--momentum", a.momentum, "SGD momentum")->check(app::kFiniteCheck)->check(CLI::Range(0.0, 1.0))->capture_default_str();
   train->add_flag("--nesterov", a.nesterov, "Nesterov momentum (SGD)");
   train->add_option("--weight-decay", a.weight_decay, "L2 weight decay (decoupled for adamw)")->check(CLI::NonNegativeNumber)->capture_default_str();
   train->add_option("--batch-size", a.batch_size, "examples per step")->check(CLI::PositiveNumber)->capture_default_str();
   train->add_option("--steps", a.steps, "optimizer steps")->check(CLI::NonNegativeNumber);
   train->add_option("--epochs", a.epochs, "passes over the training split (instead of --steps)")->check(CLI::NonNegativeNumber);
-  train->add_option("--seed", a.seed, "seed for initialisation, split, order and augmentation")->capture_default_str();
+  train->add_option("--seed", a.seed, "seed for initialisation, split, order and augmentation")->check(app::kSeedCheck)->capture_default_str();
   train->add_option("--threads", a.threads, "CPU threads (default: all cores)")->check(CLI::PositiveNumber);
   train->add_option("--init", a.init, "load initial parameters from a safetensors file")->check(CLI::ExistingFile);
   train->add_option("--save", a.save, "save the trained parameters to a safetensors file");
@@ -296,7 +298,7 @@ int main(int argc, char** argv) {
   train->add_option("--augment", a.augment, "random crop + flip (images)")->check(on_off)->capture_default_str();
   train->add_option("--normalize", a.normalize, "standardise inputs with training-split statistics")->check(on_off)->capture_default_str();
   train->add_option("--dropout", a.dropout, "off sets every dropout probability to 0")->check(on_off)->capture_default_str();
-  train->add_option("--val-fraction", a.val_fraction, "stratified validation split taken from the training set")
+  train->add_option("--val-fraction", a.val_fraction, "stratified validation split taken from the training set")->check(app::kFiniteCheck)
       ->check(CLI::Range(0.0, 0.9))->capture_default_str();
   train->add_option("--metrics", a.metrics, "append JSON-lines metrics to this file");
   train->add_option("--log-every", a.log_every, "steps between log lines / metrics")->check(CLI::PositiveNumber)->capture_default_str();

@@ -1,6 +1,8 @@
 #include "apps/search.h"
 
 #include <CLI/CLI.hpp>
+
+#include "apps/cli_checks.h"
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -686,7 +688,7 @@ SearchCommands add_search_commands(CLI::App& app, SearchArgs& a, ResumeArgs& r, 
       ->check(CLI::IsMember({"fashion-mnist", "mnist", "cifar10"}))->capture_default_str();
   c->add_option("--data-dir", a.data_dir, "folder with the dataset files");
   c->add_option("--model", a.model, "base model from the zoo (default logistic; allcnn_c for cifar10)");
-  c->add_option("--seed", a.seed, "run seed: split, CMA-ES, and every candidate's seed (from seed, generation, index)")->capture_default_str();
+  c->add_option("--seed", a.seed, "run seed: split, CMA-ES, and every candidate's seed (from seed, generation, index)")->check(kSeedCheck)->capture_default_str();
   c->add_option("--generations", a.generations, "CMA-ES generations")->check(CLI::PositiveNumber)->capture_default_str();
   c->add_option("--population", a.population, "candidates per generation (default 20 taylorglo, 25 evomal/gplfl)")
       ->check(CLI::Range(2, 100000));
@@ -716,9 +718,9 @@ SearchCommands add_search_commands(CLI::App& app, SearchArgs& a, ResumeArgs& r, 
   c->add_option("--test-steps", a.test_steps, "steps of the final from-scratch training with the best loss and with CE (default: --steps)")
       ->check(CLI::NonNegativeNumber);
   c->add_option("--test-seeds", a.test_seeds, "seeds of the meta-test, comma-separated (default: --seed)");
-  c->add_option("--lr", a.lr, "base SGD learning rate")->check(CLI::PositiveNumber)->capture_default_str();
+  c->add_option("--lr", a.lr, "base SGD learning rate")->check(kFiniteCheck)->check(CLI::PositiveNumber)->capture_default_str();
   c->add_option("--batch-size", a.batch_size, "examples per step")->check(CLI::PositiveNumber)->capture_default_str();
-  c->add_option("--val-fraction", a.val_fraction, "stratified validation split scoring the candidates")
+  c->add_option("--val-fraction", a.val_fraction, "stratified validation split scoring the candidates")->check(kFiniteCheck)
       ->check(CLI::Range(0.01, 0.9))->capture_default_str();
   c->add_option("--threads", a.threads, "CPU threads per evaluation (part of the configuration: results are identical "
                                         "for any --workers)")->check(CLI::PositiveNumber)->capture_default_str();

@@ -23,6 +23,15 @@ check() {  # check NAME EXPECTED_EXIT PATTERN -- command...
 
 check "train: no budget" 2 "give the training budget: --steps N or --epochs N \\(--steps 0 evaluates an --init model\\)" -- "$bin" train --model logistic
 check "train: empty --loss-expr" 2 "--loss-expr: the expression is empty" -- "$bin" train --model logistic --steps 5 --loss-expr ""
+check "seed below 0" 2 "--seed: expected a seed in \[0, 18446744073709551615\], got '-5'" -- "$bin" train --model logistic --steps 1 --seed -5
+check "seed past 2^64 - 1" 2 "--seed: expected a seed in \[0, 18446744073709551615\], got '18446744073709551616'" -- \
+  "$bin" train --model logistic --steps 1 --seed 18446744073709551616
+check "largest seed" 0 "test accuracy" -- "$bin" train --model logistic --steps 1 --seed 18446744073709551615
+check "few-shot task seed below 0" 2 "--task-seed: expected a seed" -- "$bin" fewshot --task-seed -1
+check "lr nan" 2 "--lr: expected a finite number, got 'nan'" -- "$bin" train --model logistic --steps 1 --lr nan
+check "momentum nan" 2 "--momentum: expected a finite number, got 'nan'" -- "$bin" train --model logistic --steps 2 --momentum nan
+check "val-fraction nan" 2 "--val-fraction: expected a finite number, got 'nan'" -- "$bin" train --model logistic --steps 1 --val-fraction nan
+check "learn: val-fraction nan" 2 "--val-fraction: expected a finite number" -- "$bin" learn --method ml3 --val-fraction nan
 check "models list" 0 "lenet5 +44426" -- "$bin" models
 check "models show" 0 "7.weight +\[120, 256\]" -- "$bin" models show lenet5
 check "unknown model name" 2 "unknown model 'nope'" -- "$bin" models show nope
