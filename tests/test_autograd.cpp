@@ -126,6 +126,44 @@ TEST_CASE("allow_unused and unreachable inputs") {
   CHECK_THROWS_WITH_AS(grad({y}, {z}), doctest::Contains("was not used"), std::invalid_argument);
 }
 
+// Issue 18 item 16: an infinite incoming gradient times a flat region is 0, not NaN (PyTorch selects
+// with `where` instead of multiplying by a 0/1 mask). Every path: plain gradients, recorded
+// (differentiable) gradients, and backward() into .grad.
+TEST_CASE("flat regions stop an infinite incoming gradient: 0, not NaN, on every path") {
+  struct Case {
+    const char* name;
+    std::vector<double> x, want;
+    Tensor (*f)(const Tensor&);
+  };
+  const double inf_free = 1.0 / 6.0;
+  const std::vector<Case> cases{
+      {"sqrt(relu(x))", {-1, 0, 4, 9}, {0, 0, 0.25, inf_free}, [](const Tensor& x) { return sqrt(relu(x)); }},
+      {"log(relu(x))", {-1, 0, 4, 9}, {0, 0, 0.25, 1.0 / 9}, [](const Tensor& x) { return log(relu(x)); }},
+      {"sqrt(clamp(x, 0, 5))", {-1, 4, 9}, {0, 0.25, 0}, [](const Tensor& x) { return sqrt(clamp(x, 0.0, 5.0)); }},
+      {"sqrt(maximum(x, 0))", {-1, 4, 9}, {0, 0.25, inf_free},
+       [](const Tensor& x) { return sqrt(maximum(x, Tensor::zeros(x.shape(), F64))); }},
+      {"sqrt(-minimum(x, 0))", {-1, 4, 9}, {-0.5, 0, 0}, [](const Tensor& x) { return sqrt(neg(minimum(x, Tensor::zeros(x.shape(), F64)))); }},
+  };
+  for (const Case& c : cases) {
+    const std::string name = c.name;
+    CAPTURE(name);
+    auto leaf = [&] {
+      Tensor x = Tensor::from_vector(c.x, {int64_t(c.x.size())}, F64);
+      x.set_requires_grad(true);
+      return x;
+    };
+    Tensor x = leaf();
+    const std::vector<double> got = gradients(sum(c.f(x)), {x})[0].to_vector();
+    CAPTURE(got);
+    CHECK(got == c.want);
+    x = leaf();
+    CHECK(differentiable_gradients(sum(c.f(x)), {x})[0].to_vector() == c.want);
+    x = leaf();
+    sum(c.f(x)).backward();
+    CHECK(x.grad().to_vector() == c.want);
+  }
+}
+
 TEST_CASE("non-differentiable points use fixed conventions (not loosened tolerances)") {
   Tensor x = Tensor::from_vector(std::vector<double>{-1, 0, 2}, {3}, F64);
   x.set_requires_grad(true);

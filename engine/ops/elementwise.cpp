@@ -144,10 +144,12 @@ Tensor min_max(const Tensor& a, const Tensor& b, bool is_max) {
     record(name, {a, b}, out, {a, b},
            [sa = a.shape(), sb = b.shape(), is_max](Node& n, const Tensor& g) -> RuleGrads {
              Tensor a = n.saved_tensor(0), b = n.saved_tensor(1);
-             Tensor wa = add(mask_as(is_max ? gt(a, b) : lt(a, b), a.dtype()), mul(mask_as(eq(a, b), a.dtype()), 0.5));
+             // Selected, not multiplied by a 0/1 mask: an infinite incoming gradient must give 0 to
+             // the operand not chosen (inf * 0 is NaN), as PyTorch's where-based rule does.
+             const Tensor tie = eq(a, b), half = where(tie, mul(g, 0.5), zeros_like(g));
              Tensor ga, gb;
-             if (n.needs_grad(0)) ga = sum_to(mul(g, wa), sa);
-             if (n.needs_grad(1)) gb = sum_to(mul(g, rsub(1.0, wa)), sb);
+             if (n.needs_grad(0)) ga = sum_to(where(is_max ? gt(a, b) : lt(a, b), g, half), sa);
+             if (n.needs_grad(1)) gb = sum_to(where(is_max ? lt(a, b) : gt(a, b), g, half), sb);
              return {ga, gb};
            });
   return out;
@@ -293,7 +295,7 @@ Tensor relu(const Tensor& x) {
     record("relu", {x}, y, {x}, [](Node& n, const Tensor& g) -> RuleGrads {
       Tensor x = n.saved_tensor(0);
       if (!grad_mode_enabled()) return {binary_fwd(BinaryOp::ReluBackward, g, x, "relu_backward")};  // as tanh
-      return {mul(g, mask_as(gt(x, 0.0), x.dtype()))};
+      return {where(gt(x, 0.0), g, zeros_like(g))};  // a select: inf * 0 would be NaN (as PyTorch)
     });
   return y;
 }
@@ -303,7 +305,7 @@ Tensor leaky_relu(const Tensor& x, double slope) {
   if (should_record(x))
     record("leaky_relu", {x}, y, {x}, [slope](Node& n, const Tensor& g) -> RuleGrads {
       Tensor x = n.saved_tensor(0);
-      return {mul(g, add(mul(mask_as(gt(x, 0.0), x.dtype()), 1.0 - slope), slope))};
+      return {where(gt(x, 0.0), g, mul(g, slope))};
     });
   return y;
 }
@@ -326,7 +328,8 @@ Tensor clamp(const Tensor& x, double lo, double hi) {
   if (should_record(x))
     record("clamp", {x}, y, {x}, [lo, hi](Node& n, const Tensor& g) -> RuleGrads {
       Tensor x = n.saved_tensor(0);
-      return {mul(g, mask_as(mul(ge(x, lo), le(x, hi)), x.dtype()))};
+      const Tensor zero = zeros_like(g);  // selects, not a 0/1 mask: inf * 0 would be NaN
+      return {where(ge(x, lo), where(le(x, hi), g, zero), zero)};
     });
   return y;
 }

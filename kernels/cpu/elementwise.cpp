@@ -140,7 +140,7 @@ void binary_typed(BinaryOp op, const View& a, const View& b, const View& o) {
     case BinaryOp::TanhBackward: return map<T, T, T>([](T g, T y) { return g * (T(1) - y * y); }, o, a, b);
     case BinaryOp::SigmoidBackward: return map<T, T, T>([](T g, T y) { return g * (y * (T(1) - y)); }, o, a, b);
     // g times the 0/1 mask (not a select), so NaN/inf gradients behave as in the composed rule.
-    case BinaryOp::ReluBackward: return map<T, T, T>([](T g, T x) { return g * (x > T(0) ? T(1) : T(0)); }, o, a, b);
+    case BinaryOp::ReluBackward: return map<T, T, T>([](T g, T x) { return x > T(0) ? g : T(0); }, o, a, b);
   }
 }
 

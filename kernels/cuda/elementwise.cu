@@ -118,7 +118,7 @@ template <class T> struct MaxOp { __device__ T operator()(T x, T y) const { retu
 template <class T> struct TanhBackwardOp { __device__ T operator()(T g, T y) const { return g * (T(1) - y * y); } };
 template <class T> struct SigmoidBackwardOp { __device__ T operator()(T g, T y) const { return g * (y * (T(1) - y)); } };
 // g times the 0/1 mask (not a select), so NaN/inf gradients behave as in the composed rule.
-template <class T> struct ReluBackwardOp { __device__ T operator()(T g, T x) const { return g * (x > T(0) ? T(1) : T(0)); } };
+template <class T> struct ReluBackwardOp { __device__ T operator()(T g, T x) const { return x > T(0) ? g : T(0); } };
 struct AndOp { __device__ uint8_t operator()(uint8_t x, uint8_t y) const { return uint8_t(x & y); } };
 struct OrOp { __device__ uint8_t operator()(uint8_t x, uint8_t y) const { return uint8_t(x | y); } };
 
