@@ -1,5 +1,7 @@
 #include "models/safetensors.h"
 
+#include <zlib.h>
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -372,8 +374,34 @@ class HeaderParser {
 }  // namespace
 
 // ---- save -----------------------------------------------------------------------------------
+// The integrity check of files metaloss writes with provenance (checkpoints, models, learned
+// losses): CRC-32 of each tensor's name and data bytes, so an edited value or a renamed tensor is
+// named on load instead of resuming into another result.
+namespace {
+constexpr const char* kChecksumKey = "metaloss_crc32";
+
+uint32_t tensor_crc(const std::string& name, const void* bytes, size_t n) {
+  uLong c = crc32(0L, Z_NULL, 0);
+  c = crc32(c, reinterpret_cast<const Bytef*>(name.data()), uInt(name.size()));
+  static const Bytef separator = 0;  // between the name and the bytes
+  c = crc32(c, &separator, 1);
+  for (size_t done = 0; done < n;) {  // uInt chunks
+    const size_t k = std::min<size_t>(n - done, 1u << 30);
+    c = crc32(c, static_cast<const Bytef*>(bytes) + done, uInt(k));
+    done += k;
+  }
+  return uint32_t(c);
+}
+
+std::string crc_hex(uint32_t c) {
+  char b[9];
+  std::snprintf(b, sizeof b, "%08x", c);
+  return b;
+}
+}  // namespace
+
 void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
-                      const std::map<std::string, std::string>& metadata) {
+                      const std::map<std::string, std::string>& metadata_in, bool checksum) {
   auto error = [&](const std::string& what) { return std::runtime_error("save_safetensors: " + path + ": " + what); };
 
   struct Item {
@@ -391,7 +419,7 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
     // Row-major values; an empty tensor has no bytes to arrange (and kernels need not see it).
     items.push_back({&name, c.is_contiguous() || c.numel() == 0 ? c : contiguous(c)});
   }
-  for (const auto& [k, v] : metadata)
+  for (const auto& [k, v] : metadata_in)
     if (utf8_error(k) != npos || utf8_error(v) != npos) throw error("metadata entry \"" + k + "\" is not valid UTF-8");
 
   // The reference's layout: descending dtype enum order (largest alignment first), then name.
@@ -400,6 +428,23 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
     return ra != rb ? ra > rb : *a.name < *b.name;
   });
 
+  std::map<std::string, std::string> metadata = metadata_in;
+  metadata.erase(kChecksumKey);
+  if (checksum) {  // one CRC-32 per tensor, in the order of the header (the layout order above)
+    std::string list;
+    for (const Item& it : items) {
+      const size_t n = size_t(it.values.numel()) * dtype_size(it.values.dtype());
+      std::vector<uint8_t> b;
+      const void* bytes = it.values.raw_data();
+      if (it.values.dtype() == DType::Bool) {  // as written: exactly 0 or 1
+        b.assign(it.values.data<uint8_t>(), it.values.data<uint8_t>() + n);
+        for (uint8_t& x : b) x = x != 0;
+        bytes = b.data();
+      }
+      list += (list.empty() ? "" : " ") + crc_hex(tensor_crc(*it.name, bytes, n));
+    }
+    metadata[kChecksumKey] = list;
+  }
   std::string header = "{";
   if (!metadata.empty()) {
     header += "\"__metadata__\":{";
@@ -559,6 +604,7 @@ SafetensorsFile load_safetensors(const std::string& path) {
   // Read the data in file order, straight into the tensors (through a staging buffer for
   // dtypes that are converted).
   std::vector<Tensor> loaded(entries.size());
+  std::vector<uint32_t> crcs(entries.size());
   std::vector<uint16_t> staging;
   for (size_t i : order) {
     const Entry& e = entries[i];
@@ -572,6 +618,7 @@ SafetensorsFile load_safetensors(const std::string& path) {
     char* dst = convert ? reinterpret_cast<char*>(staging.data()) : static_cast<char*>(t.raw_data());
     if (!in.read(dst, std::streamsize(bytes)))
       throw error("truncated: the file ended while reading tensor \"" + e.name + "\"");
+    crcs[i] = tensor_crc(e.name, dst, bytes);
     if (convert) {
       float* f = t.data<float>();
       for (size_t k = 0; k < staging.size(); ++k)
@@ -585,6 +632,22 @@ SafetensorsFile load_safetensors(const std::string& path) {
                       std::to_string(k) + " (expected 0 or 1)");
     }
     loaded[i] = t;
+  }
+  if (const auto it = out.metadata.find(kChecksumKey); it != out.metadata.end()) {
+    std::vector<std::string> want;
+    for (size_t p = 0; p < it->second.size();) {
+      size_t q = it->second.find(' ', p);
+      if (q == std::string::npos) q = it->second.size();
+      want.push_back(it->second.substr(p, q - p));
+      p = q + 1;
+    }
+    if (want.size() != entries.size())
+      throw error("integrity check: the file holds " + std::to_string(entries.size()) + " tensors, its checksum (metadata \"" +
+                  kChecksumKey + "\") lists " + std::to_string(want.size()) + " (a tensor was added or removed)");
+    for (size_t i = 0; i < entries.size(); ++i)
+      if (want[i] != crc_hex(crcs[i]))
+        throw error("integrity check: tensor \"" + entries[i].name + "\" fails its checksum (stored " + want[i] + ", data " +
+                    crc_hex(crcs[i]) + "): the file was edited or damaged after it was written (or the tensor renamed)");
   }
   out.tensors.reserve(entries.size());
   for (size_t i = 0; i < entries.size(); ++i) out.tensors.emplace_back(entries[i].name, loaded[i]);

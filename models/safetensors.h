@@ -35,8 +35,11 @@
 
 namespace metaloss {
 
+// checksum: also store a CRC-32 of every tensor (name and bytes) in the metadata key
+// "metaloss_crc32"; load_safetensors then verifies it and names the tensor that fails (an edited
+// value, a renamed tensor). Off by default: a plain file stays byte-identical to the reference's.
 void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
-                      const std::map<std::string, std::string>& metadata = {});
+                      const std::map<std::string, std::string>& metadata = {}, bool checksum = false);
 
 struct SafetensorsFile {
   std::vector<std::pair<std::string, Tensor>> tensors;

@@ -29,6 +29,19 @@ METALOSS_TEST_STOP_AFTER=3 "$bin" "${tiny[@]}" --out "$tmp/kill" >/dev/null 2>"$
 expect "first part stopped after 3 meta-steps" grep -q "stopped after meta-step 3" "$tmp/k1.err"
 "$bin" runs list "$tmp" >"$tmp/list.txt" 2>&1
 expect "runs list shows the stopped few-shot run" grep -qE "kill +npbml +kanji 3w1s +conv4-4 +3/6 .*interrupted" "$tmp/list.txt"
+# A damaged checkpoint is refused, naming the tensor (a NaN written into one value resumed to
+# another result before; a renamed tensor ended in "mul_add_: called on an undefined tensor").
+cp -r "$tmp/kill" "$tmp/nan" && cp -r "$tmp/kill" "$tmp/renamed"
+python3 -c "import sys; p=sys.argv[1]; b=bytearray(open(p,'rb').read()); b[-4:]=b'\x00\x00\xc0\x7f'; open(p,'wb').write(b)" \
+  "$tmp/nan/checkpoint.safetensors"
+"$bin" resume "$tmp/nan" >/dev/null 2>"$tmp/nan.err"
+expect "NaN in a checkpoint: exit 1" test $? -eq 1
+expect "NaN in a checkpoint: names the tensor" grep -q "integrity check: tensor \".*\" fails its checksum" "$tmp/nan.err"
+python3 -c "import sys; p=sys.argv[1]; b=open(p,'rb').read(); open(p,'wb').write(b.replace(b'\"adam_m/', b'\"adam_x/', 1))" \
+  "$tmp/renamed/checkpoint.safetensors"
+"$bin" resume "$tmp/renamed" >/dev/null 2>"$tmp/renamed.err"
+expect "renamed tensor in a checkpoint: exit 1" test $? -eq 1
+expect "renamed tensor: named" grep -q "integrity check: tensor \"adam_x/.*\" fails its checksum" "$tmp/renamed.err"
 METALOSS_TEST_STOP_AFTER=1 "$bin" resume "$tmp/kill" >/dev/null 2>"$tmp/k2.err"
 expect "metaloss resume continues a few-shot run" grep -q "resuming from .*checkpoint.safetensors: meta-step 3 of 6" "$tmp/k2.err"
 "$bin" "${tiny[@]}" --out "$tmp/kill" >"$tmp/kill.out" 2>"$tmp/k3.err" || echo "FAIL: resumed run"

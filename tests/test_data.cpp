@@ -90,6 +90,18 @@ TEST_CASE("data: IDX images and labels round-trip, plain and gzip") {
   CHECK(tt.test.inputs.at({1, 0, 1, 3}) == doctest::Approx(((7 + 7) % 256) / 255.0));
 }
 
+TEST_CASE("data: IDX test images of other dimensions than the training images are refused, naming the file") {
+  TempDir dir("idx_dims");
+  write_plain(dir / "train-images-idx3-ubyte", idx_file(0x803, {3, 2, 4}, pixels(3, 2, 4)));
+  write_plain(dir / "train-labels-idx1-ubyte", idx_file(0x801, {3}, {1, 0, 2}));
+  write_plain(dir / "t10k-images-idx3-ubyte", idx_file(0x803, {2, 4, 2}, pixels(2, 4, 2)));  // same size, other shape
+  write_plain(dir / "t10k-labels-idx1-ubyte", idx_file(0x801, {2}, {2, 2}));
+  CHECK_THROWS_WITH_AS(load_idx_dataset(dir.path.string()),
+                       contains(dir / "t10k-images-idx3-ubyte" + ": images are 4 x 2 but the training images (" +
+                                dir / "train-images-idx3-ubyte" + ") are 2 x 4"),
+                       std::runtime_error);
+}
+
 TEST_CASE("data: IDX bad files raise errors naming the path and the problem") {
   TempDir dir("idx_bad");
   const std::string img = dir / "img", lab = dir / "lab";
@@ -121,6 +133,20 @@ TEST_CASE("data: IDX bad files raise errors naming the path and the problem") {
 
   write_plain(img, idx_file(0x803, {2, 2, 2}, std::vector<uint8_t>(8, 1)));
   CHECK_THROWS_WITH_AS(read_idx_pair(img, lab), contains(lab + ": label/image count mismatch: 3 labels, but " + img + " holds 2 images"),
+                       std::runtime_error);
+
+  // A header declaring far more than the file can hold is refused before any allocation: 2^32 - 1
+  // images of 255 x 255 in a 16-byte plain file (read to its end: truncated), and in a gzip.
+  write_plain(img, idx_file(0x803, {0xffffffffu, 255, 255}, {}));
+  CHECK_THROWS_WITH_AS(read_idx_images(img), contains(img + ": truncated: header promises 279280248357375 data bytes, file has 0"),
+                       std::runtime_error);
+  write_gz(gz, idx_file(0x803, {0xffffffffu, 255, 255}, {}));
+  CHECK_THROWS_WITH_AS(read_idx_images(gz), contains(gz + ": header declares 279280248357375 data bytes, more than a gzip file of"),
+                       std::runtime_error);
+  // A gzip bomb: 8 MiB of zeros behind a header declaring 1 image of 2 x 2. Reading stops 1 byte
+  // past the declared 20 bytes instead of inflating all of it.
+  write_gz(gz, idx_file(0x803, {1, 2, 2}, std::vector<uint8_t>(8 << 20, 0)));
+  CHECK_THROWS_WITH_AS(read_idx_images(gz), contains(gz + ": holds more than the 20 bytes expected (after decompression)"),
                        std::runtime_error);
 
   CHECK_THROWS_WITH_AS(read_idx_images(dir / "nope"), contains(dir / "nope" + ": no such file"), std::runtime_error);
@@ -223,6 +249,14 @@ TEST_CASE("data: CSV bad files raise errors naming the path and the problem") {
                        std::runtime_error);
   write_plain(path, "a,b,y\n1,,3\n");
   CHECK_THROWS_WITH_AS(csv_regression(path), contains("non-numeric cell ''"), std::runtime_error);
+  for (const char* cell : {"nan", "inf", "-inf", "NaN", "1e39", "-3.5e38"}) {
+    write_plain(path, std::string("a,b,y\n1,2,3\n4,") + cell + ",6\n");
+    CHECK_THROWS_WITH_AS(csv_regression(path), contains(path + ": row 2 (line 3), column 2 'b': cell '" + cell +
+                                                        "' is not a finite number within float32 range"),
+                         std::runtime_error);
+  }
+  write_plain(path, "a,b,y\n1,3.4e38,3\n");  // the largest float32 magnitudes are numbers
+  CHECK(csv_regression(path).inputs.to_vector()[1] == doctest::Approx(3.4e38));
   write_plain(path, "a,b,y\n1,2,3\n");
   CHECK_THROWS_WITH_AS(csv_regression(path, "price"), contains(path + ": missing target column 'price'"), std::runtime_error);
   write_plain(path, "");

@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include <jpeglib.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <chrono>
@@ -431,6 +432,27 @@ TEST_CASE("fewshot data: image folders read JPEG and PNG as RGB") {
   const std::string jpeg = read_bytes(root + "/n02/img.JPEG");
   write_bytes(root + "/n02/img.JPEG", jpeg.substr(0, jpeg.size() / 2));
   CHECK_THROWS_WITH_AS(load_image_folder(root), contains("img.JPEG: corrupt JPEG"), std::runtime_error);
+  // Declared sizes are checked before the pixels are allocated (a 30000 x 30000 header in a small
+  // file took 2.7 GiB before it failed; 65500 x 65500 was a bare std::bad_alloc).
+  {
+    std::string big = jpeg;
+    const size_t sof = big.find("\xFF\xC0");
+    REQUIRE(sof != std::string::npos);
+    for (size_t at : {sof + 5, sof + 7}) {  // height, then width, big-endian
+      big[at] = char(30000 >> 8);
+      big[at + 1] = char(30000 & 0xff);
+    }
+    CHECK_THROWS_WITH_AS(decode_image(big, "big.jpg", 3),
+                         contains("big.jpg: JPEG declares 30000 x 30000 pixels (expected at least 1 x 1 and at most 67108864 pixels)"),
+                         std::runtime_error);
+    std::string png = read_bytes(root + "/n01/a.png");
+    for (size_t at : {16, 20}) {  // IHDR width, height
+      png[at] = 0, png[at + 1] = 0, png[at + 2] = char(65500 >> 8), png[at + 3] = char(65500 & 0xff);
+    }
+    const uLong crc = crc32(crc32(0, nullptr, 0), reinterpret_cast<const Bytef*>(png.data() + 12), 17);
+    for (int k = 0; k < 4; ++k) png[size_t(29 + k)] = char(crc >> (24 - 8 * k) & 0xff);
+    CHECK_THROWS_WITH_AS(decode_image(png, "big.png", 3), contains("big.png: PNG declares 65500 x 65500 pixels"), std::runtime_error);
+  }
   write_bytes(root + "/n02/img.JPEG", "GIF89a...");
   CHECK_THROWS_WITH_AS(load_image_folder(root), contains("img.JPEG: not a PNG or JPEG file"), std::runtime_error);
   TempDir empty("imgfolder_empty");
@@ -609,7 +631,8 @@ TEST_CASE("fewshot data: mini-ImageNet pickles, protocol 4 and 2, and bad files"
   const std::string good = PickleWriter(4).dump(N, H, W, data, classes);
   write_bytes(path, good.substr(0, good.size() / 2));
   CHECK_THROWS_WITH_AS(load_mini_imagenet_pickle(path), contains(path + ": truncated"), std::runtime_error);
-  write_bytes(path, good.substr(0, good.size() - 1));  // no STOP
+  const std::string good2 = PickleWriter(2).dump(N, H, W, data, classes);  // protocol 2: no frames
+  write_bytes(path, good2.substr(0, good2.size() - 1));  // no STOP
   CHECK_THROWS_WITH_AS(load_mini_imagenet_pickle(path), contains(path + ": truncated: the pickle ends at byte"),
                        std::runtime_error);
   write_bytes(path, "hello, not a pickle");
@@ -631,6 +654,24 @@ TEST_CASE("fewshot data: mini-ImageNet pickles, protocol 4 and 2, and bad files"
   CHECK_THROWS_WITH_AS(load_mini_imagenet_pickle(path), contains("no 'image_data' entry"), std::runtime_error);
   write_bytes(path, PickleWriter(4).dump(N, H, W, data, {{"n1", {0, 6}}}));
   CHECK_THROWS_WITH_AS(load_mini_imagenet_pickle(path), contains("'class_dict' entry n1 has an index outside [0, 6)"),
+                       std::runtime_error);
+  // 200,000 nested lists (a SIGSEGV by recursion before values lived in an arena) and a list that
+  // holds itself through the memo: both a clear error, no crash, no leak.
+  {
+    std::string deep = "\x80\x04";
+    deep.append(200000, ']');
+    deep.append(199999, 'a');
+    write_bytes(path, deep + ".");
+    CHECK_THROWS_WITH_AS(load_mini_imagenet_pickle(path), contains("top-level object is a list, expected a dict"),
+                         std::runtime_error);
+    write_bytes(path, std::string("\x80\x04]\x94h\x00" "a.", 8));
+    CHECK_THROWS_WITH_AS(load_mini_imagenet_pickle(path), contains("top-level object is a list, expected a dict"),
+                         std::runtime_error);
+  }
+  // A FRAME longer than the file.
+  write_bytes(path, std::string("\x80\x04\x95\x00\xca\x9a\x3b\x00\x00\x00\x00}.", 13));
+  CHECK_THROWS_WITH_AS(load_mini_imagenet_pickle(path),
+                       contains(path + ": truncated: the frame at byte 2 declares 1000000000 bytes, the file has 2 more"),
                        std::runtime_error);
   write_bytes(path, PickleWriter(4).dump(N, H, W, std::vector<uint8_t>(data.begin(), data.end() - 3), classes));
   CHECK_THROWS_WITH_AS(load_mini_imagenet_pickle(path), contains("'image_data' holds 357 bytes, its shape needs 360"),

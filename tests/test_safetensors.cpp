@@ -147,6 +147,43 @@ TEST_CASE("safetensors metadata round trip and atomic overwrite") {
   CHECK(!fs::exists(path + ".tmp"));
 }
 
+TEST_CASE("safetensors checksum: an edited value, a renamed, added or removed tensor is named on load") {
+  TempDir tmp("st_crc");
+  const std::string path = tmp / "c.safetensors";
+  const Tensor w = Tensor::arange(0, 6), b = Tensor::from_vector(std::vector<int64_t>{3, 4}, {2});
+  save_safetensors(path, {{"weight", w}, {"bias", b}}, {{"kind", "test"}}, /*checksum=*/true);
+  const SafetensorsFile f = load_safetensors(path);
+  CHECK(f.metadata.at("kind") == "test");
+  CHECK(f.metadata.at("metaloss_crc32").size() == 17);  // two 8-digit CRCs
+  CHECK(f.tensors.size() == 2);
+  // Saving what was loaded (with its stale checksum in the metadata) writes a fresh one.
+  save_safetensors(path, f.tensors, f.metadata, true);
+  CHECK_NOTHROW(load_safetensors(path));
+
+  const std::string good = read_bytes(path);
+  std::string edited = good;
+  edited[edited.size() - 2] ^= 0x40;  // a byte of the last tensor in the buffer ("weight", F32)
+  write_bytes(path, edited);
+  CHECK_THROWS_WITH_AS(load_safetensors(path),
+                       doctest::Contains("integrity check: tensor \"weight\" fails its checksum"), std::runtime_error);
+  std::string renamed = good;
+  renamed.replace(renamed.find("\"bias\""), 6, "\"bia5\"");
+  write_bytes(path, renamed);
+  CHECK_THROWS_WITH_AS(load_safetensors(path), doctest::Contains("tensor \"bia5\" fails its checksum"), std::runtime_error);
+  // Without the checksum flag nothing is added: plain files stay as the reference writes them.
+  save_safetensors(path, {{"weight", w}}, {{"kind", "test"}});
+  CHECK(load_safetensors(path).metadata.count("metaloss_crc32") == 0);
+  // A file whose checksum lists another number of tensors.
+  save_safetensors(path, {{"weight", w}}, {{"metaloss_crc32", "00000000 11111111"}});
+  CHECK_NOTHROW(load_safetensors(path));  // the stale key is dropped when checksum is off
+  save_safetensors(tmp / "two.safetensors", {{"weight", w}, {"bias", b}}, {}, true);
+  std::string two = read_bytes(tmp / "two.safetensors");
+  const size_t at = two.find("metaloss_crc32\":\"") + 17;
+  two.replace(at, 17, "00000000         ");  // one CRC, padded to the same length
+  write_bytes(path, two);
+  CHECK_THROWS_WITH_AS(load_safetensors(path), doctest::Contains("the file holds 2 tensors, its checksum"), std::runtime_error);
+}
+
 TEST_CASE("safetensors byte-exact layout against hand-built files") {
   TempDir tmp("st");
   // The reference implementation's own serialization test vector: F32 [1,1,2,3] = 0..5; the

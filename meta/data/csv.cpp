@@ -1,6 +1,8 @@
 #include "meta/data/csv.h"
 
 #include <charconv>
+#include <cmath>
+#include <limits>
 #include <filesystem>
 #include <string_view>
 
@@ -87,6 +89,12 @@ CsvTable read_csv(const std::string& path, const CsvOptions& opts) {
         fail(path, "row " + std::to_string(t.rows + 1) + " (line " + std::to_string(line_no) + "), column " +
                        std::to_string(c + 1) + (t.columns[c].empty() ? "" : " '" + t.columns[c] + "'") +
                        ": non-numeric cell '" + std::string(cell) + "'");
+      // The values become float32 tensors: nan, inf and anything past float32's range (from_chars
+      // reads "nan" and "1e39" happily) would train on garbage.
+      if (!std::isfinite(v) || std::fabs(v) > double(std::numeric_limits<float>::max()))
+        fail(path, "row " + std::to_string(t.rows + 1) + " (line " + std::to_string(line_no) + "), column " +
+                       std::to_string(c + 1) + (t.columns[c].empty() ? "" : " '" + t.columns[c] + "'") + ": cell '" +
+                       std::string(cell) + "' is not a finite number within float32 range (|x| <= 3.4e38)");
       t.values.push_back(v);
     }
     ++t.rows;

@@ -44,10 +44,33 @@ std::vector<int64_t> parse_idx(const std::string& path, const std::string& bytes
   return dims;
 }
 
+// The file's bytes, read only after its header's declared size passed two checks: within what the
+// file can hold (a gzip inflates at most 1032 : 1) and, while decompressing, never past it.
+std::string read_idx_file(const std::string& path, uint32_t magic) {
+  const size_t ndims = magic & 0xff, header = 4 + 4 * ndims;
+  const std::string head = read_file_head(path, header);
+  if (head.size() < header) return head;  // parse_idx names the truncation
+  const auto* p = reinterpret_cast<const unsigned char*>(head.data());
+  if (be32(p) != magic) return head;  // parse_idx names the magic number
+  uint64_t count = 1;
+  for (size_t i = 0; i < ndims; ++i) {
+    const uint64_t d = be32(p + 4 + 4 * i);
+    if (d != 0 && count > (uint64_t(1) << 62) / d) fail(path, "header dims overflow");
+    count *= d;
+  }
+  // A plain file is read no further than it is long (parse_idx then names the truncation); only
+  // a gzip could inflate past its size.
+  const uint64_t can_hold = max_content_bytes(path);
+  if (can_hold != std::filesystem::file_size(path) && header + count > can_hold)
+    fail(path, "header declares " + std::to_string(count) + " data bytes, more than a gzip file of " +
+                   std::to_string(std::filesystem::file_size(path)) + " bytes can hold (at most 1032 : 1)");
+  return read_file(path, size_t(header + count));
+}
+
 }  // namespace
 
 Tensor read_idx_images(const std::string& path) {
-  const std::string bytes = read_file(path);
+  const std::string bytes = read_idx_file(path, 0x00000803);
   const unsigned char* src = nullptr;
   const std::vector<int64_t> d = parse_idx(path, bytes, 0x00000803, "image", src);
   Tensor t = Tensor::empty({d[0], 1, d[1], d[2]});
@@ -58,7 +81,7 @@ Tensor read_idx_images(const std::string& path) {
 }
 
 Tensor read_idx_labels(const std::string& path) {
-  const std::string bytes = read_file(path);
+  const std::string bytes = read_idx_file(path, 0x00000801);
   const unsigned char* src = nullptr;
   const std::vector<int64_t> d = parse_idx(path, bytes, 0x00000801, "label", src);
   Tensor t = Tensor::empty({d[0]}, DType::Int64);
@@ -93,6 +116,10 @@ TrainTest load_idx_dataset(const std::string& dir) {
   TrainTest tt;
   tt.train = read_idx_pair(train_images, train_labels);
   tt.test = read_idx_pair(test_images, test_labels);
+  if (tt.test.inputs.size(2) != tt.train.inputs.size(2) || tt.test.inputs.size(3) != tt.train.inputs.size(3))
+    fail(test_images, "images are " + std::to_string(tt.test.inputs.size(2)) + " x " + std::to_string(tt.test.inputs.size(3)) +
+                          " but the training images (" + train_images + ") are " + std::to_string(tt.train.inputs.size(2)) +
+                          " x " + std::to_string(tt.train.inputs.size(3)));
   // A class missing from one part must not shrink the label space of the other.
   tt.train.num_classes = tt.test.num_classes = std::max(tt.train.num_classes, tt.test.num_classes);
   std::filesystem::path p(dir);

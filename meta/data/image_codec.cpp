@@ -16,6 +16,17 @@ namespace metaloss::data {
 
 namespace {
 
+// Few-shot images are resized to tens of pixels; a header declaring more than this many pixels
+// (8192 x 8192) is refused before the pixel buffer is allocated (a 543-byte JPEG can declare
+// 30000 x 30000).
+constexpr uint64_t kMaxImagePixels = uint64_t(1) << 26;
+
+void check_declared_size(const std::string& path, const char* format, uint64_t width, uint64_t height) {
+  if (width == 0 || height == 0 || width * height > kMaxImagePixels)
+    fail(path, std::string(format) + " declares " + std::to_string(width) + " x " + std::to_string(height) +
+                   " pixels (expected at least 1 x 1 and at most " + std::to_string(kMaxImagePixels) + " pixels)");
+}
+
 Image8 decode_png(const std::string& bytes, const std::string& path, int channels) {
   png_image im{};
   im.version = PNG_IMAGE_VERSION;
@@ -23,6 +34,10 @@ Image8 decode_png(const std::string& bytes, const std::string& path, int channel
     fail(path, std::string("corrupt PNG: ") + im.message);
   // libpng converts any colour type and bit depth (1-bit Omniglot, palette, 16-bit) to this.
   im.format = channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
+  if (uint64_t(im.width) * im.height == 0 || uint64_t(im.width) * im.height > kMaxImagePixels) {
+    png_image_free(&im);
+    check_declared_size(path, "PNG", im.width, im.height);
+  }
   Image8 img{im.width, im.height, channels, std::vector<uint8_t>(PNG_IMAGE_SIZE(im))};
   const png_color white{255, 255, 255};
   if (!png_image_finish_read(&im, &white, img.pixels.data(), 0, nullptr)) {
@@ -54,7 +69,7 @@ void jpeg_on_message(j_common_ptr c, int level) {
 }
 
 // `img` lives in the caller's frame, so nothing this function changes is lost by a longjmp.
-bool decode_jpeg_into(const std::string& bytes, int channels, Image8& img, JpegErrors& err) {
+bool decode_jpeg_into(const std::string& bytes, int channels, Image8& img, JpegErrors& err, bool& too_large) {
   jpeg_decompress_struct cinfo;
   cinfo.err = jpeg_std_error(&err.mgr);
   err.mgr.error_exit = jpeg_on_error;
@@ -66,6 +81,13 @@ bool decode_jpeg_into(const std::string& bytes, int channels, Image8& img, JpegE
   jpeg_create_decompress(&cinfo);
   jpeg_mem_src(&cinfo, reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<unsigned long>(bytes.size()));
   jpeg_read_header(&cinfo, TRUE);
+  img.width = cinfo.image_width;  // reported by the caller: no exception may cross libjpeg
+  img.height = cinfo.image_height;
+  if (uint64_t(img.width) * uint64_t(img.height) == 0 || uint64_t(img.width) * uint64_t(img.height) > kMaxImagePixels) {
+    too_large = true;
+    jpeg_destroy_decompress(&cinfo);
+    return false;
+  }
   cinfo.out_color_space = channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
   jpeg_start_decompress(&cinfo);
   img.width = cinfo.output_width;
@@ -109,7 +131,11 @@ Image8 decode_image(const std::string& bytes, const std::string& path, int chann
       static_cast<unsigned char>(bytes[1]) == 0xD8) {
     Image8 img;
     JpegErrors err;
-    if (!decode_jpeg_into(bytes, channels, img, err)) fail(path, std::string("corrupt JPEG: ") + err.message);
+    bool too_large = false;
+    if (!decode_jpeg_into(bytes, channels, img, err, too_large)) {
+      if (too_large) check_declared_size(path, "JPEG", uint64_t(img.width), uint64_t(img.height));
+      fail(path, std::string("corrupt JPEG: ") + err.message);
+    }
     return img;
   }
   fail(path, "not a PNG or JPEG file (unknown signature)");

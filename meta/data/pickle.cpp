@@ -16,7 +16,10 @@ namespace metaloss::data {
 namespace {
 
 struct Value;
-using Ptr = std::shared_ptr<Value>;
+// Values live in the machine's arena and point at each other with plain pointers: a file nesting
+// 200,000 lists (or a list holding itself through the memo) is freed flat, without the recursion
+// of nested shared_ptr destructors that overflowed the stack.
+using Ptr = Value*;
 
 struct Value {
   enum Kind { None, Bool, Int, Str, Bytes, Tuple, List, Dict, Global, Array, DType } kind = None;
@@ -32,11 +35,6 @@ struct Value {
   bool fortran = false, built = false;
 };
 
-Ptr make(Value::Kind k) {
-  auto v = std::make_shared<Value>();
-  v->kind = k;
-  return v;
-}
 
 const char* kind_name(Value::Kind k) {
   static const char* names[] = {"None", "bool", "int",    "str",     "bytes", "tuple",
@@ -65,6 +63,12 @@ class Machine {
   }
 
  private:
+  Ptr make(Value::Kind k) {
+    arena_.push_back(std::make_unique<Value>());
+    arena_.back()->kind = k;
+    return arena_.back().get();
+  }
+
   [[noreturn]] void error(const std::string& what) const {
     char op[32];
     if (op_ >= 0x20 && op_ < 0x7f)
@@ -213,9 +217,13 @@ class Machine {
         if (p < 2 || p > 4) error("pickle protocol " + std::to_string(p) + " (expected 2 to 4)");
         return;
       }
-      case 0x95:
-        le(8);
-        return;  // FRAME: only a read-ahead hint
+      case 0x95: {  // FRAME: only a read-ahead hint, but it must fit in the file
+        const uint64_t n = le(8);
+        if (n > file_->size() - pos_)
+          fail(path_, "truncated: the frame at byte " + std::to_string(op_pos_) + " declares " + std::to_string(n) +
+                          " bytes, the file has " + std::to_string(file_->size() - pos_) + " more");
+        return;
+      }
       case '}':
         stack_.push_back(make(Value::Dict));
         return;
@@ -356,11 +364,12 @@ class Machine {
   std::vector<Ptr> stack_;
   std::vector<size_t> marks_;
   std::map<uint64_t, Ptr> memo_;
+  std::vector<std::unique_ptr<Value>> arena_;
 };
 
 const Value* member(const std::string& path, const Value& dict, const std::string& key) {
   for (size_t k = 0; k + 1 < dict.items.size(); k += 2)
-    if (dict.items[k]->kind == Value::Str && dict.items[k]->text == key) return dict.items[k + 1].get();
+    if (dict.items[k]->kind == Value::Str && dict.items[k]->text == key) return dict.items[k + 1];
   fail(path, "no '" + key + "' entry (expected a dict with 'image_data' and 'class_dict')");
 }
 
@@ -368,7 +377,8 @@ const Value* member(const std::string& path, const Value& dict, const std::strin
 
 std::shared_ptr<FewShotDataset> load_mini_imagenet_pickle(const std::string& path) {
   auto file = std::make_shared<const std::string>(read_file(path));
-  const Ptr root = Machine(path, file).run();
+  Machine machine(path, file);  // owns every value until the dataset is built
+  const Ptr root = machine.run();
   if (root->kind != Value::Dict)
     fail(path, std::string("top-level object is a ") + kind_name(root->kind) + ", expected a dict");
   const Value& images = *member(path, *root, "image_data");

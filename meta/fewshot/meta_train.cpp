@@ -1,10 +1,12 @@
 #include "meta/fewshot/meta_train.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <stdexcept>
 
 #include "engine/allocator.h"
@@ -60,7 +62,8 @@ void save_checkpoint(const std::string& dir, const Learner& l, const NamedTensor
   save_safetensors(checkpoint_path(dir), t,
                    {{"config_hash", config_hash}, {"iteration", std::to_string(c.iteration)},
                     {"best_iteration", std::to_string(c.best_iteration)}, {"adam_t", std::to_string(adam.t)},
-                    {"best_val", num(c.best_val)}, {"train_seconds", num(c.train_seconds)}, {"validation", val}});
+                    {"best_val", num(c.best_val)}, {"train_seconds", num(c.train_seconds)}, {"validation", val}},
+                   /*checksum=*/true);
 }
 
 // Loads a checkpoint into the learner, `best` and `adam`; false when there is none. A checkpoint
@@ -95,6 +98,17 @@ bool load_checkpoint(const std::string& dir, Learner& l, NamedTensors& best, Ada
   };
   l.load_meta_parameters(group("meta/", true));
   best = clone_all(group("best/", true));
+  // Adam's moments exist only for the tensors it has stepped; any other name in the file (a
+  // renamed tensor) is an error, not a moment silently left undefined.
+  {
+    std::set<std::string> known;
+    for (const auto& [name, t] : l.meta_parameters())
+      for (const char* prefix : {"meta/", "best/", "adam_m/", "adam_v/"}) known.insert(prefix + name);
+    for (const auto& [k, t] : by)
+      if (!known.count(k))
+        throw std::runtime_error("few-shot checkpoint " + path + ": unexpected tensor '" + k +
+                                 "' (not a meta-parameter of this learner, its best state or its Adam moments)");
+  }
   AdamState s;
   for (const auto& [name, t] : group("adam_m/", false)) s.m.push_back(t);
   for (const auto& [name, t] : group("adam_v/", false)) s.v.push_back(t);

@@ -5,6 +5,9 @@
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
+#include <sstream>
+
+#include "meta/data/io.h"
 
 namespace metaloss::learn {
 
@@ -63,8 +66,7 @@ PlotFiles write_plot(const LossPlot& plot, const std::string& base_path) {
   const fs::path base(base_path);
   const std::string stem = base.filename().string();
   {
-    std::ofstream dat(f.dat);
-    if (!dat) throw std::runtime_error("plot: cannot write '" + f.dat + "'");
+    std::ostringstream dat;
     dat << "# x";
     for (const auto& n : plot.names) dat << "\t\"" << n << "\"";
     dat << "\n";
@@ -78,11 +80,11 @@ PlotFiles write_plot(const LossPlot& plot, const std::string& base_path) {
       }
       dat << "\n";
     }
+    data::write_file(f.dat, dat.str());
   }
   {
     // File names without folders: the script runs in its own folder (here and for the user).
-    std::ofstream gp(f.gp);
-    if (!gp) throw std::runtime_error("plot: cannot write '" + f.gp + "'");
+    std::ostringstream gp;
     gp << "# " << plot.ylabel << " against " << plot.xlabel << "; render with: gnuplot " << stem << ".gp (in this folder)\n"
        << "set terminal svg size 900,560 dynamic noenhanced font 'sans,12' background '#ffffff'\n"
        << "set output " << gp_quote(stem + ".svg") << "\n"
@@ -95,6 +97,7 @@ PlotFiles write_plot(const LossPlot& plot, const std::string& base_path) {
          << plot.group[c] + 1 << " dt " << (plot.dashed[c] ? 2 : 1) << " title " << gp_quote(plot.names[c]);
     }
     gp << "\n";
+    data::write_file(f.gp, gp.str());
   }
   if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
     f.note = "gnuplot not found on PATH: wrote " + f.gp + " and " + f.dat + " (run `gnuplot " + stem +

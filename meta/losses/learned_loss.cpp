@@ -318,7 +318,7 @@ Tensor LearnedLoss::sample(const Tensor& p_grid, double target) {
 // ---- files ----------------------------------------------------------------------------------
 
 void LearnedLoss::save(const std::string& path) const {
-  save_safetensors(path, state_dict(), {{kMetaKey, config_.to_json()}});
+  save_safetensors(path, state_dict(), {{kMetaKey, config_.to_json()}}, /*checksum=*/true);
 }
 
 namespace {
