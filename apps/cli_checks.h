@@ -3,6 +3,8 @@
 #pragma once
 #include <CLI/CLI.hpp>
 
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdlib>
 #include <string>
@@ -30,5 +32,20 @@ inline const CLI::Validator kFiniteCheck(
       return "";
     },
     "", "finite");
+
+// An output file: its folder must exist and be writable now, so that a long run does not fail
+// only when it saves (the file itself is written at the end).
+inline const CLI::Validator kWritableFileCheck(
+    [](std::string& s) -> std::string {
+      if (s.empty()) return "expected a file path, got ''";
+      if (s.back() == '/') return "expected a file path, got the folder '" + s + "'";
+      const std::string::size_type slash = s.rfind('/');
+      const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : s.substr(0, slash));
+      if (access(dir.c_str(), F_OK) != 0) return "the folder '" + dir + "' of '" + s + "' does not exist";
+      if (access(dir.c_str(), W_OK) != 0) return "the folder '" + dir + "' of '" + s + "' is not writable";
+      if (access(s.c_str(), F_OK) == 0 && access(s.c_str(), W_OK) != 0) return "'" + s + "' exists and is not writable";
+      return "";
+    },
+    "FILE", "writable file");
 
 }  // namespace metaloss::app

@@ -1,4 +1,5 @@
 #include "apps/fewshot.h"
+#include "apps/usage_error.h"
 
 #include <CLI/CLI.hpp>
 
@@ -31,7 +32,7 @@ std::string num(double v) {
 int64_t image_size(const FewShotArgs& a) {
   if (a.dataset == "mini-imagenet") {
     if (a.image_size != 0 && a.image_size != 84)
-      throw std::invalid_argument("fewshot: the mini-ImageNet pickles hold 84x84 images; --image-size " +
+      throw UsageError("fewshot: the mini-ImageNet pickles hold 84x84 images; --image-size " +
                                   std::to_string(a.image_size) + " is not supported for them");
     return 84;
   }
@@ -58,12 +59,12 @@ Samplers make_samplers(const FewShotArgs& a) {
     va = te = tr;
     sp = data::kanji_splits(tr->num_classes());
   } else if (a.dataset == "omniglot" || a.dataset == "images") {
-    if (a.data.empty()) throw std::invalid_argument("fewshot --dataset " + a.dataset + " needs --data FOLDER");
+    if (a.data.empty()) throw UsageError("fewshot --dataset " + a.dataset + " needs --data FOLDER");
     tr = a.dataset == "omniglot" ? data::load_omniglot_folder(a.data, size) : data::load_image_folder(a.data, size);
     va = te = tr;
     sp = data::kanji_splits(tr->num_classes());
   } else if (a.dataset == "mini-imagenet") {
-    if (a.data.empty()) throw std::invalid_argument("fewshot --dataset mini-imagenet needs --data FOLDER with mini-imagenet-cache-{train,val,test}.pkl");
+    if (a.data.empty()) throw UsageError("fewshot --dataset mini-imagenet needs --data FOLDER with mini-imagenet-cache-{train,val,test}.pkl");
     auto file = [&](const char* part) { return (fs::path(a.data) / (std::string("mini-imagenet-cache-") + part + ".pkl")).string(); };
     tr = data::load_mini_imagenet_pickle(file("train"));
     va = data::load_mini_imagenet_pickle(file("val"));
@@ -75,7 +76,7 @@ Samplers make_samplers(const FewShotArgs& a) {
     };
     sp = {all(*tr), all(*va), all(*te)};
   } else {
-    throw std::invalid_argument("fewshot: unknown --dataset '" + a.dataset + "' (expected kanji, omniglot, images or mini-imagenet)");
+    throw UsageError("fewshot: unknown --dataset '" + a.dataset + "' (expected kanji, omniglot, images or mini-imagenet)");
   }
   Samplers s;
   // Training tasks follow --seed; validation and test tasks follow --task-seed only, so every
@@ -85,7 +86,7 @@ Samplers make_samplers(const FewShotArgs& a) {
     try {
       return std::make_shared<data::EpisodeSampler>(d, classes, a.ways, a.shots, a.queries, seed);
     } catch (const std::invalid_argument& e) {
-      throw std::invalid_argument(std::string("fewshot: the ") + split + " split: " + e.what() +
+      throw UsageError(std::string("fewshot: the ") + split + " split: " + e.what() +
                                   (a.dataset == "kanji" ? " (--samples-per-class sets the kanji samples per class)" : ""));
     }
   };
@@ -223,21 +224,21 @@ CLI::App* add_fewshot_command(CLI::App& app, FewShotArgs& a) {
 FewShotArgs fewshot_args_from_config(const std::map<std::string, std::string>& c, const std::string& dir) {
   auto get = [&](const char* k) -> const std::string& {
     const auto it = c.find(k);
-    if (it == c.end()) throw std::invalid_argument("few-shot run " + dir + ": its configuration has no '" + k + "'");
+    if (it == c.end()) throw std::runtime_error("few-shot run " + dir + ": its configuration has no '" + k + "'");
     return it->second;
   };
   auto integer = [&](const char* k) {
     try {
       return std::stoll(get(k));
     } catch (const std::logic_error&) {
-      throw std::invalid_argument("few-shot run " + dir + ": configuration '" + k + "' = '" + get(k) + "' is not an integer");
+      throw std::runtime_error("few-shot run " + dir + ": configuration '" + k + "' = '" + get(k) + "' is not an integer");
     }
   };
   auto real = [&](const char* k) {
     try {
       return std::stod(get(k));
     } catch (const std::logic_error&) {
-      throw std::invalid_argument("few-shot run " + dir + ": configuration '" + k + "' = '" + get(k) + "' is not a number");
+      throw std::runtime_error("few-shot run " + dir + ": configuration '" + k + "' = '" + get(k) + "' is not a number");
     }
   };
   FewShotArgs a;
@@ -271,7 +272,7 @@ int run_fewshot(const FewShotArgs& a, const std::string& command_line) {
   lc.in_channels = s.train->dataset().channels();
   lc.image_size = s.train->dataset().height();
   if (s.train->dataset().width() != lc.image_size)
-    throw std::invalid_argument("fewshot: Conv-4 expects square images, the data set has " +
+    throw UsageError("fewshot: Conv-4 expects square images, the data set has " +
                                 std::to_string(s.train->dataset().height()) + "x" + std::to_string(s.train->dataset().width()));
   lc.hidden = a.hidden;
   lc.ways = a.ways;
@@ -290,7 +291,7 @@ int run_fewshot(const FewShotArgs& a, const std::string& command_line) {
   try {
     store.set_config(cfg);
   } catch (const std::invalid_argument& e) {
-    throw std::invalid_argument(std::string(e.what()) + "\nrun the command it was made with to resume it, or choose another --out");
+    throw UsageError(std::string(e.what()) + "\nrun the command it was made with to resume it, or choose another --out");
   }
   const std::string hash = search::config_hash(cfg);
   auto results = store.results();

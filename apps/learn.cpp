@@ -1,4 +1,6 @@
 #include "apps/learn.h"
+#include "apps/usage_error.h"
+#include "meta/data/io.h"
 
 #include <CLI/CLI.hpp>
 
@@ -13,6 +15,7 @@
 #include <map>
 #include <tuple>
 #include <set>
+#include <sstream>
 
 #include "kernels/cpu/view.h"
 #include "meta/data/data.h"
@@ -22,6 +25,7 @@
 #include "meta/stats/stats.h"
 #include "meta/train.h"
 #include "models/zoo.h"
+#include "meta/seeds.h"
 
 namespace metaloss::app {
 
@@ -52,9 +56,9 @@ std::vector<uint64_t> parse_seeds(const std::string& text) {
     const std::string item = text.substr(start, comma - start);
     const bool digits = !item.empty() && std::all_of(item.begin(), item.end(), [](char c) { return c >= '0' && c <= '9'; });
     if (!digits || item.size() > 19)
-      throw std::invalid_argument("--seeds: expected comma-separated non-negative integers, got '" + item + "' in '" + text + "'");
+      throw UsageError("--seeds: expected comma-separated non-negative integers, got '" + item + "' in '" + text + "'");
     const uint64_t s = std::stoull(item);
-    if (std::find(out.begin(), out.end(), s) != out.end()) throw std::invalid_argument("--seeds: seed " + item + " appears twice");
+    if (std::find(out.begin(), out.end(), s) != out.end()) throw UsageError("--seeds: seed " + item + " appears twice");
     out.push_back(s);
     start = comma + 1;
   }
@@ -66,7 +70,7 @@ std::vector<uint64_t> parse_seeds(const std::string& text) {
 // The whole dataset as its files partition it (classification) or as one table (regression).
 data::TrainTest load_classification(const LearnArgs& a) {
   if (a.dataset == "fashion-mnist") return a.data_dir.empty() ? data::load_fashion_mnist() : data::load_fashion_mnist(a.data_dir);
-  if (a.data_dir.empty()) throw std::invalid_argument("--dataset " + a.dataset + " needs --data-dir with its files");
+  if (a.data_dir.empty()) throw UsageError("--dataset " + a.dataset + " needs --data-dir with its files");
   return a.dataset == "mnist" ? data::load_idx_dataset(a.data_dir) : data::load_cifar10(a.data_dir);
 }
 
@@ -85,7 +89,7 @@ std::vector<uint64_t> parse_seed_list(const std::string& text, const std::string
   } catch (const std::invalid_argument& e) {
     std::string m = e.what();
     if (m.rfind("--seeds", 0) == 0) m = option + m.substr(7);
-    throw std::invalid_argument(m);
+    throw UsageError(m);
   }
 }
 
@@ -99,18 +103,18 @@ learn::ModelFactory model_factory(const LearnArgs& a, const std::string& model, 
   if (is_regression(a.dataset)) {
     const auto& names = learn::regression_model_names();
     if (std::find(names.begin(), names.end(), model) == names.end())
-      throw std::invalid_argument("--model " + model + " is not a regression model; --dataset " + a.dataset +
+      throw UsageError("--model " + model + " is not a regression model; --dataset " + a.dataset +
                                   " takes linear or mlp (in -> 100 -> 100 -> 1)");
     const int64_t in = train.inputs.size(1);
     return [model, in](Generator& g) { return learn::make_regression_model(model, in, g); };
   }
   if (model == "linear")
-    throw std::invalid_argument("--model linear is for the regression datasets (boston, diabetes); try logistic");
-  const ModelSpec& spec = model_spec(model);  // throws invalid_argument listing the names
+    throw UsageError("--model linear is for the regression datasets (boston, diabetes); try logistic");
+  const ModelSpec& spec = as_usage("--model", [&]() -> const ModelSpec& { return model_spec(model); });  // lists the names
   Shape example;
   for (int i = 1; i < train.inputs.dim(); ++i) example.push_back(train.inputs.size(i));
   if (example != spec.input)
-    throw std::invalid_argument("model '" + model + "' takes inputs " + spec.input.str() + " but dataset '" + a.dataset +
+    throw UsageError("model '" + model + "' takes inputs " + spec.input.str() + " but dataset '" + a.dataset +
                                 "' has " + example.str());
   const int64_t classes = train.num_classes;
   return [model, classes](Generator& g) { return make_model(model, classes, g); };
@@ -126,8 +130,8 @@ double test_score(Module& m, const data::Dataset& test) {
 // reseeded, so no seed depends on the seeds before it in the list).
 SeededRun train_and_score(const learn::ModelFactory& factory, uint64_t seed, const data::Splits& sp,
                           const TrainOptions& o, double lr, double momentum) {
-  manual_seed(learn::derive_generator(seed, 4).seed());
-  Generator init = learn::derive_generator(seed, 0), order = learn::derive_generator(seed, 2);
+  seeds::seed_dropout(seed);
+  Generator init = seeds::derive(seed, seeds::Stream::Init), order = seeds::derive(seed, seeds::Stream::Order);
   auto m = factory(init);
   SGD opt(m->parameters(), SGDOptions{lr, momentum});
   const double seconds = train_supervised(*m, opt, sp.train, o, order).seconds;
@@ -169,10 +173,10 @@ std::vector<double> parse_lr_grid(const std::string& text) {
     char* end = nullptr;
     const double v = item.empty() ? NAN : std::strtod(item.c_str(), &end);
     if (item.empty() || end != item.c_str() + item.size() || !std::isfinite(v) || !(v > 0))
-      throw std::invalid_argument("--base-lr-grid: expected comma-separated positive learning rates, got '" + item +
+      throw UsageError("--base-lr-grid: expected comma-separated positive learning rates, got '" + item +
                                   "' in '" + text + "'");
     if (std::find(out.begin(), out.end(), v) != out.end())
-      throw std::invalid_argument("--base-lr-grid: rate " + item + " appears twice");
+      throw UsageError("--base-lr-grid: rate " + item + " appears twice");
     out.push_back(v);
     start = comma + 1;
   }
@@ -190,7 +194,7 @@ losses::LearnedLossConfig loss_config(const LearnArgs& a, Mode mode) {
       const std::string item = a.loss_hidden.substr(b, e - b);
       const bool digits = !item.empty() && item.size() <= 4 && std::all_of(item.begin(), item.end(), ::isdigit);
       if (!digits || std::stoi(item) < 1 || std::stoi(item) > 4096)
-        throw std::invalid_argument("--loss-hidden: expected comma-separated widths in [1, 4096] or 'none', got '" + item +
+        throw UsageError("--loss-hidden: expected comma-separated widths in [1, 4096] or 'none', got '" + item +
                                     "' in '" + a.loss_hidden + "'");
       c.hidden.push_back(std::stoi(item));
       b = e + 1;
@@ -203,7 +207,7 @@ losses::LearnedLossConfig loss_config(const LearnArgs& a, Mode mode) {
   try {
     c.validate();
   } catch (const std::invalid_argument& e) {
-    throw std::invalid_argument(std::string("--loss-*: ") + e.what());
+    throw UsageError(std::string("--loss-*: ") + e.what());
   }
   return c;
 }
@@ -342,7 +346,7 @@ NamedTensors run_adalfl(const SeedSetup& s, const learn::LearnTask& task, const 
   c.log_every = a.log_every;
   const auto t0 = std::chrono::steady_clock::now();
   double offline_lr = a.inner_lr;
-  manual_seed(learn::derive_generator(s.seed, 4).seed());  // dropout masks, as for the baseline
+  seeds::seed_dropout(s.seed);  // dropout masks, as for the baseline
   if (a.meta_steps > 0) {
     learn::AdaLFL offline(task, loss, c);
     r.skipped = offline.offline_init(&s.metrics).skipped;
@@ -359,7 +363,7 @@ NamedTensors run_adalfl(const SeedSetup& s, const learn::LearnTask& task, const 
     learn::AdaLFLConfig oc = c;
     oc.offline_steps = 0;
     oc.lr = lr == a.inner_lr ? offline_lr : lr;  // with --learn-lr: alpha as the offline phase left it
-    Generator init = learn::derive_generator(s.seed, 0), order = learn::derive_generator(s.seed, 2);
+    Generator init = seeds::derive(s.seed, seeds::Stream::Init), order = seeds::derive(s.seed, seeds::Stream::Order);
     auto m = s.factory(init);
     learn::AdaLFL ada(task, loss, oc);
     const bool thesis = lr == a.inner_lr;
@@ -547,7 +551,7 @@ void write_tables(const LearnArgs& a, const std::string& model, const std::strin
   }
   for (const auto& line : reading) std::printf("%s\n", line.c_str());
 
-  std::ofstream md(out + "/results.md"), csv(out + "/results.csv");
+  std::ostringstream md, csv;
   md << "# metaloss learn: " << a.method << " on " << a.dataset << " with " << model << "\n\n"
      << "meta steps " << a.meta_steps << ", inner steps " << a.inner_steps << ", alpha " << a.inner_lr << ", meta lr "
      << a.meta_lr << ", " << (a.epochs > 0 ? "epochs " + std::to_string(a.epochs) : "steps " + std::to_string(a.steps))
@@ -584,9 +588,8 @@ void write_tables(const LearnArgs& a, const std::string& model, const std::strin
     for (size_t i = 0; i < extras.size(); ++i) csv << "," << r.extra[i] << "," << r.extra_seconds[i];
     csv << "\n";
   }
-  md.close();
-  csv.close();
-  if (!md || !csv) throw std::runtime_error("metaloss learn: could not write " + out + "/results.md or results.csv");
+  data::write_file(out + "/results.md", md.str());
+  data::write_file(out + "/results.csv", csv.str());
 }
 
 // ---- per-seed results on disk: a killed `learn` keeps its finished seeds --------------------
@@ -608,9 +611,8 @@ std::string seed_file(const std::string& out, uint64_t seed) { return out + "/se
 
 void save_seed(const std::string& out, const std::string& fingerprint, const SeedResult& r) {
   fs::create_directories(out + "/seeds");
-  const std::string path = seed_file(out, r.seed), tmp = path + ".tmp";
   {
-    std::ofstream f(tmp);
+    std::ostringstream f;
     f.precision(17);
     f << "metaloss-learn-seed 1\n" << fingerprint << "\n" << r.skipped << "\n";
     for (const Arm* arm : {&r.base, &r.base_tuned, &r.learned, &r.learned_tuned})
@@ -618,10 +620,8 @@ void save_seed(const std::string& out, const std::string& fingerprint, const See
     f << r.extra.size();
     for (size_t i = 0; i < r.extra.size(); ++i) f << " " << r.extra[i] << " " << r.extra_seconds[i];
     f << "\n";
-    f.close();
-    if (!f) throw std::runtime_error("metaloss learn: could not write " + tmp);
+    data::write_file(seed_file(out, r.seed), f.str());
   }
-  fs::rename(tmp, path);
 }
 
 // The seed's earlier result when its file exists and was written under `fingerprint`.
@@ -673,7 +673,7 @@ std::vector<std::string> parse_extras(const LearnArgs& a, bool regression) {
     const std::string name = a.extra_baselines.substr(b, e - b);
     const bool ok = regression ? name == "l1" : (name == "lsr" || name == "sparse_lsr" || name == "focal" || name == "mse");
     if (!ok)
-      throw std::invalid_argument("--extra-baselines: '" + name + "' is not a fixed loss for this dataset (expected " +
+      throw UsageError("--extra-baselines: '" + name + "' is not a fixed loss for this dataset (expected " +
                                   (regression ? "l1" : "lsr, sparse_lsr, focal or mse") + ")");
     extras.push_back(name);
     b = e + 1;
@@ -687,18 +687,18 @@ int run_learn(const LearnArgs& in) {
   LearnArgs a = in;
   // ---- option combinations (std::invalid_argument: exit 2) ----
   const bool regression = is_regression(a.dataset);
-  if (a.steps > 0 && a.epochs > 0) throw std::invalid_argument("give either --steps or --epochs, not both");
+  if (a.steps > 0 && a.epochs > 0) throw UsageError("give either --steps or --epochs, not both");
   if (a.steps == 0 && a.epochs == 0) a.steps = kDefaultSteps;
   if (a.meta_steps < 0) a.meta_steps = a.method == "ml3" ? kDefaultMetaSteps : kDefaultAdaLFLOfflineSteps;
   if (std::isnan(a.meta_lr)) a.meta_lr = a.method == "ml3" || regression ? kDefaultMetaLr : kDefaultAdaLFLMetaLr;
-  if (a.method == "ml3" && a.meta_steps == 0) throw std::invalid_argument("--method ml3 needs --meta-steps >= 1");
-  if (a.method == "ml3" && a.learn_lr) throw std::invalid_argument("--learn-lr is for --method adalfl (ML3 meta-tests with a fixed lr)");
+  if (a.method == "ml3" && a.meta_steps == 0) throw UsageError("--method ml3 needs --meta-steps >= 1");
+  if (a.method == "ml3" && a.learn_lr) throw UsageError("--learn-lr is for --method adalfl (ML3 meta-tests with a fixed lr)");
   if (regression && !a.data_dir.empty() && !fs::is_directory(a.data_dir))
-    throw std::invalid_argument("--data-dir " + a.data_dir + ": no such directory");
+    throw UsageError("--data-dir " + a.data_dir + ": no such directory");
   const std::vector<uint64_t> seeds = parse_seeds(a.seeds);
   const std::vector<double> grid = parse_lr_grid(a.base_lr_grid);
   if (!grid.empty() && a.learn_lr)
-    throw std::invalid_argument("--base-lr-grid tunes the base lr; --learn-lr meta-learns it: give one of them");
+    throw UsageError("--base-lr-grid tunes the base lr; --learn-lr meta-learns it: give one of them");
   const std::vector<std::string> extras = parse_extras(a, regression);
   const Mode mode = regression ? Mode::Regression : Mode::Classification;
   const losses::LearnedLossConfig lcfg = loss_config(a, mode);
@@ -733,7 +733,7 @@ int run_learn(const LearnArgs& in) {
   std::vector<SeedResult> results;
   for (uint64_t seed : seeds) {
     // The same streams as `metaloss train --seed`: 0 init, 1 split, 2 batch order; 3 loss init.
-    Generator split_gen = learn::derive_generator(seed, 1);
+    Generator split_gen = seeds::derive(seed, seeds::Stream::Split);
     const data::Splits sp = make_splits(a, tt, table, split_gen);
     const learn::ModelFactory factory = model_factory(a, model, sp.train);
     const learn::LearnTask task{sp.train, sp.valid, factory};
@@ -766,7 +766,7 @@ int run_learn(const LearnArgs& in) {
       r.extra_seconds.push_back(x.seconds);
     }
 
-    Generator loss_gen = learn::derive_generator(seed, 3);
+    Generator loss_gen = seeds::derive(seed, seeds::Stream::LossInit);
     auto loss = std::make_shared<LearnedLoss>(lcfg, loss_gen);
     std::vector<learn::LossSnapshot> snaps{learn::snapshot(*loss, "initial", 0)};
     NamedTensors tuned_phi;

@@ -10,7 +10,9 @@
 // Exit codes: 0 success, 1 a failure while running (bad file, divergence), 2 bad usage.
 #include <CLI/CLI.hpp>
 
+#include "meta/seeds.h"
 #include "apps/cli_checks.h"
+#include "apps/usage_error.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -30,6 +32,7 @@
 #include "models/zoo.h"
 
 using namespace metaloss;
+using app::UsageError;
 
 namespace {
 
@@ -62,58 +65,52 @@ std::vector<double> parse_number_list(const std::string& option, const std::stri
       used = std::string::npos;
     }
     if (item.empty() || used != item.size())
-      throw std::invalid_argument(option + ": expected comma-separated numbers, got '" + item + "' in '" + text + "'");
+      throw UsageError(option + ": expected comma-separated numbers, got '" + item + "' in '" + text + "'");
     out.push_back(v);
     start = comma + 1;
   }
   return out;
 }
 
-// Independent, reproducible streams from one recorded seed (splitmix64 of seed and a stream id).
-Generator stream(uint64_t seed, uint64_t id) {
-  uint64_t z = seed + 0x9E3779B97F4A7C15ull * (id + 1);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return Generator(z ^ (z >> 31));
-}
-
 data::TrainTest load_dataset(const TrainArgs& a) {
   if (a.dataset == "fashion-mnist") return a.data_dir.empty() ? data::load_fashion_mnist() : data::load_fashion_mnist(a.data_dir);
   if (a.dataset == "mnist" || a.dataset == "idx") {
-    if (a.data_dir.empty()) throw std::invalid_argument("--dataset " + a.dataset + " needs --data-dir with the IDX files");
+    if (a.data_dir.empty()) throw UsageError("--dataset " + a.dataset + " needs --data-dir with the IDX files");
     return data::load_idx_dataset(a.data_dir);
   }
   if (a.dataset == "cifar10" || a.dataset == "cifar100") {
-    if (a.data_dir.empty()) throw std::invalid_argument("--dataset " + a.dataset + " needs --data-dir with the binary files");
+    if (a.data_dir.empty()) throw UsageError("--dataset " + a.dataset + " needs --data-dir with the binary files");
     return a.dataset == "cifar10" ? data::load_cifar10(a.data_dir) : data::load_cifar100(a.data_dir);
   }
-  throw std::invalid_argument("unknown dataset '" + a.dataset + "'");
+  throw UsageError("unknown dataset '" + a.dataset + "'");
 }
 
 int run_train(const TrainArgs& a) {
   if (a.threads > 0) kernels::set_num_threads(a.threads);
   if ((a.steps > 0) == (a.epochs > 0) && !(a.steps == 0 && a.epochs == 0))
-    throw std::invalid_argument("give either --steps or --epochs, not both");
-  const ModelSpec& spec = model_spec(a.model);
+    throw UsageError("give either --steps or --epochs, not both");
+  const ModelSpec& spec = app::as_usage("--model", [&]() -> const ModelSpec& { return model_spec(a.model); });
   if (!a.lr_milestones.empty() && a.lr_schedule != "step")
-    throw std::invalid_argument("--lr-milestones is only used with --lr-schedule step (got --lr-schedule " + a.lr_schedule + ")");
+    throw UsageError("--lr-milestones is only used with --lr-schedule step (got --lr-schedule " + a.lr_schedule + ")");
   const std::vector<double> milestones = parse_number_list("--lr-milestones", a.lr_milestones);
   if (a.lr_schedule == "step" && milestones.empty())
-    throw std::invalid_argument("--lr-schedule step needs --lr-milestones (epochs, e.g. 5,8)");
+    throw UsageError("--lr-schedule step needs --lr-milestones (epochs, e.g. 5,8)");
   if (!a.budget_given)
-    throw std::invalid_argument("give the training budget: --steps N or --epochs N (--steps 0 evaluates an --init model)");
+    throw UsageError("give the training budget: --steps N or --epochs N (--steps 0 evaluates an --init model)");
 
   if (a.dtype == "float64" && a.augment == "on")
-    throw std::invalid_argument("--augment on needs --dtype float32 (the augmentation kernels are float32)");
-  Generator init_gen = stream(a.seed, 0), split_gen = stream(a.seed, 1), train_gen = stream(a.seed, 2);
-  manual_seed(stream(a.seed, 3).seed());  // dropout masks come from the default generator
+    throw UsageError("--augment on needs --dtype float32 (the augmentation kernels are float32)");
+  using seeds::Stream;
+  Generator init_gen = seeds::derive(a.seed, Stream::Init), split_gen = seeds::derive(a.seed, Stream::Split),
+            train_gen = seeds::derive(a.seed, Stream::Order);
+  seeds::seed_dropout(a.seed);  // the stream `learn` and `search` use for the same seed
   data::TrainTest tt = load_dataset(a);
   data::Splits splits = a.val_fraction > 0 ? data::stratified_split(tt, split_gen, a.val_fraction)
                                            : data::Splits{tt.train, data::Dataset{}, tt.test};
   Shape example;
   for (int i = 1; i < splits.train.inputs.dim(); ++i) example.push_back(splits.train.inputs.size(i));
   if (example != spec.input)
-    throw std::invalid_argument("model '" + spec.name + "' takes inputs " + spec.input.str() + " but dataset '" +
+    throw UsageError("model '" + spec.name + "' takes inputs " + spec.input.str() + " but dataset '" +
                                 a.dataset + "' has " + example.str());
   // The input statistics go into the saved file's metadata, so an embedding program can apply
   // exactly the normalisation the model was trained with.
@@ -132,7 +129,11 @@ int run_train(const TrainArgs& a) {
     NamedTensors init = load_safetensors(a.init).tensors;
     for (auto& [name, t] : init)
       if (is_floating(t.dtype()) && t.dtype() != dtype) t = t.to(dtype);
-    model->load_state_dict(init);
+    try {
+      model->load_state_dict(init);
+    } catch (const std::invalid_argument& e) {  // a file that does not fit the model: exit 1, naming it
+      throw std::runtime_error("--init " + a.init + ": " + e.what());
+    }
   }
   if (dtype == DType::Float64) {
     for (data::Dataset* d : {&splits.train, &splits.valid, &splits.test})
@@ -143,8 +144,11 @@ int run_train(const TrainArgs& a) {
   }
   if (a.dropout == "off") disable_dropout(*model);
   // Parameters and optimizer state live on the device; each batch is copied there per step.
-  const Device device = Device::parse(a.device);
-  kernels::cuda::check_device(device, "--device");
+  const Device device = app::as_usage("--device", [&] {
+    const Device d = Device::parse(a.device);
+    kernels::cuda::check_device(d, "--device");
+    return d;
+  });
   model->to(device);
 
   std::unique_ptr<Optimizer> opt;
@@ -175,7 +179,10 @@ int run_train(const TrainArgs& a) {
   to.augment = a.augment == "on";
   to.loss = a.loss;
   if (!a.loss_expr.empty()) {  // parsed before any training: a malformed expression exits 2
-    const auto expr = std::make_shared<losses::Expression>(losses::Expression::parse(a.loss_expr));
+    const auto expr = std::make_shared<losses::Expression>(
+        app::as_usage("--loss-expr", [&] { return losses::Expression::parse(a.loss_expr); }));
+    if (!expr->uses_f())  // its gradient would be zero everywhere: nothing to train with
+      throw UsageError("--loss-expr: '" + a.loss_expr + "' does not use the prediction f (e.g. \"mul(-1, mul(y, log(f)))\")");
     to.loss = expr->str();
     to.loss_fn = [expr](const Tensor& out, const Tensor& y) { return expr->loss(out, y); };
   }
@@ -188,7 +195,8 @@ int run_train(const TrainArgs& a) {
   if (!a.save.empty()) {
     save_safetensors(a.save, model->state_dict(),
                      {{"model", a.model}, {"dataset", a.dataset}, {"seed", std::to_string(a.seed)},
-                      {"steps", std::to_string(rep.steps)}, {"input_mean", norm_mean}, {"input_std", norm_std}});
+                      {"steps", std::to_string(rep.steps)}, {"input_mean", norm_mean}, {"input_std", norm_std}},
+                     /*checksum=*/true);
     std::fprintf(stderr, "saved %s\n", a.save.c_str());
   }
   const double val_acc = splits.valid.size() ? evaluate_accuracy(*model, splits.valid) : NAN;
@@ -208,7 +216,7 @@ int run_train(const TrainArgs& a) {
 int run_models(const std::string& show) {
   Generator gen(0);
   if (!show.empty()) {
-    const ModelSpec& spec = model_spec(show);
+    const ModelSpec& spec = app::as_usage("models show", [&]() -> const ModelSpec& { return model_spec(show); });
     auto m = spec.make(spec.default_classes, gen);
     std::printf("%s: %s\ninput %s, %lld parameters\n\n%s\n", spec.name.c_str(), spec.description.c_str(),
                 spec.input.str().c_str(), (long long)m->num_parameters(), summary(*m).c_str());
@@ -293,14 +301,14 @@ int main(int argc, char** argv) {
   train->add_option("--seed", a.seed, "seed for initialisation, split, order and augmentation")->check(app::kSeedCheck)->capture_default_str();
   train->add_option("--threads", a.threads, "CPU threads (default: all cores)")->check(CLI::PositiveNumber);
   train->add_option("--init", a.init, "load initial parameters from a safetensors file")->check(CLI::ExistingFile);
-  train->add_option("--save", a.save, "save the trained parameters to a safetensors file");
+  train->add_option("--save", a.save, "save the trained parameters to a safetensors file")->check(app::kWritableFileCheck);
   train->add_option("--shuffle", a.shuffle, "reshuffle every epoch (off: file order)")->check(on_off)->capture_default_str();
   train->add_option("--augment", a.augment, "random crop + flip (images)")->check(on_off)->capture_default_str();
   train->add_option("--normalize", a.normalize, "standardise inputs with training-split statistics")->check(on_off)->capture_default_str();
   train->add_option("--dropout", a.dropout, "off sets every dropout probability to 0")->check(on_off)->capture_default_str();
   train->add_option("--val-fraction", a.val_fraction, "stratified validation split taken from the training set")->check(app::kFiniteCheck)
       ->check(CLI::Range(0.0, 0.9))->capture_default_str();
-  train->add_option("--metrics", a.metrics, "append JSON-lines metrics to this file");
+  train->add_option("--metrics", a.metrics, "append JSON-lines metrics to this file")->check(app::kWritableFileCheck);
   train->add_option("--log-every", a.log_every, "steps between log lines / metrics")->check(CLI::PositiveNumber)->capture_default_str();
   train->add_option("--config", a.config, "JSON file of options (command-line options win)");
 
@@ -354,7 +362,7 @@ int main(int argc, char** argv) {
     if (*train) {
       // An empty --loss-expr is a mistake, not a request for cross entropy.
       if (train->count("--loss-expr") > 0 && a.loss_expr.find_first_not_of(" \t") == std::string::npos)
-        throw std::invalid_argument("--loss-expr: the expression is empty (e.g. \"mul(-1, mul(y, log(f)))\"; omit the option for --loss)");
+        throw UsageError("--loss-expr: the expression is empty (e.g. \"mul(-1, mul(y, log(f)))\"; omit the option for --loss)");
       a.budget_given = train->count("--steps") + train->count("--epochs") > 0;
       return run_train(a);
     }
@@ -362,7 +370,7 @@ int main(int argc, char** argv) {
     if (*fewshot) return app::run_fewshot(fa, command_line);
     if (*sc.search || *sc.resume || *sc.worker || *sc.runs)
       return finish(app::run_search_command(sc, sa, ra, runs, command_line));
-  } catch (const std::invalid_argument& e) {
+  } catch (const UsageError& e) {  // exit 2: the command line was wrong (library errors exit 1)
     std::fprintf(stderr, "metaloss: %s\n", e.what());
     return finish(2);
   } catch (const std::exception& e) {

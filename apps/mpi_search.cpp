@@ -1,4 +1,5 @@
 #include "apps/mpi_search.h"
+#include "apps/usage_error.h"
 
 #include <stdexcept>
 
@@ -16,7 +17,7 @@ namespace metaloss::app {
 
 namespace {
 [[noreturn]] void no_mpi() {
-  throw std::invalid_argument("--mpi: this metaloss was built without MPI (configure with Open MPI installed, "
+  throw UsageError("--mpi: this metaloss was built without MPI (configure with Open MPI installed, "
                               "Debian libopenmpi-dev, or -DMETALOSS_MPI=ON)");
 }
 }  // namespace

@@ -1,4 +1,5 @@
 #include "apps/search.h"
+#include "apps/usage_error.h"
 
 #include <CLI/CLI.hpp>
 
@@ -22,6 +23,7 @@
 #include "apps/learn.h"
 #include "apps/mpi_search.h"
 #include "kernels/kernels.h"
+#include "meta/data/io.h"
 #include "meta/learn/plot.h"
 #include "meta/losses/simplify.h"
 #include "meta/search/run_store.h"
@@ -31,6 +33,7 @@
 #include "meta/search/taylor_glo_search.h"
 #include "meta/search/workers.h"
 #include "meta/train.h"
+#include "meta/seeds.h"
 
 namespace metaloss::app {
 
@@ -84,19 +87,20 @@ RunConfig make_config(const SearchArgs& a) {
     c["elitism"] = num(a.elitism);
     c["max_height"] = std::to_string(a.max_height);
     std::string seeds;
-    for (const auto& e : a.seed_exprs) seeds += (seeds.empty() ? "" : "; ") + losses::Expression::parse(e).str();
+    for (const auto& e : a.seed_exprs)
+      seeds += (seeds.empty() ? "" : "; ") + as_usage("--seed-expr", [&] { return losses::Expression::parse(e).str(); });
     c["seed_exprs"] = seeds;
     // The fitness cache's keys: simplified by GiNaC (recorded with its version and key scheme), or
     // the canonical text (--simplify canonical, or a build without GiNaC). Runs made before this
     // key existed used the canonical text (see the_simplify_mode).
     const std::string simplify = a.simplify.empty() ? losses::simplify_backend() : a.simplify;
     if (simplify != "ginac" && simplify != "canonical")
-      throw std::invalid_argument("--simplify: expected ginac or canonical, got '" + simplify + "'");
+      throw UsageError("--simplify: expected ginac or canonical, got '" + simplify + "'");
     if (simplify == "ginac" && std::string(losses::simplify_backend()) != "ginac")
-      throw std::invalid_argument("--simplify ginac: this metaloss was built without GiNaC (METALOSS_GINAC=OFF)");
+      throw UsageError("--simplify ginac: this metaloss was built without GiNaC (METALOSS_GINAC=OFF)");
     c["simplify"] = simplify == "ginac" ? losses::simplify_key_scheme() : "canonical";
   } else if (!a.seed_exprs.empty()) {
-    throw std::invalid_argument("--seed-expr is for --method evomal or gplfl");
+    throw UsageError("--seed-expr is for --method evomal or gplfl");
   }
   std::string seeds;
   for (uint64_t t : parse_seed_list(a.test_seeds.empty() ? std::to_string(a.seed) : a.test_seeds, "--test-seeds"))
@@ -112,25 +116,25 @@ RunConfig make_config(const SearchArgs& a) {
 
 const std::string& need(const RunConfig& c, const std::string& key) {
   auto it = c.find(key);
-  if (it == c.end()) throw std::invalid_argument("run configuration: missing '" + key + "'");
+  if (it == c.end()) throw std::runtime_error("run configuration: missing '" + key + "'");
   return it->second;
 }
 double need_double(const RunConfig& c, const std::string& key) {
   const std::string& v = need(c, key);
   char* end = nullptr;
   const double d = std::strtod(v.c_str(), &end);
-  if (v.empty() || *end) throw std::invalid_argument("run configuration: '" + key + "' is '" + v + "', expected a number");
+  if (v.empty() || *end) throw std::runtime_error("run configuration: '" + key + "' is '" + v + "', expected a number");
   return d;
 }
 int64_t need_int(const RunConfig& c, const std::string& key) {
   const double d = need_double(c, key);
-  if (d != std::floor(d)) throw std::invalid_argument("run configuration: '" + key + "' must be an integer");
+  if (d != std::floor(d)) throw std::runtime_error("run configuration: '" + key + "' must be an integer");
   return int64_t(d);
 }
 uint64_t need_seed(const RunConfig& c) {
   const std::string& v = need(c, "seed");
   if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos)
-    throw std::invalid_argument("run configuration: 'seed' is '" + v + "', expected a non-negative integer");
+    throw std::runtime_error("run configuration: 'seed' is '" + v + "', expected a non-negative integer");
   return std::stoull(v);
 }
 
@@ -160,7 +164,7 @@ struct SearchSetup {
 std::unique_ptr<SearchSetup> build_setup(const RunConfig& c) {
   const std::string method = need(c, "method");
   if (method != "taylorglo" && method != "evomal" && method != "gplfl" && method != "glo")
-    throw std::invalid_argument("run configuration: method '" + method +
+    throw std::runtime_error("run configuration: method '" + method +
                                 "' (this metaloss searches taylorglo, evomal, gplfl, glo)");
   auto s = std::make_unique<SearchSetup>();
   s->la.dataset = need(c, "dataset");
@@ -170,7 +174,7 @@ std::unique_ptr<SearchSetup> build_setup(const RunConfig& c) {
   kernels::set_num_threads(int(need_int(c, "threads")));
   const data::TrainTest tt = load_classification(s->la);
   const uint64_t seed = need_seed(c);
-  Generator split_gen = learn::derive_generator(seed, 1);
+  Generator split_gen = seeds::derive(seed, seeds::Stream::Split);
   s->splits = make_splits(s->la, tt, data::Dataset{}, split_gen);
   s->factory = model_factory(s->la, s->model, s->splits.train);
   s->task = learn::LearnTask{s->splits.train, s->splits.valid, s->factory};
@@ -261,9 +265,9 @@ void write_expression_outputs(const std::string& dir, const losses::Expression& 
   const bool unit = std::all_of(w.begin(), w.end(), [](double v) { return v == 1; });
   const std::string note = std::string(simple.symbolic ? "simplified by GiNaC" : "canonical form, no GiNaC") +
                            (unit ? "" : ", without the learned edge weights");
-  std::ofstream(dir + "/best_loss.tex") << "L(y, f(x)) = " << e.latex(w) << "\n"
-                                        << "L(y, f) = " << simple.latex << "  % " << note << "\n";
-  std::ofstream(dir + "/best_loss.h") << losses::export_c_header(e, "metaloss_learned", w);
+  data::write_file(dir + "/best_loss.tex", "L(y, f(x)) = " + e.latex(w) + "\n" + "L(y, f) = " + simple.latex + "  % " +
+                                              note + "\n");
+  data::write_file(dir + "/best_loss.h", losses::export_c_header(e, "metaloss_learned", w));
   learn::LossPlot p;
   p.title = "learned loss " + e.str();
   p.xlabel = "predicted probability f of the class";
@@ -320,13 +324,13 @@ int drive(RunStore& store, const RunConfig& c, const std::string& dir, int worke
     const std::string mode = the_simplify_mode(c);
     if (mode.rfind("ginac", 0) == 0) {
       if (mode != losses::simplify_key_scheme())
-        throw std::invalid_argument("run " + dir + " keys its fitness cache by simplification '" + mode +
+        throw std::runtime_error("run " + dir + " keys its fitness cache by simplification '" + mode +
                                     "', this metaloss by '" + losses::simplify_key_scheme() +
                                     "': other keys would change which candidates count as repeats; continue it "
                                     "with the build that made it");
       lo.cache_key = losses::equivalence_key;  // GLO's weighted genomes keep their text
     } else if (mode != "canonical") {
-      throw std::invalid_argument("run configuration: 'simplify' is '" + mode + "', expected ginac or canonical");
+      throw std::runtime_error("run configuration: 'simplify' is '" + mode + "', expected ginac or canonical");
     }
   }
   if (const char* k = std::getenv("METALOSS_TEST_SIGKILL_AFTER")) lo.kill_after_evaluations = std::atoll(k);
@@ -529,12 +533,12 @@ void write_table(std::ostream& os, const Table& t, const std::string& format) {
 
 std::string run_dir_of(const std::string& dir) {
   if (!fs::exists(store_path(dir)))
-    throw std::invalid_argument("'" + dir + "' is not a search run: no " + store_path(dir));
+    throw UsageError("'" + dir + "' is not a search run: no " + store_path(dir));
   return dir;
 }
 
 int runs_list(const std::string& root) {
-  if (!fs::is_directory(root)) throw std::invalid_argument("runs list: '" + root + "' is not a folder");
+  if (!fs::is_directory(root)) throw UsageError("runs list: '" + root + "' is not a folder");
   std::vector<fs::path> dirs;
   for (const auto& e : fs::directory_iterator(root))
     if (e.is_directory() && fs::exists(e.path() / RunStore::kFileName)) dirs.push_back(e.path());
@@ -646,7 +650,7 @@ int runs_export(const RunsArgs& a) {
       if (it == t.columns.end()) {
         std::string known;
         for (const auto& col : t.columns) known += (known.empty() ? "" : ", ") + col;
-        throw std::invalid_argument("runs export --columns: no column '" + name + "' in table " + a.table + " (columns: " +
+        throw UsageError("runs export --columns: no column '" + name + "' in table " + a.table + " (columns: " +
                                     known + ")");
       }
       pick.push_back(size_t(it - t.columns.begin()));
@@ -664,10 +668,9 @@ int runs_export(const RunsArgs& a) {
     write_table(std::cout, t, a.format);
     return 0;
   }
-  std::ofstream f(a.out);
-  if (!f) throw std::runtime_error("runs export: cannot write '" + a.out + "'");
+  std::ostringstream f;
   write_table(f, t, a.format);
-  if (!f) throw std::runtime_error("runs export: write to '" + a.out + "' failed");
+  data::write_file(a.out, f.str());
   std::fprintf(stderr, "wrote %zu rows to %s\n", t.rows.size(), a.out.c_str());
   return 0;
 }
@@ -772,10 +775,10 @@ int run_search_command(const SearchCommands& c, const SearchArgs& a, const Resum
   const bool mpi = wants_mpi(c, a, r);
   if (mpi && mpi_rank() > 0) return mpi_serve(eval_fn_from_init);
   if (mpi && mpi_size() < 2)
-    throw std::invalid_argument("--mpi needs at least 2 ranks (rank 0 runs the search, the others evaluate): "
+    throw UsageError("--mpi needs at least 2 ranks (rank 0 runs the search, the others evaluate): "
                                 "start it with mpirun -np N, N >= 2");
   if (c.search->parsed()) {
-    if (a.mpi && a.workers > 1) throw std::invalid_argument("--workers and --mpi exclude each other");
+    if (a.mpi && a.workers > 1) throw UsageError("--workers and --mpi exclude each other");
     RunConfig cfg = make_config(a);
     const std::string dir = a.out.empty() ? "runs/search-" + a.method + "-" + a.dataset + "-" + cfg.at("model") : a.out;
     fs::create_directories(dir);
@@ -788,26 +791,26 @@ int run_search_command(const SearchCommands& c, const SearchArgs& a, const Resum
     try {
       store.set_config(cfg);
     } catch (const std::invalid_argument& e) {
-      throw std::invalid_argument(std::string(e.what()) + "\nresume it as it was with `metaloss resume " + dir +
+      throw UsageError(std::string(e.what()) + "\nresume it as it was with `metaloss resume " + dir +
                                   "`, or choose another --out");
     }
     return drive(store, cfg, dir, a.workers, a.mpi, command_line);
   }
   // resume
-  if (r.mpi && r.workers > 1) throw std::invalid_argument("--workers and --mpi exclude each other");
+  if (r.mpi && r.workers > 1) throw UsageError("--workers and --mpi exclude each other");
   {  // a few-shot run continues with its own command and the recorded options
     const RunConfig peek = RunStore(store_path(run_dir_of(r.dir)), false).config();
     if (peek.count("kind") && peek.at("kind") == "fewshot") {
       if (r.generations > 0 || r.mpi || r.workers > 1)
-        throw std::invalid_argument("resume " + r.dir + ": a few-shot run takes no --generations, --workers or --mpi");
+        throw UsageError("resume " + r.dir + ": a few-shot run takes no --generations, --workers or --mpi");
       return run_fewshot(fewshot_args_from_config(peek, r.dir), command_line);
     }
   }
   RunStore store(store_path(run_dir_of(r.dir)), true);
-  if (!store.has_config()) throw std::invalid_argument("run " + r.dir + " has no configuration recorded: nothing to resume");
+  if (!store.has_config()) throw std::runtime_error("run " + r.dir + " has no configuration recorded: nothing to resume");
   RunConfig cfg = store.config();
   if (search::config_hash(cfg) != store.config_hash())
-    throw std::invalid_argument("run " + r.dir + ": its configuration no longer matches its hash " + store.config_hash() +
+    throw std::runtime_error("run " + r.dir + ": its configuration no longer matches its hash " + store.config_hash() +
                                 " (was the store edited?); refusing to resume");
   if (r.generations > 0 && std::to_string(r.generations) != cfg.at("generations")) {
     // More generations continue the same trajectory: the optimisers' ask/tell and every candidate's
@@ -815,10 +818,10 @@ int run_search_command(const SearchCommands& c, const SearchArgs& a, const Resum
     // at the GP total, so its generations cannot change; fewer generations would orphan records.
     const int had = int(need_int(cfg, "generations"));
     if (need(cfg, "method") == "glo")
-      throw std::invalid_argument("resume --generations: a glo run switches to CMA-ES after its " + std::to_string(had) +
+      throw UsageError("resume --generations: a glo run switches to CMA-ES after its " + std::to_string(had) +
                                   " GP generations, so they cannot change; start a new run");
     if (r.generations < had)
-      throw std::invalid_argument("resume --generations " + std::to_string(r.generations) + ": the run has " +
+      throw UsageError("resume --generations " + std::to_string(r.generations) + ": the run has " +
                                   std::to_string(had) + " generations; a run can only be extended");
     store.amend_config("generations", std::to_string(r.generations));
     if (store.results().count("status")) store.set_result("status", "extending");  // not final until it ends

@@ -102,6 +102,19 @@ TrainReport train_supervised(Module& model, Optimizer& opt, const data::Dataset&
     }
   }
   if (o.progress) progress.finish();
+  // The loss of the last step is checked before its update; the update itself can still overflow
+  // (a huge learning rate), so the parameters are checked once at the end: a non-finite model is
+  // a failed run, never a saved result.
+  {
+    NoGrad no_grad;
+    const NamedTensors params = model.named_parameters();
+    for (const auto& [name, p] : params) {
+      if (!std::isfinite(sum(mul(p, 0.0)).item()))  // 0 * x is 0 for finite x, NaN for inf and NaN
+        throw std::runtime_error("training diverged: parameter '" + name + "' is non-finite after the last step (" +
+                                 std::to_string(r.steps) + " of " + std::to_string(total) +
+                                 "; try a smaller learning rate)");
+    }
+  }
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return r;
 }

@@ -32,6 +32,25 @@ check "lr nan" 2 "--lr: expected a finite number, got 'nan'" -- "$bin" train --m
 check "momentum nan" 2 "--momentum: expected a finite number, got 'nan'" -- "$bin" train --model logistic --steps 2 --momentum nan
 check "val-fraction nan" 2 "--val-fraction: expected a finite number, got 'nan'" -- "$bin" train --model logistic --steps 1 --val-fraction nan
 check "learn: val-fraction nan" 2 "--val-fraction: expected a finite number" -- "$bin" learn --method ml3 --val-fraction nan
+check "huge lr: non-finite model not saved" 1 "training diverged: parameter '.*' is non-finite after the last step \\(1 of 1" -- \
+  "$bin" train --model logistic --steps 1 --lr 1e39 --save "$tmp/nan-model.safetensors"
+check "huge lr: nothing saved" 0 "^absent$" -- bash -c "[[ -e '$tmp/nan-model.safetensors' ]] && echo present || echo absent"
+check "--save into a missing folder" 2 "--save: the folder '.*/no-such-dir' of '.*' does not exist" -- \
+  "$bin" train --model logistic --steps 1 --save "$tmp/no-such-dir/m.safetensors"
+mkdir -p "$tmp/ro" && chmod 555 "$tmp/ro"
+if [[ $(id -u) -ne 0 ]]; then  # root writes anywhere: the read-only case is checked only as a user
+  check "--save into a read-only folder" 2 "--save: the folder '.*/ro' of '.*' is not writable" -- \
+    "$bin" train --model logistic --steps 1 --save "$tmp/ro/m.safetensors"
+fi
+check "--metrics into a missing folder" 2 "--metrics: the folder '.*/no-such-dir' of '.*' does not exist" -- \
+  "$bin" train --model logistic --steps 1 --metrics "$tmp/no-such-dir/m.jsonl"
+# A full disk (a file-size limit stands in for it): an error naming the file, exit 1, and no empty
+# result files left behind.
+check "learn: full disk is an error" 1 "(writing failed|write failed).*|File too large" -- \
+  bash -c "trap '' XFSZ; ulimit -f 2; exec '$bin' learn --method ml3 --model logistic --meta-steps 2 --steps 20 --seeds 0 --out '$tmp/learn-full'"
+check "learn: full disk leaves no empty results" 0 "^ok$" -- \
+  bash -c "for f in '$tmp'/learn-full/results.csv '$tmp'/learn-full/results.md; do [[ ! -e \$f || -s \$f ]] || exit 1; done; echo ok"
+check "loss without f" 2 "--loss-expr: 'log\\(y\\)' does not use the prediction f" -- "$bin" train --model logistic --steps 1 --loss-expr "log(y)"
 check "models list" 0 "lenet5 +44426" -- "$bin" models
 check "models show" 0 "7.weight +\[120, 256\]" -- "$bin" models show lenet5
 check "unknown model name" 2 "unknown model 'nope'" -- "$bin" models show nope
@@ -67,7 +86,7 @@ check "metrics file" 0 '"event": "end"' -- cat "$tmp/m.jsonl"
 acc1=$("$bin" train --model logistic --steps 0 --val-fraction 0 --init "$tmp/a.safetensors" 2>/dev/null | tail -1)
 acc2=$("$bin" train --model logistic --steps 0 --val-fraction 0 --init "$tmp/a.safetensors" --seed 9 2>/dev/null | tail -1)
 if [[ -n $acc1 && $acc1 == "$acc2" ]]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: --init round trip: '$acc1' vs '$acc2'"; fi
-check "init into wrong model" 2 "has shape \[10, 784\], expected \[1000, 784\]" -- "$bin" train --model mlp --steps 0 --init "$tmp/a.safetensors"
+check "init into wrong model" 1 "--init .*a.safetensors: load_state_dict: .1.weight. has shape \[10, 784\], expected \[1000, 784\]" -- "$bin" train --model mlp --steps 0 --init "$tmp/a.safetensors"
 # Same seed, same result.
 r1=$("$bin" train --model logistic --steps 5 --seed 3 2>/dev/null | tail -1)
 r2=$("$bin" train --model logistic --steps 5 --seed 3 2>/dev/null | tail -1)

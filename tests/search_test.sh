@@ -153,6 +153,14 @@ expect "same config: nothing trained again" grep -q "0 by this session" "$tmp/ag
 out=$("$bin" resume "$tmp/none" 2>&1)
 expect "resume of a non-run (exit 2)" test $? -eq 2
 expect "resume names the missing store" grep -q "is not a search run" <<<"$out"
+# A corrupt stored configuration is a failure (exit 1) naming the key, not a usage error (exit 2).
+cp -r "$tmp/ref" "$tmp/corrupt"
+python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"UPDATE config SET value='abc' WHERE key='steps'\"); c.commit()" \
+  "$tmp/corrupt/run.db"
+out=$("$bin" resume "$tmp/corrupt" 2>&1)
+rc=$?
+expect "corrupt config: exit 1" test $rc -eq 1
+expect "corrupt config: names the problem" grep -q "configuration no longer matches its hash" <<<"$out"
 out=$("$bin" runs export "$tmp/ref" --columns fitness,nope 2>&1)
 expect "export: unknown column named" grep -q "no column 'nope'" <<<"$out"
 

@@ -1,4 +1,5 @@
 #include "meta/learn/adalfl.h"
+#include "meta/seeds.h"
 
 #include <algorithm>
 #include <chrono>
@@ -9,7 +10,6 @@ namespace metaloss::learn {
 
 namespace {
 // Stream id of the online validation batches; the offline ML3 phase uses ML3's own ids.
-constexpr uint64_t kValidStream = 200;
 double since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -33,7 +33,7 @@ AdaLFL::AdaLFL(LearnTask task, std::shared_ptr<losses::LearnedLoss> loss, AdaLFL
     : task_(std::move(task)),
       loss_(std::move(loss)),
       cfg_(std::move(config)),
-      valid_gen_(derive_generator(cfg_.seed, kValidStream)),
+      valid_gen_(seeds::derive(cfg_.seed, seeds::Stream::AdaLflValid)),
       valid_(task_.valid, cfg_.batch_size, valid_gen_) {
   cfg_.validate();
   task_.validate();

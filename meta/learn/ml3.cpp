@@ -1,4 +1,5 @@
 #include "meta/learn/ml3.h"
+#include "meta/seeds.h"
 
 #include <algorithm>
 #include <chrono>
@@ -6,12 +7,8 @@
 
 namespace metaloss::learn {
 
-namespace {
-// Generator streams of one seed. Inits use one stream per meta step (kInitStream + step), so a
-// step's init depends only on (seed, step). The ids stay clear of the small ones that apps/learn
-// uses for the base model's init, split and batch order of the same seed.
-constexpr uint64_t kSupportStream = 100, kQueryStream = 101, kInitStream = uint64_t(1) << 32;
-}  // namespace
+// Generator streams of one seed (meta/seeds.h). Inits use one stream per meta step
+// (IndexedBase + step), so a step's init depends only on (seed, step).
 
 void ML3Config::validate() const {
   auto bad = [](const std::string& what) { throw std::invalid_argument("ML3: " + what); };
@@ -46,8 +43,8 @@ ML3::ML3(LearnTask task, std::shared_ptr<losses::LearnedLoss> loss, ML3Config co
       loss_(std::move(loss)),
       cfg_(std::move(config)),
       log_lr_(std::move(log_lr)),
-      support_gen_(derive_generator(cfg_.seed, kSupportStream)),
-      query_gen_(derive_generator(cfg_.seed, kQueryStream)),
+      support_gen_(seeds::derive(cfg_.seed, seeds::Stream::Ml3Support)),
+      query_gen_(seeds::derive(cfg_.seed, seeds::Stream::Ml3Query)),
       support_(task_.train, cfg_.batch_size, support_gen_),
       query_(task_.valid, cfg_.batch_size, query_gen_) {
   cfg_.validate();
@@ -75,7 +72,7 @@ Tensor ML3::lr_tensor(DType dtype) const {
 }
 
 std::vector<Tensor> ML3::meta_gradient(int64_t step, double* meta_loss) {
-  Generator init = derive_generator(cfg_.seed, kInitStream + uint64_t(step));
+  Generator init = seeds::derive(cfg_.seed, seeds::Stream::IndexedBase, uint64_t(step));
   std::shared_ptr<Module> model = task_.make_model(init);  // a fresh parameter set every meta step
   model->train();
   std::vector<data::Batch> support;

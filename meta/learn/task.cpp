@@ -21,13 +21,6 @@ Tensor task_loss(const Tensor& out, const Tensor& targets, int64_t num_classes) 
   return supervised_loss(num_classes > 0 ? "ce" : "mse", out, targets, num_classes);
 }
 
-Generator derive_generator(uint64_t seed, uint64_t stream) {
-  uint64_t z = seed + 0x9E3779B97F4A7C15ull * (stream + 1);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return Generator(z ^ (z >> 31));
-}
-
 double squared_norm(const std::vector<Tensor>& ts) {
   NoGrad ng;
   double s = 0;

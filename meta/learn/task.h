@@ -31,10 +31,6 @@ struct LearnTask {
 // regression (a [B, 1] output against [B, 1] or [B] targets).
 Tensor task_loss(const Tensor& out, const Tensor& targets, int64_t num_classes);
 
-// An independent, reproducible stream of `seed` (splitmix64 of seed and stream id), so that
-// e.g. the init of meta step s does not depend on how many numbers other steps drew.
-Generator derive_generator(uint64_t seed, uint64_t stream);
-
 // Sum of squares of all elements, in float64, without recording a graph.
 double squared_norm(const std::vector<Tensor>& ts);
 // False when any element is NaN or infinite. The test is the squared norm, so a tensor so large

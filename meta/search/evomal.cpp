@@ -10,6 +10,7 @@
 #include "meta/search/taylor_glo_search.h"
 #include "meta/train.h"
 #include "models/optim.h"
+#include "meta/seeds.h"
 
 namespace metaloss::search {
 
@@ -17,9 +18,7 @@ using losses::Expression;
 
 namespace {
 // Generator streams of a candidate seed (apps/learn uses 0 init, 2 order, 4 dropout).
-constexpr uint64_t kRejectStream = 5, kSupportStream = 6, kQueryStream = 7, kWeightStream = 8;
-constexpr uint64_t kMetaInitStream = uint64_t(1) << 32;
-constexpr uint64_t kSignatureStream = 20;  // of the run seed, not a candidate's
+using seeds::Stream;
 
 double error_rate(const Tensor& logits, const Tensor& labels) {
   const auto pred = argmax(logits, 1).to_vector(), lab = labels.to_vector();
@@ -92,10 +91,10 @@ Evaluation evaluate_evomal(const Expression& e, const learn::LearnTask& task, co
     cfg.validate();
     if (!e.valid()) throw std::runtime_error("not a well-formed expression (" + std::to_string(e.size()) + " nodes)");
     const int64_t classes = task.num_classes();
-    manual_seed(learn::derive_generator(seed, 4).seed());
+    seeds::seed_dropout(seed);
     // 1. Rejection protocol on logits of a fresh model.
     if (cfg.rejection_samples > 0 && cfg.rejection_steps > 0) {
-      Generator rg = learn::derive_generator(seed, kRejectStream), init = learn::derive_generator(seed, 0);
+      Generator rg = seeds::derive(seed, Stream::EvoReject), init = seeds::derive(seed, Stream::Init);
       auto [z, y] = fresh_logits(task, cfg.rejection_samples, rg, init);
       const int64_t n = z.size(0);
       const double before = error_rate(z, y);
@@ -116,16 +115,16 @@ Evaluation evaluate_evomal(const Expression& e, const learn::LearnTask& task, co
     }
     // 2. Local search on the edge weights.
     const int64_t edges = int64_t(e.size()) - 1;
-    Generator wg = learn::derive_generator(seed, kWeightStream);
+    Generator wg = seeds::derive(seed, Stream::EvoWeights);
     Tensor phi = add(mul(randn(Shape{edges}, DType::Float32, wg), 0.001), 1.0);
     if (!cfg.local_search) phi = Tensor::ones(Shape{edges}, DType::Float32);
     if (cfg.local_search && cfg.meta_steps > 0 && edges > 0) {
       phi.set_requires_grad(true);
       Adam meta_opt({phi}, AdamOptions{cfg.meta_lr});
-      Generator sg = learn::derive_generator(seed, kSupportStream), qg = learn::derive_generator(seed, kQueryStream);
+      Generator sg = seeds::derive(seed, Stream::EvoSupport), qg = seeds::derive(seed, Stream::EvoQuery);
       learn::BatchStream support(task.train, cfg.batch_size, sg), query(task.valid, cfg.batch_size, qg);
       for (int64_t s = 0; s < cfg.meta_steps; ++s) {
-        Generator ig = learn::derive_generator(seed, kMetaInitStream + uint64_t(s));
+        Generator ig = seeds::derive(seed, Stream::IndexedBase, uint64_t(s));
         auto model = task.make_model(ig);
         model->train();
         const std::vector<Tensor> theta0 = model->parameters();
@@ -162,7 +161,7 @@ Evaluation evaluate_evomal(const Expression& e, const learn::LearnTask& task, co
 
 std::function<std::vector<double>(const std::string&)> gradient_signature(const learn::LearnTask& task,
                                                                           uint64_t run_seed, int64_t samples) {
-  Generator sg = learn::derive_generator(run_seed, kSignatureStream), ig = learn::derive_generator(run_seed, kSignatureStream + 1);
+  Generator sg = seeds::derive(run_seed, Stream::Signature), ig = seeds::derive(run_seed, Stream::Signature, 1);
   auto [logits, y] = fresh_logits(task, samples, sg, ig);
   const Tensor z0 = logits.to(DType::Float64);
   const int64_t n = z0.size(0);

@@ -8,6 +8,7 @@
 
 #include "meta/train.h"
 #include "models/optim.h"
+#include "meta/seeds.h"
 
 namespace metaloss::search {
 
@@ -18,8 +19,8 @@ std::string taylor_glo_genome(const TaylorParams& theta) {
 double fitness_run(const learn::LearnTask& task, uint64_t seed,
                    const std::function<Tensor(const Tensor&, const Tensor&)>& loss, int64_t steps, int64_t batch_size,
                    double lr, double time_limit) {
-  manual_seed(learn::derive_generator(seed, 4).seed());  // dropout masks, as in metaloss learn
-  Generator init = learn::derive_generator(seed, 0), order = learn::derive_generator(seed, 2);
+  seeds::seed_dropout(seed);  // dropout masks, as in metaloss learn and train
+  Generator init = seeds::derive(seed, seeds::Stream::Init), order = seeds::derive(seed, seeds::Stream::Order);
   auto model = task.make_model(init);
   SGD opt(model->parameters(), SGDOptions{lr, 0});
   TrainOptions to;
