@@ -38,7 +38,7 @@ Tensor sigmoid(const Tensor& x);
 Tensor relu(const Tensor& x);   // d/dx at 0 is 0
 Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
 Tensor softplus(const Tensor& x, double beta = 1, double threshold = 20);
-Tensor clamp(const Tensor& x, double lo, double hi);  // gradient passes on [lo, hi]
+Tensor clamp(const Tensor& x, double lo, double hi);  // gradient passes on (lo, hi): 0 at a bound, as PyTorch 2.x
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
 
 // Comparisons give bool tensors (no gradient).

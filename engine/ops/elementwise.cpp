@@ -328,8 +328,10 @@ Tensor clamp(const Tensor& x, double lo, double hi) {
   if (should_record(x))
     record("clamp", {x}, y, {x}, [lo, hi](Node& n, const Tensor& g) -> RuleGrads {
       Tensor x = n.saved_tensor(0);
-      const Tensor zero = zeros_like(g);  // selects, not a 0/1 mask: inf * 0 would be NaN
-      return {where(ge(x, lo), where(le(x, hi), g, zero), zero)};
+      // The open interval, as PyTorch 2.x for scalar bounds (0 at x = lo and x = hi; 1.13 gave 1
+      // there); selects, not a 0/1 mask: inf * 0 would be NaN.
+      const Tensor zero = zeros_like(g);
+      return {where(gt(x, lo), where(lt(x, hi), g, zero), zero)};
     });
   return y;
 }
