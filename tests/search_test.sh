@@ -121,6 +121,11 @@ expect "first run was SIGKILLed (exit 137, got $rc)" test $rc -eq 137
 expect "store shows the interrupted generation" grep -q "generation 2 interrupted with 2 candidates recorded" "$tmp/show1.txt"
 "$bin" runs list "$tmp" >"$tmp/list.txt" 2>&1
 expect "runs list: interrupted" grep -qE "kill +taylorglo .* 1/3 +8 .* interrupted" "$tmp/list.txt"
+# run.db alone (without run.db-wal) holds the killed run up to its last completed generation: the
+# WAL is checkpointed at the end of every generation.
+mkdir -p "$tmp/copyroot/kill1" && cp "$tmp/kill/run.db" "$tmp/copyroot/kill1/"
+"$bin" runs list "$tmp/copyroot" >"$tmp/copylist.txt" 2>&1
+expect "run.db copied alone: the completed generation is there" grep -qE "kill1 +taylorglo .* 1/3 " "$tmp/copylist.txt"
 METALOSS_TEST_SIGKILL_AFTER=3 "$bin" resume "$tmp/kill" >"$tmp/k2.out" 2>"$tmp/k2.err"
 rc=$?
 expect "second run was SIGKILLed (exit 137, got $rc)" test $rc -eq 137
@@ -134,6 +139,16 @@ expect "every candidate evaluated once: 8 in session 1, 3 in session 2, 7 in ses
   test "$sessions" = "1:8 2:3 3:7 "
 expect "the last session reused nothing twice" grep -q "7 by this session (5 recorded ones reused)" "$tmp/k3.out"
 
+# A cleanly finished run is one self-contained file in rollback-journal mode (no run.db-wal), so
+# it opens on read-only media too.
+expect "finished run: no run.db-wal left" test ! -e "$tmp/kill/run.db-wal"
+expect "finished run: journal mode delete" test "$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('PRAGMA journal_mode').fetchone()[0])" "$tmp/kill/run.db")" = delete
+if [[ $(id -u) -ne 0 ]]; then  # permissions do not bind root
+  mkdir -p "$tmp/ro" && cp -r "$tmp/kill" "$tmp/ro/" && chmod -R a-w "$tmp/ro"
+  "$bin" runs show "$tmp/ro/kill" >"$tmp/ro-show.txt" 2>&1
+  expect "runs show on a read-only folder" grep -q "hall of fame" "$tmp/ro-show.txt"
+  chmod -R u+w "$tmp/ro"
+fi
 # The run store's view.
 "$bin" runs show "$tmp/kill" >"$tmp/show.txt" 2>&1
 expect "runs show: hall of fame" grep -q "hall of fame" "$tmp/show.txt"

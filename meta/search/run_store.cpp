@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <set>
 #include <stdexcept>
 
@@ -203,6 +204,23 @@ RunConfig parse_config_json(const std::string& text) {
   return c;
 }
 
+namespace {
+// A path as the file part of an SQLite URI: %, ?, # and non-ASCII bytes percent-encoded.
+std::string uri_escape(const std::string& path) {
+  std::string out;
+  for (unsigned char c : path) {
+    if (c == '%' || c == '?' || c == '#' || c < 0x21 || c >= 0x7f) {
+      char b[4];
+      std::snprintf(b, sizeof b, "%%%02X", c);
+      out += b;
+    } else {
+      out += char(c);
+    }
+  }
+  return out;
+}
+}  // namespace
+
 RunStore::RunStore(const std::string& path, bool writer) : path_(path) {
   if (writer && path != ":memory:") {
     const std::string lock = path + ".lock";
@@ -218,8 +236,18 @@ RunStore::RunStore(const std::string& path, bool writer) : path_(path) {
                                "); wait for it to finish or stop it first");
     }
   }
-  const int flags = writer ? (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) : SQLITE_OPEN_READONLY;
-  if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
+  writer_ = writer && path != ":memory:";
+  // A reader where it cannot write (read-only media, another user's run): SQLite would need to
+  // create run.db-shm beside a WAL-mode database and fails with "unable to open database file".
+  // A run closed cleanly is in rollback-journal mode (see the destructor) and opens as it is; one
+  // killed mid-run is opened immutable, which reads run.db as checkpointed (the end of its last
+  // generation) and ignores a run.db-wal it cannot recover.
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  const bool read_only_place = !writer && path != ":memory:" && ::access(dir.empty() ? "." : dir.c_str(), W_OK) != 0;
+  const int flags = writer ? (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) : (SQLITE_OPEN_READONLY | SQLITE_OPEN_URI);
+  std::string target = path;
+  if (read_only_place && std::filesystem::exists(path + "-wal")) target = "file:" + uri_escape(path) + "?immutable=1";
+  if (sqlite3_open_v2(target.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
     const std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
     sqlite3_close(db_);
     if (lock_fd_ >= 0) ::close(lock_fd_);
@@ -250,6 +278,13 @@ RunStore::RunStore(const std::string& path, bool writer) : path_(path) {
 }
 
 RunStore::~RunStore() {
+  if (writer_) {
+    // A clean close leaves one self-contained file: the WAL folded in and the database back in
+    // rollback-journal mode, so run.db alone is the whole run (copied, archived, or opened on
+    // read-only media). Best effort: a reader still holding the WAL keeps it for the next writer.
+    sqlite3_exec(db_, "PRAGMA wal_checkpoint(TRUNCATE)", nullptr, nullptr, nullptr);
+    sqlite3_exec(db_, "PRAGMA journal_mode=DELETE", nullptr, nullptr, nullptr);
+  }
   sqlite3_close(db_);
   if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
 }
@@ -400,6 +435,9 @@ void RunStore::complete_generation(const GenerationRecord& g, int hall_size) {
     rollback();
     throw;
   }
+  // A safe point: fold the WAL into run.db, so that a copy of run.db alone (without run.db-wal)
+  // holds every completed generation even if the process is killed later.
+  sqlite3_exec(db_, "PRAGMA wal_checkpoint(PASSIVE)", nullptr, nullptr, nullptr);
 }
 
 std::vector<GenerationRecord> RunStore::generations() const {

@@ -98,6 +98,7 @@ class RunStore {
   std::string path_;
   sqlite3* db_ = nullptr;
   int lock_fd_ = -1;
+  bool writer_ = false;
   void exec(const std::string& sql) const;
   void rollback() noexcept;
 };
