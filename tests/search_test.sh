@@ -149,6 +149,22 @@ if [[ $(id -u) -ne 0 ]]; then  # permissions do not bind root
   expect "runs show on a read-only folder" grep -q "hall of fame" "$tmp/ro-show.txt"
   chmod -R u+w "$tmp/ro"
 fi
+# A worker that dies at start-up is started again (it used to end the search with exit 1).
+touch "$tmp/die-once"
+METALOSS_TEST_WORKER_DIES_ONCE="$tmp/die-once" "$bin" "${common[@]}" --generations 1 --workers 2 --out "$tmp/die" \
+  >"$tmp/die.out" 2>"$tmp/die.err"
+expect "worker died at start-up: the search went on (exit 0)" test $? -eq 0
+expect "worker died at start-up: reported and restarted" grep -qE "search worker proc:[12] died at start-up \(killed by signal 9" "$tmp/die.err"
+expect "worker died at start-up: the hook fired" test ! -e "$tmp/die-once"
+# Workers beyond the memory: refused before any is started, naming the bound (1024 copies of
+# Fashion-MNIST need over 100 GiB; on a machine with more available the check is skipped).
+if (($(awk '/^MemAvailable:/ {print $2}' /proc/meminfo) < 100 * 1024 * 1024)); then
+  "$bin" "${common[@]}" --workers 1024 --out "$tmp/many" >/dev/null 2>"$tmp/many.err"
+  expect "--workers 1024: refused (exit 2)" test $? -eq 2
+  expect "--workers 1024: says why and the bound" grep -qE "each worker holds its own copy of the data .* use at most [0-9]+" "$tmp/many.err"
+  expect "--workers 1024: warns about the cores" grep -q "exceeds the .* CPU cores" "$tmp/many.err"
+fi
+
 # The run store's view.
 "$bin" runs show "$tmp/kill" >"$tmp/show.txt" 2>&1
 expect "runs show: hall of fame" grep -q "hall of fame" "$tmp/show.txt"

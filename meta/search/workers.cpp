@@ -127,6 +127,8 @@ int serve_worker(int in_fd, int out_fd, const std::function<EvalFn(const std::st
   }
   std::string buffer, line;
   if (!getline_fd(in_fd, buffer, line)) return 1;  // the master went away before starting us
+  // Test hook: the first worker to remove this file dies at start-up, as a crash would.
+  if (const char* f = std::getenv("METALOSS_TEST_WORKER_DIES_ONCE"); f && ::unlink(f) == 0) ::raise(SIGKILL);
   EvalFn fn;
   try {
     fn = make(line);
@@ -167,13 +169,24 @@ ProcessPoolEvaluator::ProcessPoolEvaluator(int workers, std::vector<std::string>
       start(i);
     }
     for (size_t i = 0; i < workers_.size(); ++i) {  // all load their data in parallel, then we wait
-      std::string line;
-      if (!read_line(i, line, -1) || line != "ready") {
+      // A worker that reports an error would report it again (bad data, bad options): that ends
+      // the search. One that dies without a word (a crash, the OOM killer) is started again, as
+      // a worker dying during a candidate is, up to kStartTries times.
+      for (int attempt = 1;; ++attempt) {
+        std::string line;
+        if (read_line(i, line, -1) && line == "ready") break;
         if (workers_[i].pid > 0 && line.rfind("error ", 0) != 0 && !line.empty()) ::kill(workers_[i].pid, SIGKILL);
-        const std::string why = line.rfind("error ", 0) == 0 ? line.substr(6)
-                                : line.empty()                ? exit_reason(i)
-                                                              : "unexpected first line '" + line.substr(0, 200) + "'";
-        throw std::runtime_error("search worker " + workers_[i].name + " (" + argv_[0] + ") failed to start: " + why);
+        const bool reported = line.rfind("error ", 0) == 0;
+        const std::string why = reported ? line.substr(6)
+                                : line.empty() ? exit_reason(i)
+                                               : "unexpected first line '" + line.substr(0, 200) + "'";
+        if (reported || !line.empty() || attempt == kStartTries)
+          throw std::runtime_error("search worker " + workers_[i].name + " (" + argv_[0] + ") failed to start" +
+                                   (attempt > 1 ? " " + std::to_string(attempt) + " times" : "") + ": " + why);
+        std::fprintf(stderr, "search worker %s died at start-up (%s); starting it again\n", workers_[i].name.c_str(),
+                     why.c_str());
+        stop(i, true);
+        start(i);
       }
     }
   } catch (...) {

@@ -43,6 +43,7 @@ class ProcessPoolEvaluator : public Evaluator {
   std::string describe() const override;
 
  private:
+  static constexpr int kStartTries = 3;  // starts of one worker before a silent death ends the search
   struct Worker {
     pid_t pid = -1;
     int to = -1, from = -1;  // its stdin (we write), its stdout (we read)
