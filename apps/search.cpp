@@ -293,39 +293,12 @@ void write_expression_outputs(const std::string& dir, const losses::Expression& 
 
 std::string store_path(const std::string& dir) { return (fs::path(dir) / RunStore::kFileName).string(); }
 
-// A number from /proc (kB), 0 when unreadable.
-uint64_t proc_kb(const char* file, const char* key) {
-  std::ifstream f(file);
-  std::string k;
-  uint64_t v = 0;
-  while (f >> k) {
-    if (k == key && f >> v) return v;
-    f.ignore(1 << 20, '\n');
-  }
-  return 0;
-}
-
-// Every worker process loads its own copy of the data, so N of them need about N times this
-// process's size now (it has loaded the same data): refused when that exceeds the memory
-// available (--workers 200 on a 2-core, 24 GiB machine took 22 GiB before it was stopped), with
-// a warning above the core count, where workers only compete for cores.
-void check_workers(int workers) {
+// Workers beyond the cores only compete for them (the pool bounds their memory itself).
+void warn_workers(int workers) {
   const unsigned cores = std::thread::hardware_concurrency();
   if (cores > 0 && unsigned(workers) > cores)
     std::fprintf(stderr, "warning: --workers %d exceeds the %u CPU cores of this machine: the workers compete for cores\n",
                  workers, cores);
-  const uint64_t rss = proc_kb("/proc/self/status", "VmRSS:"), avail = proc_kb("/proc/meminfo", "MemAvailable:");
-  if (rss == 0 || avail == 0) return;
-  const double need_gib = double(rss) * workers / (1 << 20), have_gib = double(avail) / (1 << 20);
-  if (double(rss) * workers > 0.9 * double(avail)) {
-    char b[512];
-    std::snprintf(b, sizeof b,
-                  "--workers %d: each worker holds its own copy of the data (about %.0f MiB, the size of this process "
-                  "with the data loaded), so %d need about %.1f GiB, and %.1f GiB are available; use at most %d",
-                  workers, double(rss) / 1024, workers, need_gib, have_gib,
-                  std::max(1, int(0.9 * double(avail) / double(rss))));
-    throw UsageError(b);
-  }
 }
 
 // The search (new or continued) and its meta-test, on an open store with its configuration set.
@@ -337,9 +310,11 @@ int drive(RunStore& store, const RunConfig& c, const std::string& dir, int worke
   const double time_limit = need_double(c, "time_limit");
   if (mpi) ev = make_mpi_evaluator(init);
   else if (workers > 1) {
-    check_workers(workers);
-    ev = std::make_unique<search::ProcessPoolEvaluator>(workers, std::vector<std::string>{self_exe(), "search-worker"},
-                                                        init, time_limit > 0 ? 2 * time_limit + 60 : 0);
+    warn_workers(workers);
+    ev = as_usage("--workers", [&] {
+      return std::make_unique<search::ProcessPoolEvaluator>(workers, std::vector<std::string>{self_exe(), "search-worker"},
+                                                            init, time_limit > 0 ? 2 * time_limit + 60 : 0);
+    });
   } else {
     ev = std::make_unique<search::SerialEvaluator>(setup->gp ? search::evomal_eval_fn(setup->task, setup->evo)
                                                              : search::taylor_glo_eval_fn(setup->task, setup->tg));

@@ -161,7 +161,7 @@ expect "worker died at start-up: the hook fired" test ! -e "$tmp/die-once"
 if (($(awk '/^MemAvailable:/ {print $2}' /proc/meminfo) < 100 * 1024 * 1024)); then
   "$bin" "${common[@]}" --workers 1024 --out "$tmp/many" >/dev/null 2>"$tmp/many.err"
   expect "--workers 1024: refused (exit 2)" test $? -eq 2
-  expect "--workers 1024: says why and the bound" grep -qE "each worker holds its own copy of the data .* use at most [0-9]+" "$tmp/many.err"
+  expect "--workers 1024: says why and the bound" grep -qE "^metaloss: --workers: 1024 workers need about .* GiB \(each holds its own copy of the data: [0-9]+ MiB measured on the first\).* at most [0-9]+ fit" "$tmp/many.err"
   expect "--workers 1024: warns about the cores" grep -q "exceeds the .* CPU cores" "$tmp/many.err"
 fi
 

@@ -13,6 +13,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <cstring>
 #include <algorithm>
 #include <deque>
@@ -113,6 +114,20 @@ void decode_result(const std::string& line, size_t& job, Evaluation& e) {
   }
 }
 
+namespace {
+// A number from a /proc file ("VmRSS:", "MemAvailable:"; in kB), 0 when unreadable.
+uint64_t proc_kb(const std::string& file, const char* key) {
+  std::ifstream f(file);
+  std::string k;
+  uint64_t v = 0;
+  while (f >> k) {
+    if (k == key && f >> v) return v;
+    f.ignore(1 << 20, '\n');
+  }
+  return 0;
+}
+}  // namespace
+
 int serve_worker(int in_fd, int out_fd, const std::function<EvalFn(const std::string& init)>& make,
                  const std::string& name) {
   // A worker dies with its master (a SIGKILLed search must not leave trainings running that
@@ -164,34 +179,50 @@ ProcessPoolEvaluator::ProcessPoolEvaluator(int workers, std::vector<std::string>
   std::signal(SIGPIPE, SIG_IGN);  // a dead worker's pipe is an error code, not the end of the master
   workers_.resize(size_t(workers));
   try {
-    for (size_t i = 0; i < workers_.size(); ++i) {
-      workers_[i].name = "proc:" + std::to_string(i + 1);
-      start(i);
+    for (size_t i = 0; i < workers_.size(); ++i) workers_[i].name = "proc:" + std::to_string(i + 1);
+    // The first worker alone, measured once it has loaded its data: every worker holds its own
+    // copy, so the rest are started only if all of them fit in the memory available (--workers
+    // 200 on a 2-core, 24 GiB machine took 22 GiB before it was stopped).
+    start(0);
+    wait_ready(0);
+    const uint64_t rss = proc_kb("/proc/" + std::to_string(workers_[0].pid) + "/status", "VmRSS:");
+    const uint64_t avail = proc_kb("/proc/meminfo", "MemAvailable:");
+    if (rss > 0 && avail > 0 && double(rss) * double(workers - 1) > 0.9 * double(avail)) {
+      char b[400];
+      std::snprintf(b, sizeof b,
+                    "%d workers need about %.1f GiB (each holds its own copy of the data: %.0f MiB measured on the "
+                    "first), and %.1f GiB are available; at most %d fit",
+                    workers, double(rss) * workers / (1 << 20), double(rss) / 1024, double(avail + rss) / (1 << 20),
+                    std::max(1, int(0.9 * double(avail) / double(rss)) + 1));
+      throw std::invalid_argument(b);
     }
-    for (size_t i = 0; i < workers_.size(); ++i) {  // all load their data in parallel, then we wait
-      // A worker that reports an error would report it again (bad data, bad options): that ends
-      // the search. One that dies without a word (a crash, the OOM killer) is started again, as
-      // a worker dying during a candidate is, up to kStartTries times.
-      for (int attempt = 1;; ++attempt) {
-        std::string line;
-        if (read_line(i, line, -1) && line == "ready") break;
-        if (workers_[i].pid > 0 && line.rfind("error ", 0) != 0 && !line.empty()) ::kill(workers_[i].pid, SIGKILL);
-        const bool reported = line.rfind("error ", 0) == 0;
-        const std::string why = reported ? line.substr(6)
-                                : line.empty() ? exit_reason(i)
-                                               : "unexpected first line '" + line.substr(0, 200) + "'";
-        if (reported || !line.empty() || attempt == kStartTries)
-          throw std::runtime_error("search worker " + workers_[i].name + " (" + argv_[0] + ") failed to start" +
-                                   (attempt > 1 ? " " + std::to_string(attempt) + " times" : "") + ": " + why);
-        std::fprintf(stderr, "search worker %s died at start-up (%s); starting it again\n", workers_[i].name.c_str(),
-                     why.c_str());
-        stop(i, true);
-        start(i);
-      }
-    }
+    for (size_t i = 1; i < workers_.size(); ++i) start(i);
+    for (size_t i = 1; i < workers_.size(); ++i) wait_ready(i);  // they load their data in parallel
   } catch (...) {
     for (size_t i = 0; i < workers_.size(); ++i) stop(i, true);
     throw;
+  }
+}
+
+void ProcessPoolEvaluator::wait_ready(size_t i) {
+  // A worker that reports an error would report it again (bad data, bad options): that ends the
+  // search. One that dies without a word (a crash, the OOM killer) is started again, as a worker
+  // dying during a candidate is, up to kStartTries times.
+  for (int attempt = 1;; ++attempt) {
+    std::string line;
+    if (read_line(i, line, -1) && line == "ready") return;
+    if (workers_[i].pid > 0 && line.rfind("error ", 0) != 0 && !line.empty()) ::kill(workers_[i].pid, SIGKILL);
+    const bool reported = line.rfind("error ", 0) == 0;
+    const std::string why = reported ? line.substr(6)
+                            : line.empty() ? exit_reason(i)
+                                           : "unexpected first line '" + line.substr(0, 200) + "'";
+    if (reported || !line.empty() || attempt == kStartTries)
+      throw std::runtime_error("search worker " + workers_[i].name + " (" + argv_[0] + ") failed to start" +
+                               (attempt > 1 ? " " + std::to_string(attempt) + " times" : "") + ": " + why);
+    std::fprintf(stderr, "search worker %s died at start-up (%s); starting it again\n", workers_[i].name.c_str(),
+                 why.c_str());
+    stop(i, true);
+    start(i);
   }
 }
 

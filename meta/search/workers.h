@@ -44,6 +44,7 @@ class ProcessPoolEvaluator : public Evaluator {
 
  private:
   static constexpr int kStartTries = 3;  // starts of one worker before a silent death ends the search
+  void wait_ready(size_t i);  // its "ready" line; restarts a worker that died without a word
   struct Worker {
     pid_t pid = -1;
     int to = -1, from = -1;  // its stdin (we write), its stdout (we read)
