@@ -9,12 +9,13 @@ pkgs=(build-essential cmake doctest-dev libopenblas-dev zlib1g-dev pkg-config li
       libopenmpi-dev openmpi-bin  # `mpirun -np N metaloss search --mpi` (optional: METALOSS_MPI)
       gnuplot-nox  # gnuplot: learned-loss plots of `metaloss learn` (optional at run time)
       python3-sklearn)  # the Boston and Diabetes CSVs: the regression tests and examples need them
-# Extra packages for optional parts, by flag: --bench (Google Benchmark, PyTorch peer).
+# Extra packages for optional parts, by flag: --bench (Google Benchmark, PyTorch peer), --fuzz (clang).
 for arg in "$@"; do
   case "$arg" in
     --bench) pkgs+=(libbenchmark-dev python3-torch python3-numpy) ;;
+    --fuzz) pkgs+=(clang) ;;  # scripts/fuzz.sh: libFuzzer + ASan/UBSan
     --data) ;;  # kept for old command lines: python3-sklearn is now always installed
-    *) echo "install-deps.sh: unknown option '$arg' (expected --bench or --data)" >&2; exit 2 ;;
+    *) echo "install-deps.sh: unknown option '$arg' (expected --bench, --fuzz or --data)" >&2; exit 2 ;;
   esac
 done
 missing=()
