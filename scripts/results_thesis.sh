@@ -33,7 +33,11 @@ for name in "${order[@]}"; do
   [[ -n ${rows[$name]:-} ]] || { echo "unknown row '$name' (rows: ${!rows[*]})" >&2; exit 2; }
   out=runs/thesis-$name
   [ -s "$out/results.csv" ] && { echo "have $name"; continue; }
-  # Rows resume per seed (learn keeps finished seeds in $out/seeds/).
+  # Rows resume per seed (learn keeps finished seeds in $out/seeds/). Seeds finished in an earlier
+  # session on another machine are committed under docs/results-data/thesis-NAME/seeds/: start
+  # from them (learn checks each file's fingerprint, so a file of other options is trained again).
+  saved=docs/results-data/thesis-$name/seeds
+  if [[ -d $saved && ! -d $out/seeds ]]; then mkdir -p "$out" && cp -r "$saved" "$out/"; echo "resuming $name from $saved"; fi
   # shellcheck disable=SC2086
   echo "+ metaloss ${common[*]} ${rows[$name]} --out $out" >"$out.cmd"
   if "$bin" "${common[@]}" ${rows[$name]} --out "$out" >"$out.out" 2>"$out.log"; then
