@@ -1,6 +1,7 @@
 #include "apps/learn.h"
 #include "apps/usage_error.h"
 #include "meta/data/io.h"
+#include "meta/losses/loss_file.h"
 
 #include <CLI/CLI.hpp>
 
@@ -773,12 +774,28 @@ int run_learn(const LearnArgs& in) {
     if (a.method == "ml3") run_ml3(setup, task, loss, r, snaps);
     else tuned_phi = run_adalfl(setup, task, loss, r, snaps, out);
     const std::string tag = out + "/learned-loss-seed" + std::to_string(seed);
-    loss->save(tag + ".safetensors");
+    // Loss files (meta/losses/loss_file.h): `metaloss train --loss FILE` trains with them.
+    auto save_loss = [&](std::shared_ptr<LearnedLoss> net, const std::string& path, const Arm& arm) {
+      losses::LossFile lf;
+      lf.kind = losses::LossFile::Kind::Network;
+      lf.network = std::move(net);
+      lf.regression = regression;
+      auto num17 = [](double v) {
+        char b[32];
+        std::snprintf(b, sizeof b, "%.17g", v);
+        return std::string(b);
+      };
+      lf.provenance = {{"method", a.method}, {"run", out}, {"seed", std::to_string(seed)},
+                       {"step", std::to_string(a.meta_steps)}, {"dataset", a.dataset}, {"model", model},
+                       {"base_lr", num17(arm.lr)}, {"test_" + std::string(regression ? "mse" : "error"), num17(arm.test)}};
+      losses::save_loss_file(path, lf);
+    };
+    save_loss(loss, tag + ".safetensors", r.learned);
     if (!tuned_phi.empty()) {  // AdaLFL: each online run ends with its own phi
-      LearnedLoss tuned(lcfg, loss_gen);
-      tuned.to(loss->parameters().front().dtype());
-      tuned.load_state_dict(tuned_phi);
-      tuned.save(tag + "-tuned.safetensors");
+      auto tuned = std::make_shared<LearnedLoss>(lcfg, loss_gen);
+      tuned->to(loss->parameters().front().dtype());
+      tuned->load_state_dict(tuned_phi);
+      save_loss(tuned, tag + "-tuned.safetensors", r.learned_tuned);
     }
     const learn::PlotFiles pf = learn::write_plot(
         learn::sample_learned_loss(loss->config(), snaps, a.method + " learned loss, " + a.dataset + " / " + model + ", seed " + std::to_string(seed)),

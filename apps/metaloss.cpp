@@ -10,8 +10,12 @@
 // Exit codes: 0 success, 1 a failure while running (bad file, divergence), 2 bad usage.
 #include <CLI/CLI.hpp>
 
+#include <optional>
+
+#include "meta/losses/loss_file.h"
 #include "meta/seeds.h"
 #include "apps/cli_checks.h"
+#include "apps/loss.h"
 #include "apps/usage_error.h"
 
 #include <algorithm>
@@ -98,6 +102,18 @@ int run_train(const TrainArgs& a) {
   if (!a.budget_given)
     throw UsageError("give the training budget: --steps N or --epochs N (--steps 0 evaluates an --init model)");
 
+  // A learned loss (--loss FILE or --loss-expr), read before any data or training: a malformed
+  // one exits 2 (an expression) or 1 (a damaged file) at once.
+  std::optional<losses::LossFile> learned;
+  if (!a.loss_expr.empty()) {
+    learned = app::as_usage("--loss-expr", [&] { return losses::parse_loss_spec(a.loss_expr); });
+    if (learned->kind == losses::LossFile::Kind::Expression && !learned->expression.uses_f())
+      throw UsageError("--loss-expr: '" + a.loss_expr + "' does not use the prediction f (e.g. \"mul(-1, mul(y, log(f)))\")");
+  } else if (a.loss.find_first_of("./") != std::string::npos) {
+    learned = losses::load_loss_file(a.loss);
+    if (learned->regression)
+      throw UsageError("--loss " + a.loss + ": a regression loss (" + learned->formula() + "); train's datasets are classification");
+  }
   if (a.dtype == "float64" && a.augment == "on")
     throw UsageError("--augment on needs --dtype float32 (the augmentation kernels are float32)");
   using seeds::Stream;
@@ -178,13 +194,9 @@ int run_train(const TrainArgs& a) {
   to.shuffle = a.shuffle == "on";
   to.augment = a.augment == "on";
   to.loss = a.loss;
-  if (!a.loss_expr.empty()) {  // parsed before any training: a malformed expression exits 2
-    const auto expr = std::make_shared<losses::Expression>(
-        app::as_usage("--loss-expr", [&] { return losses::Expression::parse(a.loss_expr); }));
-    if (!expr->uses_f())  // its gradient would be zero everywhere: nothing to train with
-      throw UsageError("--loss-expr: '" + a.loss_expr + "' does not use the prediction f (e.g. \"mul(-1, mul(y, log(f)))\")");
-    to.loss = expr->str();
-    to.loss_fn = [expr](const Tensor& out, const Tensor& y) { return expr->loss(out, y); };
+  if (learned) {
+    to.loss = learned->formula();
+    to.loss_fn = learned->function();
   }
   to.log_every = a.log_every;
   to.lr_schedule = a.lr_schedule;
@@ -278,10 +290,11 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"fashion-mnist", "mnist", "idx", "cifar10", "cifar100"}))->capture_default_str();
   train->add_option("--data-dir", a.data_dir, "folder with the dataset files (default for fashion-mnist: /usr/share/datasets/fashion-mnist)");
   train->add_option("--model", a.model, "zoo model (see `metaloss models`)")->capture_default_str();
-  train->add_option("--loss", a.loss, "ce, mse, focal (gamma 2), lsr or sparse_lsr (smoothing 0.1)")
-      ->check(CLI::IsMember({"ce", "mse", "focal", "lsr", "sparse_lsr"}))->capture_default_str();
-  train->add_option("--loss-expr", a.loss_expr, "train with a symbolic loss instead, e.g. \"mul(-1, mul(y, log(f)))\" "
-                                                "(terminals y, f, 1, -1; see README)");
+  train->add_option("--loss", a.loss, "ce, mse, focal (gamma 2), lsr or sparse_lsr (smoothing 0.1), or a learned-loss "
+                                      "file (FILE.safetensors from search, learn or `runs export --loss`)")
+      ->check(CLI::IsMember({"ce", "mse", "focal", "lsr", "sparse_lsr"}) | CLI::ExistingFile)->capture_default_str();
+  train->add_option("--loss-expr", a.loss_expr, "train with a symbolic loss instead: \"mul(-1, mul(y, log(f)))\", EvoMAL's "
+                                                "\"EXPR @ [w, ...]\" (edge weights) or \"taylorglo(t0, ..., t7)\" (see README)");
   train->add_option("--optimizer", a.optimizer, "sgd, adam or adamw")->check(CLI::IsMember({"sgd", "adam", "adamw"}))->capture_default_str();
   train->add_option("--lr", a.lr, "learning rate")->check(app::kFiniteCheck)->check(CLI::NonNegativeNumber)->capture_default_str();
   train->add_option("--lr-schedule", a.lr_schedule, "none, cosine (to 0 over the run, per step) or step (x lr-gamma at each of --lr-milestones)")
@@ -320,6 +333,8 @@ int main(int argc, char** argv) {
   const app::SearchCommands sc = app::add_search_commands(app, sa, ra, runs);
   app::FewShotArgs fa;
   auto* fewshot = app::add_fewshot_command(app, fa);
+  app::LossArgs lossa;
+  auto* loss_cmd = app::add_loss_command(app, lossa);
 
   std::vector<std::string> args;
   try {
@@ -368,6 +383,7 @@ int main(int argc, char** argv) {
     }
     if (*learn) return app::run_learn(la);
     if (*fewshot) return app::run_fewshot(fa, command_line);
+    if (*loss_cmd) return app::run_loss(lossa, *loss_cmd);
     if (*sc.search || *sc.resume || *sc.worker || *sc.runs)
       return finish(app::run_search_command(sc, sa, ra, runs, command_line));
   } catch (const UsageError& e) {  // exit 2: the command line was wrong (library errors exit 1)

@@ -24,6 +24,7 @@
 #include "apps/mpi_search.h"
 #include "kernels/kernels.h"
 #include "meta/data/io.h"
+#include "meta/losses/loss_file.h"
 #include "meta/learn/plot.h"
 #include "meta/losses/simplify.h"
 #include "meta/search/run_store.h"
@@ -293,6 +294,27 @@ void write_expression_outputs(const std::string& dir, const losses::Expression& 
 
 std::string store_path(const std::string& dir) { return (fs::path(dir) / RunStore::kFileName).string(); }
 
+// A recorded candidate as a loss file: TaylorGLO parameters, or an expression with the edge weights
+// its evaluation learned (EvoMAL) or its genome carries (GLO's second phase); with provenance.
+losses::LossFile candidate_loss(const search::CandidateRecord& r, const RunConfig& c, const std::string& dir) {
+  losses::LossFile f;
+  if (r.genome.rfind("taylorglo(", 0) == 0 || r.genome.find(" @ ") != std::string::npos) {
+    f = losses::parse_loss_spec(r.genome);
+  } else {
+    f.expression = losses::Expression::parse(r.genome);
+    f.weights = search::parse_weights_json(r.params.empty() ? "[]" : r.params);
+    if (!f.weights.empty() && f.weights.size() != f.expression.size() - 1)
+      throw std::runtime_error("run " + dir + ": candidate " + std::to_string(r.generation) + "/" + std::to_string(r.index) +
+                               " has " + std::to_string(f.weights.size()) + " edge weights for " +
+                               std::to_string(f.expression.size() - 1) + " edges");
+  }
+  f.provenance = {{"method", need(c, "method")},     {"run", dir},
+                  {"seed", need(c, "seed")},         {"generation", std::to_string(r.generation + 1)},
+                  {"candidate", std::to_string(r.index)}, {"dataset", need(c, "dataset")},
+                  {"model", need(c, "model")},       {"validation_error", num(r.fitness)}};
+  return f;
+}
+
 // Workers beyond the cores only compete for them (the pool bounds their memory itself).
 void warn_workers(int workers) {
   const unsigned cores = std::thread::hardware_concurrency();
@@ -398,22 +420,13 @@ int drive(RunStore& store, const RunConfig& c, const std::string& dir, int worke
     throw std::runtime_error("every candidate of the search failed (see `metaloss runs show " + dir +
                              "`); nothing to meta-test");
   }
-  // The best loss as a training loss: TaylorGLO parameters, or an expression with its edge weights.
-  std::function<Tensor(const Tensor&, const Tensor&)> best_loss;
-  if (setup->gp) {
-    auto expr = std::make_shared<losses::Expression>();
-    std::vector<double> wv;
-    if (!search::split_weighted_genome(o.best.genome, *expr, wv)) {  // GLO phase 2 carries its weights
-      *expr = losses::Expression::parse(o.best.genome);
-      wv = search::parse_weights_json(o.best.params);
-    }
-    const Tensor w = Tensor::from_vector(wv, Shape{int64_t(wv.size())}, DType::Float32);
-    best_loss = [expr, w](const Tensor& y, const Tensor& t) { return expr->loss(y, t, w); };
-    write_expression_outputs(dir, *expr, wv);
-  } else {
-    const search::TaylorParams theta = search::parse_taylor_glo_genome(o.best.genome);
-    best_loss = [theta](const Tensor& y, const Tensor& t) { return losses::taylor_glo(y, t, theta); };
-  }
+  // The best loss as a loss file (best_loss.safetensors: `metaloss train --loss` takes it) and as
+  // the training loss of the meta-test below, through the same function, so that training with
+  // the file reproduces the meta-test.
+  const losses::LossFile best_file = candidate_loss(o.best, c, dir);
+  losses::save_loss_file(dir + "/best_loss.safetensors", best_file);
+  const std::function<Tensor(const Tensor&, const Tensor&)> best_loss = best_file.function();
+  if (setup->gp) write_expression_outputs(dir, best_file.expression, best_file.weights);
   // Meta-test: for each test seed, the best loss and cross entropy from the same fresh init,
   // batches and budget (the run's split; the test files are the test set).
   const std::vector<uint64_t> test_seeds = parse_seed_list(need(c, "test_seeds"), "test_seeds");
@@ -649,6 +662,17 @@ int runs_show(const std::string& dir) {
 
 int runs_export(const RunsArgs& a) {
   RunStore s(store_path(run_dir_of(a.run)), false);
+  if (a.loss_rank > 0) {  // one hall-of-fame entry as a loss file
+    const auto hall = s.hall_of_fame();
+    if (size_t(a.loss_rank) > hall.size())
+      throw UsageError("runs export --loss " + std::to_string(a.loss_rank) + ": the hall of fame of " + a.run + " holds " +
+                       std::to_string(hall.size()) + " entries");
+    if (a.out.empty()) throw UsageError("runs export --loss needs -o FILE (a .safetensors loss file)");
+    const losses::LossFile f = candidate_loss(hall[size_t(a.loss_rank - 1)], s.config(), run_dir_of(a.run));
+    losses::save_loss_file(a.out, f);
+    std::fprintf(stderr, "wrote %s: hall-of-fame rank %d, %s\n", a.out.c_str(), a.loss_rank, f.formula().c_str());
+    return 0;
+  }
   Table t = a.table == "generations" ? generation_table(s.generations())
             : a.table == "hall_of_fame" ? candidate_table(s.hall_of_fame())
                                         : candidate_table(s.candidates());
@@ -771,6 +795,8 @@ SearchCommands add_search_commands(CLI::App& app, SearchArgs& a, ResumeArgs& r, 
       ->check(CLI::IsMember({"candidates", "generations", "hall_of_fame"}))->capture_default_str();
   sc.runs_export->add_option("-o,--out", runs.out, "output file (default: standard output)");
   sc.runs_export->add_option("--columns", runs.columns, "comma-separated columns to keep (default: all)");
+  sc.runs_export->add_option("--loss", runs.loss_rank, "write hall-of-fame entry RANK (1 = best) as a loss file to -o FILE "
+                                                       "instead of a table")->check(CLI::PositiveNumber);
   return sc;
 }
 

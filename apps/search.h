@@ -39,6 +39,7 @@ struct ResumeArgs {
 
 struct RunsArgs {
   std::string dir = "runs", run, format = "csv", table = "candidates", out, columns;
+  int loss_rank = 0;  // runs export --loss RANK
 };
 
 struct SearchCommands {

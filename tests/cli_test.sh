@@ -51,6 +51,39 @@ check "learn: full disk is an error" 1 "(writing failed|write failed).*|File too
 check "learn: full disk leaves no empty results" 0 "^ok$" -- \
   bash -c "for f in '$tmp'/learn-full/results.csv '$tmp'/learn-full/results.md; do [[ ! -e \$f || -s \$f ]] || exit 1; done; echo ok"
 check "loss without f" 2 "--loss-expr: 'log\\(y\\)' does not use the prediction f" -- "$bin" train --model logistic --steps 1 --loss-expr "log(y)"
+# Loss files (issue 20): what learn and search write trains with `train --loss FILE` to the method's
+# own meta-test error (same seed, split and budget), for every kind.
+"$bin" learn --method ml3 --model logistic --meta-steps 3 --steps 60 --seeds 0 --out "$tmp/lf-ml3" >/dev/null 2>&1
+want=$(awk -F, 'NR == 2 {printf "%.6f", $3}' "$tmp/lf-ml3/results.csv")
+"$bin" train --model logistic --steps 60 --seed 0 --loss "$tmp/lf-ml3/learned-loss-seed0.safetensors" --metrics "$tmp/lf-ml3.jsonl" >/dev/null 2>&1
+got=$(python3 -c "import json,sys; print('%.6f' % [json.loads(l) for l in open(sys.argv[1])][-1]['test_error'])" "$tmp/lf-ml3.jsonl")
+check "loss file round trip: ML3 network (learn -> train --loss)" 0 "^$want$" -- echo "$got"
+"$bin" search --model logistic --generations 1 --population 3 --steps 20 --seed 4 --test-seeds 4 --test-steps 40 --out "$tmp/lf-tg" \
+  >"$tmp/lf-tg.out" 2>&1
+want=$(grep -oE "meta-test seed 4: taylorglo [0-9.]+%" "$tmp/lf-tg.out" | grep -oE "[0-9.]+%$")
+check "loss file round trip: TaylorGLO (search -> train --loss)" 0 "test error $want" -- \
+  "$bin" train --model logistic --steps 40 --seed 4 --loss "$tmp/lf-tg/best_loss.safetensors"
+"$bin" search --method evomal --model logistic --generations 1 --population 4 --steps 20 --meta-steps 3 --rejection-steps 0 \
+  --seed-expr "mul(-1, mul(y, log(f)))" --seed 4 --test-seeds 4 --test-steps 40 --out "$tmp/lf-evo" >"$tmp/lf-evo.out" 2>&1
+want=$(grep -oE "meta-test seed 4: evomal [0-9.]+%" "$tmp/lf-evo.out" | grep -oE "[0-9.]+%$")
+check "loss file round trip: EvoMAL expression + edge weights (search -> train --loss)" 0 "test error $want" -- \
+  "$bin" train --model logistic --steps 40 --seed 4 --loss "$tmp/lf-evo/best_loss.safetensors"
+check "runs export --loss RANK" 0 "wrote .*rank2.safetensors: hall-of-fame rank 2, taylorglo\\(" -- \
+  "$bin" runs export "$tmp/lf-tg" --loss 2 -o "$tmp/rank2.safetensors"
+check "runs export --loss past the hall of fame" 2 "--loss 99: the hall of fame of .* holds 3 entries" -- \
+  "$bin" runs export "$tmp/lf-tg" --loss 99 -o "$tmp/rank99.safetensors"
+check "loss show" 0 "kind +expression" -- "$bin" loss show "$tmp/lf-evo/best_loss.safetensors"
+check "loss show: provenance" 0 "method +evomal" -- "$bin" loss show "$tmp/lf-evo/best_loss.safetensors"
+check "loss export c" 0 "static inline double metaloss_loss_pair" -- "$bin" loss export "$tmp/rank2.safetensors" --format c
+check "loss export pytorch" 0 "def my_loss\\(output, target\\)" -- "$bin" loss export "$tmp/lf-ml3/learned-loss-seed0.safetensors" --format pytorch --name my_loss
+check "loss eval" 0 "\"value\": " -- "$bin" loss eval "$tmp/rank2.safetensors"
+check "--loss-expr with edge weights" 0 "test error" -- "$bin" train --model logistic --steps 5 --loss-expr "mul(-1, mul(y, log(f))) @ [1, 1, 1, 1, 2]"
+check "--loss-expr taylorglo" 0 "test error" -- "$bin" train --model logistic --steps 5 --loss-expr "taylorglo(0, 0, -1, 0, 0, 0, 0, 0)"
+check "--loss-expr weight count" 2 "--loss-expr: edge weights after '@': 2 weights for the 5 edges" -- \
+  "$bin" train --model logistic --steps 5 --loss-expr "mul(-1, mul(y, log(f))) @ [1, 2]"
+head -c 200 "$tmp/rank2.safetensors" >"$tmp/cut.safetensors"
+check "damaged loss file: exit 1 naming the file" 1 "cut.safetensors" -- "$bin" train --model logistic --steps 5 --loss "$tmp/cut.safetensors"
+check "missing loss file: usage" 2 "--loss" -- "$bin" train --model logistic --steps 5 --loss "$tmp/nope.safetensors"
 check "models list" 0 "lenet5 +44426" -- "$bin" models
 check "models show" 0 "7.weight +\[120, 256\]" -- "$bin" models show lenet5
 check "unknown model name" 2 "unknown model 'nope'" -- "$bin" models show nope

@@ -380,31 +380,34 @@ std::string export_c_header(const Expression& e, const std::string& name, const 
   h += "#ifndef " + guard + "\n#define " + guard + "\n#include <math.h>\n#include <stddef.h>\n\n";
   h += "/* Value and dL/df of one (y, f) pair. */\nstatic inline double " + name +
        "_pair(double y, double f, double* dl_df) {\n  (void)y;\n" + body + "  if (dl_df) *dl_df = d0;\n  return v0;\n}\n\n";
-  h += "/* The classification loss of a batch: softmax over each row of `logits` [batch x classes],\n"
-       " * L summed over classes and averaged over the batch. If grad != NULL it receives dLoss/dlogits. */\n";
-  h += "static inline double " + name +
-       "(const double* logits, const long* labels, size_t batch, size_t classes, double* grad) {\n"
-       "  double total = 0;\n"
-       "  for (size_t b = 0; b < batch; ++b) {\n"
-       "    const double* z = logits + b * classes;\n"
-       "    double m = z[0], s = 0, gp = 0;\n"
-       "    for (size_t c = 1; c < classes; ++c) m = z[c] > m ? z[c] : m;\n"
-       "    for (size_t c = 0; c < classes; ++c) s += exp(z[c] - m);\n"
-       "    for (size_t c = 0; c < classes; ++c) {\n"
-       "      const double p = exp(z[c] - m) / s;\n"
-       "      double g = 0;\n"
-       "      total += " + name + "_pair(labels[b] == (long)c ? 1.0 : 0.0, p, &g);\n"
-       "      if (grad) grad[b * classes + c] = g * p; /* dL/dp_c * p_c, finished below */\n"
-       "      gp += g * p;\n"
-       "    }\n"
-       "    if (grad) /* dL/dz_j = p_j (dL/dp_j - sum_c dL/dp_c p_c), over the batch mean */\n"
-       "      for (size_t c = 0; c < classes; ++c) {\n"
-       "        const double p = exp(z[c] - m) / s;\n"
-       "        grad[b * classes + c] = (grad[b * classes + c] - p * gp) / (double)batch;\n"
-       "      }\n"
-       "  }\n"
-       "  return total / (double)batch;\n}\n\n#endif\n";
-  return h;
+  return h + c_classification_batch(name) + "\n#endif\n";
+}
+
+std::string c_classification_batch(const std::string& name) {
+  return "/* The classification loss of a batch: softmax over each row of `logits` [batch x classes],\n"
+         " * L summed over classes and averaged over the batch. If grad != NULL it receives dLoss/dlogits. */\n"
+         "static inline double " + name +
+         "(const double* logits, const long* labels, size_t batch, size_t classes, double* grad) {\n"
+         "  double total = 0;\n"
+         "  for (size_t b = 0; b < batch; ++b) {\n"
+         "    const double* z = logits + b * classes;\n"
+         "    double m = z[0], s = 0, gp = 0;\n"
+         "    for (size_t c = 1; c < classes; ++c) m = z[c] > m ? z[c] : m;\n"
+         "    for (size_t c = 0; c < classes; ++c) s += exp(z[c] - m);\n"
+         "    for (size_t c = 0; c < classes; ++c) {\n"
+         "      const double p = exp(z[c] - m) / s;\n"
+         "      double g = 0;\n"
+         "      total += " + name + "_pair(labels[b] == (long)c ? 1.0 : 0.0, p, &g);\n"
+         "      if (grad) grad[b * classes + c] = g * p; /* dL/dp_c * p_c, finished below */\n"
+         "      gp += g * p;\n"
+         "    }\n"
+         "    if (grad) /* dL/dz_j = p_j (dL/dp_j - sum_c dL/dp_c p_c), over the batch mean */\n"
+         "      for (size_t c = 0; c < classes; ++c) {\n"
+         "        const double p = exp(z[c] - m) / s;\n"
+         "        grad[b * classes + c] = (grad[b * classes + c] - p * gp) / (double)batch;\n"
+         "      }\n"
+         "  }\n"
+         "  return total / (double)batch;\n}\n";
 }
 
 }  // namespace metaloss::losses

@@ -65,5 +65,8 @@ struct Expression {
 // the batch, and dLoss/dlogits when grad is not NULL). No dependency beyond <math.h>.
 // weights: EvoMAL's learned edge weights (size() - 1 of them, prefix order), or empty for none.
 std::string export_c_header(const Expression& e, const std::string& name, const std::vector<double>& weights = {});
+// The C batch function around NAME_pair(y, f, &dl_df) for classification from logits (softmax
+// per row, summed over classes, mean over the batch, dLoss/dlogits): every exported header's.
+std::string c_classification_batch(const std::string& name);
 
 }  // namespace metaloss::losses
