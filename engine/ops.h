@@ -36,6 +36,11 @@ Tensor square(const Tensor& x);
 Tensor tanh(const Tensor& x);
 Tensor sigmoid(const Tensor& x);
 Tensor relu(const Tensor& x);   // d/dx at 0 is 0
+// The fused backward rules of tanh, sigmoid and relu, recorded ops of their own (differentiable
+// again): g (1 - y^2) with y = tanh(x); g y (1 - y) with y = sigmoid(x); x > 0 ? g : 0.
+Tensor tanh_backward(const Tensor& g, const Tensor& y);
+Tensor sigmoid_backward(const Tensor& g, const Tensor& y);
+Tensor relu_backward(const Tensor& g, const Tensor& x);
 Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
 Tensor softplus(const Tensor& x, double beta = 1, double threshold = 20);
 Tensor clamp(const Tensor& x, double lo, double hi);  // gradient passes on (lo, hi): 0 at a bound, as PyTorch 2.x

@@ -237,6 +237,13 @@ std::vector<OpRecord> build() {
   unary("tanh", [](const Ts& x) { return tanh(x[0]); }, [](double a) { return std::tanh(a); }, any);
   unary("sigmoid", [](const Ts& x) { return sigmoid(x[0]); }, sigm, any);
   unary("relu", [](const Ts& x) { return relu(x[0]); }, [](double a) { return a > 0 ? a : 0; }, nz);
+  // The fused backward rules as ops of their own (their second argument is the saved tensor).
+  binary("tanh_backward", [](const Ts& x) { return tanh_backward(x[0], x[1]); },
+         [](double g, double y) { return g * (1 - y * y); }, any, any);
+  binary("sigmoid_backward", [](const Ts& x) { return sigmoid_backward(x[0], x[1]); },
+         [](double g, double y) { return g * y * (1 - y); }, any, any);
+  binary("relu_backward", [](const Ts& x) { return relu_backward(x[0], x[1]); },
+         [](double g, double x) { return x > 0 ? g : 0; }, any, nz);
   unary("leaky_relu", [](const Ts& x) { return leaky_relu(x[0], 0.1); }, [](double a) { return a > 0 ? a : 0.1 * a; },
         nz);
   unary("softplus", [](const Ts& x) { return softplus(x[0], 2.0, 20.0); },

@@ -58,7 +58,8 @@ TEST_CASE("op records cover every public differentiable op") {
   std::set<std::string> names;
   for (const auto& rec : op_records()) names.insert(rec.name);
   for (const char* op : {"add", "sub", "mul", "div", "pow", "neg", "exp", "log", "sqrt", "abs", "sign", "square", "tanh",
-                         "sigmoid", "relu", "leaky_relu", "softplus", "minimum", "maximum", "clamp", "where",
+                         "sigmoid", "relu", "tanh_backward", "sigmoid_backward", "relu_backward", "leaky_relu", "softplus",
+                         "minimum", "maximum", "clamp", "where",
                          "sum_all", "mean_dims_0_last", "amax_dim0", "amin_all", "logsumexp_dim1", "softmax_last",
                          "log_softmax_last", "matmul", "linear", "conv2d", "conv2d_direct", "conv2d_input_grad", "conv2d_weight_grad", "max_pool2d", "avg_pool2d",
                          "adaptive_avg_pool2d", "batch_norm_train", "batch_norm_eval", "dropout", "gather",

@@ -269,35 +269,65 @@ Tensor tanh(const Tensor& x) {
   METALOSS_PROFILE_SCOPE("tanh", "op");
   Tensor y = unary_fwd(UnaryOp::Tanh, x, "tanh");
   if (should_record(x))
-    record("tanh", {x}, y, {y}, [](Node& n, const Tensor& g) -> RuleGrads {
-      // Without create_graph nothing differentiates this result: one fused pass instead of three
-      // (tests/test_autograd.cpp checks the two paths agree).
-      if (!grad_mode_enabled()) return {binary_fwd(BinaryOp::TanhBackward, g, n.saved_tensor(0), "tanh_backward")};
-      return {mul(g, rsub(1.0, square(n.saved_tensor(0))))};
-    });
+    record("tanh", {x}, y, {y}, [](Node& n, const Tensor& g) -> RuleGrads { return {tanh_backward(g, n.saved_tensor(0))}; });
   return y;
 }
 Tensor sigmoid(const Tensor& x) {
   METALOSS_PROFILE_SCOPE("sigmoid", "op");
   Tensor y = unary_fwd(UnaryOp::Sigmoid, x, "sigmoid");
   if (should_record(x))
-    record("sigmoid", {x}, y, {y}, [](Node& n, const Tensor& g) -> RuleGrads {
-      Tensor y = n.saved_tensor(0);
-      if (!grad_mode_enabled()) return {binary_fwd(BinaryOp::SigmoidBackward, g, y, "sigmoid_backward")};  // as tanh
-      return {mul(g, mul(y, rsub(1.0, y)))};
-    });
+    record("sigmoid", {x}, y, {y}, [](Node& n, const Tensor& g) -> RuleGrads { return {sigmoid_backward(g, n.saved_tensor(0))}; });
   return y;
 }
 Tensor relu(const Tensor& x) {
   METALOSS_PROFILE_SCOPE("relu", "op");
   Tensor y = unary_fwd(UnaryOp::Relu, x, "relu");
   if (should_record(x))
-    record("relu", {x}, y, {x}, [](Node& n, const Tensor& g) -> RuleGrads {
-      Tensor x = n.saved_tensor(0);
-      if (!grad_mode_enabled()) return {binary_fwd(BinaryOp::ReluBackward, g, x, "relu_backward")};  // as tanh
-      return {where(gt(x, 0.0), g, zeros_like(g))};  // a select: inf * 0 would be NaN (as PyTorch)
-    });
+    record("relu", {x}, y, {x}, [](Node& n, const Tensor& g) -> RuleGrads { return {relu_backward(g, n.saved_tensor(0))}; });
   return y;
+}
+
+// The fused backward rules: one kernel pass each, and recorded ops of their own (PyTorch's
+// tanh_backward), so a second backward differentiates them like any other op; no rule branches
+// on the grad mode. The rules are linear in the incoming gradient g; the derivative in the saved
+// tensor is the second derivative of the activation.
+Tensor tanh_backward(const Tensor& g, const Tensor& y) {
+  METALOSS_PROFILE_SCOPE("tanh_backward", "op");
+  Tensor out = binary_fwd(BinaryOp::TanhBackward, g, y, "tanh_backward");
+  if (should_record(g, y))
+    record("tanh_backward", {g, y}, out, {g, y}, [sg = g.shape(), sy = y.shape()](Node& n, const Tensor& gg) -> RuleGrads {
+      const Tensor g = n.saved_tensor(0), y = n.saved_tensor(1);
+      Tensor dg, dy;
+      if (n.needs_grad(0)) dg = sum_to(tanh_backward(gg, y), sg);
+      if (n.needs_grad(1)) dy = sum_to(mul(mul(gg, g), mul(y, -2.0)), sy);  // d/dy g (1 - y^2) = -2 g y
+      return {dg, dy};
+    });
+  return out;
+}
+Tensor sigmoid_backward(const Tensor& g, const Tensor& y) {
+  METALOSS_PROFILE_SCOPE("sigmoid_backward", "op");
+  Tensor out = binary_fwd(BinaryOp::SigmoidBackward, g, y, "sigmoid_backward");
+  if (should_record(g, y))
+    record("sigmoid_backward", {g, y}, out, {g, y}, [sg = g.shape(), sy = y.shape()](Node& n, const Tensor& gg) -> RuleGrads {
+      const Tensor g = n.saved_tensor(0), y = n.saved_tensor(1);
+      Tensor dg, dy;
+      if (n.needs_grad(0)) dg = sum_to(sigmoid_backward(gg, y), sg);
+      if (n.needs_grad(1)) dy = sum_to(mul(mul(gg, g), rsub(1.0, mul(y, 2.0))), sy);  // d/dy g y (1 - y) = g (1 - 2y)
+      return {dg, dy};
+    });
+  return out;
+}
+Tensor relu_backward(const Tensor& g, const Tensor& x) {
+  METALOSS_PROFILE_SCOPE("relu_backward", "op");
+  // A select (x > 0 ? g : 0), not g times a 0/1 mask: an infinite g over x <= 0 gives 0 (PyTorch).
+  Tensor out = binary_fwd(BinaryOp::ReluBackward, g, x, "relu_backward");
+  if (should_record(g, x))
+    record("relu_backward", {g, x}, out, {x}, [sg = g.shape()](Node& n, const Tensor& gg) -> RuleGrads {
+      // Piecewise constant in x: its gradient is zero (defined, as PyTorch's threshold_backward).
+      const Tensor x = n.saved_tensor(0);
+      return {n.needs_grad(0) ? sum_to(relu_backward(gg, x), sg) : Tensor(), n.needs_grad(1) ? zeros_like(x) : Tensor()};
+    });
+  return out;
 }
 Tensor leaky_relu(const Tensor& x, double slope) {
   METALOSS_PROFILE_SCOPE("leaky_relu", "op");
