@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <map>
 
-#include "kernels/kernels.h"
+#include "engine/runtime.h"
 #include "meta/data/fewshot.h"
 #include "meta/fewshot/meta_train.h"
 #include "meta/learn/plot.h"
@@ -263,7 +263,7 @@ FewShotArgs fewshot_args_from_config(const std::map<std::string, std::string>& c
 }
 
 int run_fewshot(const FewShotArgs& a, const std::string& command_line) {
-  kernels::set_num_threads(a.threads);
+  set_num_threads(a.threads);
   const int64_t meta_batch = a.meta_batch > 0 ? a.meta_batch : a.shots == 1 ? 4 : 2;
   const RunConfig cfg = make_config(a, meta_batch);
   const Samplers s = make_samplers(a);

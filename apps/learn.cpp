@@ -18,7 +18,7 @@
 #include <set>
 #include <sstream>
 
-#include "kernels/cpu/view.h"
+#include "engine/runtime.h"
 #include "meta/data/data.h"
 #include "meta/learn/adalfl.h"
 #include "meta/learn/ml3.h"
@@ -704,7 +704,7 @@ int run_learn(const LearnArgs& in) {
   const Mode mode = regression ? Mode::Regression : Mode::Classification;
   const losses::LearnedLossConfig lcfg = loss_config(a, mode);
   const std::string model = a.model.empty() ? default_model(a.dataset) : a.model;
-  if (a.threads > 0) kernels::set_num_threads(a.threads);
+  if (a.threads > 0) set_num_threads(a.threads);
 
   // ---- data (loaded once, split per seed) ----
   data::TrainTest tt;

@@ -28,9 +28,7 @@
 #include "apps/mpi_search.h"
 #include "apps/search.h"
 #include "meta/losses/expression.h"
-#include "kernels/cpu/view.h"
-#include "kernels/cuda/runtime.h"
-#include "kernels/profiler.h"
+#include "engine/runtime.h"
 #include "meta/train.h"
 #include "models/safetensors.h"
 #include "models/zoo.h"
@@ -90,7 +88,7 @@ data::TrainTest load_dataset(const TrainArgs& a) {
 }
 
 int run_train(const TrainArgs& a) {
-  if (a.threads > 0) kernels::set_num_threads(a.threads);
+  if (a.threads > 0) set_num_threads(a.threads);
   if ((a.steps > 0) == (a.epochs > 0) && !(a.steps == 0 && a.epochs == 0))
     throw UsageError("give either --steps or --epochs, not both");
   const ModelSpec& spec = app::as_usage("--model", [&]() -> const ModelSpec& { return model_spec(a.model); });
@@ -162,7 +160,7 @@ int run_train(const TrainArgs& a) {
   // Parameters and optimizer state live on the device; each batch is copied there per step.
   const Device device = app::as_usage("--device", [&] {
     const Device d = Device::parse(a.device);
-    kernels::cuda::check_device(d, "--device");
+    check_device(d, "--device");
     return d;
   });
   model->to(device);

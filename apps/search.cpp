@@ -22,7 +22,7 @@
 #include "apps/fewshot.h"
 #include "apps/learn.h"
 #include "apps/mpi_search.h"
-#include "kernels/kernels.h"
+#include "engine/runtime.h"
 #include "meta/data/io.h"
 #include "meta/losses/loss_file.h"
 #include "meta/learn/plot.h"
@@ -172,7 +172,7 @@ std::unique_ptr<SearchSetup> build_setup(const RunConfig& c) {
   s->la.data_dir = need(c, "data_dir");
   s->la.val_fraction = need_double(c, "val_fraction");
   s->model = need(c, "model");
-  kernels::set_num_threads(int(need_int(c, "threads")));
+  set_num_threads(int(need_int(c, "threads")));
   const data::TrainTest tt = load_classification(s->la);
   const uint64_t seed = need_seed(c);
   Generator split_gen = seeds::derive(seed, seeds::Stream::Split);

@@ -1,0 +1,12 @@
+#include "engine/runtime.h"
+
+#include "kernels/cpu/view.h"
+#include "kernels/cuda/runtime.h"
+
+namespace metaloss {
+
+void set_num_threads(int n) { kernels::set_num_threads(n); }
+int get_num_threads() { return kernels::get_num_threads(); }
+void check_device(Device d, const char* what) { kernels::cuda::check_device(d, what); }
+
+}  // namespace metaloss
