@@ -775,7 +775,7 @@ int run_learn(const LearnArgs& in) {
     else tuned_phi = run_adalfl(setup, task, loss, r, snaps, out);
     const std::string tag = out + "/learned-loss-seed" + std::to_string(seed);
     // Loss files (meta/losses/loss_file.h): `metaloss train --loss FILE` trains with them.
-    auto save_loss = [&](std::shared_ptr<LearnedLoss> net, const std::string& path, const Arm& arm) {
+    auto save_loss = [&](std::shared_ptr<LearnedLoss> net, const std::string& path, const Arm& arm, int64_t step) {
       losses::LossFile lf;
       lf.kind = losses::LossFile::Kind::Network;
       lf.network = std::move(net);
@@ -786,16 +786,30 @@ int run_learn(const LearnArgs& in) {
         return std::string(b);
       };
       lf.provenance = {{"method", a.method}, {"run", out}, {"seed", std::to_string(seed)},
-                       {"step", std::to_string(a.meta_steps)}, {"dataset", a.dataset}, {"model", model},
+                       {"step", std::to_string(step)}, {"dataset", a.dataset}, {"model", model},
                        {"base_lr", num17(arm.lr)}, {"test_" + std::string(regression ? "mse" : "error"), num17(arm.test)}};
       losses::save_loss_file(path, lf);
     };
-    save_loss(loss, tag + ".safetensors", r.learned);
+    // The step of the final state: ML3's meta-steps, or AdaLFL's offline steps plus one online step per base step.
+    const int64_t final_step = a.method == "ml3" ? a.meta_steps : a.meta_steps + a.steps;
+    save_loss(loss, tag + ".safetensors", r.learned, final_step);
+    if (a.snapshots > 0) {  // AdaLFL's phi along online training, each a loss file of its own
+      fs::create_directories(out + "/snapshots");
+      for (const learn::LossSnapshot& sn : snaps) {
+        auto net = std::make_shared<LearnedLoss>(lcfg, loss_gen);
+        net->to(loss->parameters().front().dtype());
+        net->load_state_dict(sn.phi);
+        Arm at = r.learned;
+        at.test = NAN;  // a snapshot has no test score of its own
+        const std::string path = out + "/snapshots/seed" + std::to_string(seed) + "-step" + std::to_string(sn.step) + ".safetensors";
+        save_loss(net, path, at, sn.step);
+      }
+    }
     if (!tuned_phi.empty()) {  // AdaLFL: each online run ends with its own phi
       auto tuned = std::make_shared<LearnedLoss>(lcfg, loss_gen);
       tuned->to(loss->parameters().front().dtype());
       tuned->load_state_dict(tuned_phi);
-      save_loss(tuned, tag + "-tuned.safetensors", r.learned_tuned);
+      save_loss(tuned, tag + "-tuned.safetensors", r.learned_tuned, final_step);
     }
     const learn::PlotFiles pf = learn::write_plot(
         learn::sample_learned_loss(loss->config(), snaps, a.method + " learned loss, " + a.dataset + " / " + model + ", seed " + std::to_string(seed)),

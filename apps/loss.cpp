@@ -7,6 +7,7 @@
 #include "apps/usage_error.h"
 #include "engine/metaloss.h"
 #include "meta/data/io.h"
+#include "meta/learn/plot.h"
 #include "meta/losses/loss_export.h"
 #include "meta/losses/loss_file.h"
 #include "meta/losses/simplify.h"
@@ -24,6 +25,9 @@ CLI::App* add_loss_command(CLI::App& app, LossArgs& a) {
       ->capture_default_str();
   exp->add_option("--name", a.name, "the C / Python function name")->capture_default_str();
   exp->add_option("-o,--out", a.out, "output file (default: standard output)")->check(kWritableFileCheck);
+  auto* plot = c->add_subcommand("plot", "Curves of the loss against the prediction for targets 1 and 0 (gnuplot SVG)");
+  plot->add_option("file", a.file, "a loss file (.safetensors)")->required()->check(CLI::ExistingFile);
+  plot->add_option("-o,--out", a.out, "output base path: BASE.dat, BASE.gp, BASE.svg (default: the file without .safetensors)");
   auto* ev = c->add_subcommand("eval", "The engine's value and gradient on random float64 inputs, as JSON");
   ev->add_option("file", a.file, "a loss file (.safetensors)")->required()->check(CLI::ExistingFile);
   ev->add_option("--batch", a.batch, "rows")->check(CLI::Range(1, 4096))->capture_default_str();
@@ -48,6 +52,55 @@ int run_loss(const LossArgs& a, const CLI::App& command) {
     std::printf("latex       %s", losses::export_loss(f, "latex").c_str());
     std::printf("parameters  %lld\n", (long long)f.parameter_count());
     for (const auto& [k, v] : f.provenance) std::printf("%-11s %s\n", k.c_str(), v.c_str());
+    return 0;
+  }
+  if (command.get_subcommand("plot")->parsed()) {
+    // Classification: L(y, f) per class against the predicted probability f in (0, 1), for y = 1
+    // and y = 0 (as the docs' plots); regression: L(pred, target) against pred in [-3, 3] for
+    // targets 1 and 0.
+    learn::LossPlot p;
+    std::string what = f.kind == losses::LossFile::Kind::Expression
+                           ? f.expression.str() + (f.weights.empty() ? "" : " with edge weights")
+                           : f.kind == losses::LossFile::Kind::TaylorGLO ? "TaylorGLO (8 parameters)" : f.network->describe();
+    if (what.size() > 70) what = what.substr(0, 67) + "...";
+    p.title = std::string(f.kind_name()) + " loss: " + what;
+    p.xlabel = f.regression ? "prediction" : "predicted probability f of the class";
+    p.ylabel = "L(y, f)";
+    const int n = 101;
+    for (int i = 0; i < n; ++i)
+      p.x.push_back(f.regression ? -3.0 + 6.0 * i / (n - 1) : 0.005 + 0.99 * i / (n - 1));
+    const Tensor grid = Tensor::from_vector(p.x, {n}, DType::Float64);
+    for (const double target : {1.0, 0.0}) {
+      Tensor v;
+      if (f.kind == losses::LossFile::Kind::Network) {
+        f.network->to(DType::Float64);
+        v = f.network->sample(grid, target);
+      } else if (f.kind == losses::LossFile::Kind::Expression) {
+        NoGrad ng;
+        const Tensor w = f.weights.empty() ? Tensor() : Tensor::from_vector(f.weights, {int64_t(f.weights.size())}, DType::Float64);
+        v = f.expression.evaluate(Tensor::full({n}, target, DType::Float64), grid, w);
+      } else {
+        const auto& t = f.theta;
+        std::vector<double> vals;
+        for (double x : p.x) {
+          const double d = x - t[1], e = target - t[0];
+          vals.push_back(-(t[2] * d + t[3] * d * d / 2 + t[4] * d * d * d / 6 + t[5] * e * d + t[6] * e * d * d / 2 + t[7] * e * e * d / 2));
+        }
+        v = Tensor::from_vector(vals, {n}, DType::Float64);
+      }
+      p.values.push_back(v.to_vector());
+      p.names.push_back(target == 1 ? "y = 1" : "y = 0");
+      p.group.push_back(0);
+      p.dashed.push_back(target == 0);
+    }
+    std::string base = a.out;
+    if (base.empty()) {
+      base = a.file;
+      if (base.size() > 12 && base.compare(base.size() - 12, 12, ".safetensors") == 0) base.resize(base.size() - 12);
+    }
+    const learn::PlotFiles pf = learn::write_plot(p, base);
+    std::printf("wrote %s and %s%s\n", pf.dat.c_str(), pf.gp.c_str(), pf.svg.empty() ? "" : (" and " + pf.svg).c_str());
+    if (!pf.note.empty()) std::fprintf(stderr, "metaloss loss plot: %s\n", pf.note.c_str());
     return 0;
   }
   if (command.get_subcommand("eval")->parsed()) {

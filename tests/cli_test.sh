@@ -76,6 +76,8 @@ check "loss show" 0 "kind +expression" -- "$bin" loss show "$tmp/lf-evo/best_los
 check "loss show: provenance" 0 "method +evomal" -- "$bin" loss show "$tmp/lf-evo/best_loss.safetensors"
 check "loss export c" 0 "static inline double metaloss_loss_pair" -- "$bin" loss export "$tmp/rank2.safetensors" --format c
 check "loss export pytorch" 0 "def my_loss\\(output, target\\)" -- "$bin" loss export "$tmp/lf-ml3/learned-loss-seed0.safetensors" --format pytorch --name my_loss
+check "loss plot" 0 "wrote .*lfplot.dat and .*lfplot.gp" -- "$bin" loss plot "$tmp/lf-evo/best_loss.safetensors" -o "$tmp/lfplot"
+check "loss plot: data for y = 1 and y = 0" 0 "^101$" -- bash -c "grep -vc '^#' '$tmp/lfplot.dat'"
 check "loss eval" 0 "\"value\": " -- "$bin" loss eval "$tmp/rank2.safetensors"
 check "--loss-expr with edge weights" 0 "test error" -- "$bin" train --model logistic --steps 5 --loss-expr "mul(-1, mul(y, log(f))) @ [1, 1, 1, 1, 2]"
 check "--loss-expr taylorglo" 0 "test error" -- "$bin" train --model logistic --steps 5 --loss-expr "taylorglo(0, 0, -1, 0, 0, 0, 0, 0)"
@@ -141,6 +143,8 @@ check "learn: extra baselines" 0 "mean ± std +[0-9.]+% ± n/a +[0-9.]+% ± n/a 
   "$bin" learn --method ml3 --model logistic --meta-steps 2 --steps 20 --extra-baselines lsr,sparse_lsr --out "$tmp/learn-extra"
 check "learn: adalfl tiny run" 0 "mean ± std +[0-9.]+% ± n/a +[0-9.]+% ± n/a" -- \
   "$bin" learn --method adalfl --model logistic --meta-steps 3 --steps 20 --snapshots 2 --out "$tmp/learn"
+check "learn: AdaLFL snapshots saved as loss files" 0 "seed0-step[0-9]+.safetensors" -- bash -c "ls '$tmp'/learn/snapshots/"
+check "learn: a snapshot is a loss file with its step" 0 "step +[0-9]+" -- bash -c "'$bin' loss show \$(ls '$tmp'/learn/snapshots/*.safetensors | tail -1)"
 for f in results.csv results.md metrics.jsonl learned-loss-seed0.safetensors loss-seed0.gp loss-seed0.dat; do
   if [[ -s $tmp/learn/$f ]]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: learn did not write $f"; fi
 done
