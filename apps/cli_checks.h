@@ -5,9 +5,11 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 namespace metaloss::app {
 
@@ -47,5 +49,47 @@ inline const CLI::Validator kWritableFileCheck(
       return "";
     },
     "FILE", "writable file");
+
+// Edit distance, for "did you mean" (a typo of one or two letters, a transposition).
+inline size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// The nearest of `names` to `s` within a third of its length (at least 2 edits), or "".
+inline std::string closest(const std::string& s, const std::vector<std::string>& names) {
+  std::string best;
+  size_t best_d = std::max<size_t>(2, s.size() / 3) + 1;
+  for (const std::string& n : names) {
+    const size_t d = edit_distance(s, n);
+    if (d < best_d) best_d = d, best = n;
+  }
+  return best;
+}
+
+// The long option of `app` nearest to `opt` ("--stpes" -> "--steps").
+inline std::string closest_option(const CLI::App& app, const std::string& opt) {
+  std::vector<std::string> names;
+  for (const CLI::Option* o : app.get_options())
+    for (const std::string& l : o->get_lnames()) names.push_back("--" + l);
+  return closest(opt, names);
+}
+
+// The subcommand of `app` nearest to `name` ("trian" -> "train").
+inline std::string closest_name(const CLI::App& app, const std::string& name) {
+  std::vector<std::string> names;
+  for (const CLI::App* c : app.get_subcommands([](const CLI::App*) { return true; })) names.push_back(c->get_name());
+  return closest(name, names);
+}
 
 }  // namespace metaloss::app

@@ -37,8 +37,12 @@ class FlatJson {
       } else {
         fail("a string, number or true/false value for \"" + key + "\" (nested objects and arrays are not options)");
       }
-      args.push_back("--" + key);
-      args.push_back(value);
+      // One "--key=value" argument: a flag (--nesterov) takes "=on"/"=off" too, where a separate
+      // "on" would be an unexpected positional. Python-style keys (batch_size) are spelled
+      // with '-' as the options are.
+      for (char& ch : key)
+        if (ch == '_') ch = '-';
+      args.push_back("--" + key + "=" + value);
       skip();
       if (peek() == ',') {
         ++i_;

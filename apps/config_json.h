@@ -1,5 +1,6 @@
 // `--config FILE.json`: a flat JSON object whose keys are long option names of the command
-// ({"model": "lenet5", "lr": 0.01, "nesterov": true}). It becomes "--key value" arguments placed
+// ({"model": "lenet5", "lr": 0.01, "nesterov": true, "batch_size": 64}). It becomes "--key=value"
+// arguments (true/false as on/off, `_` in keys as `-`) placed
 // before the command line's own, so options given on the command line win.
 #pragma once
 #include <string>

@@ -13,6 +13,7 @@
 #include <optional>
 
 #include "meta/losses/loss_file.h"
+#include "meta/losses/simplify.h"
 #include "meta/seeds.h"
 #include "apps/cli_checks.h"
 #include "apps/loss.h"
@@ -243,6 +244,20 @@ int run_models(const std::string& show) {
   return 0;
 }
 
+// `metaloss --version`: the version, the git revision it was built from and its backends.
+std::string version_text() {
+  std::string t = "metaloss 0.1.0 (git " METALOSS_GIT_REVISION ")";
+  t += std::string("\nbackends: CPU (OpenBLAS)") + (built_with_cuda() ? ", CUDA" : "") + (built_with_cudnn() ? ", cuDNN" : "");
+#ifdef METALOSS_WITH_MPI
+  t += ", MPI";
+#endif
+  t += std::string(", symbolic simplification: ") + losses::simplify_backend();
+  return t;
+}
+
+// The --config file spliced in, for error messages about the options it supplied.
+std::string g_config_file;
+
 // The command line with the contents of --config FILE spliced in after the subcommand name.
 std::vector<std::string> expand_config(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
@@ -257,6 +272,7 @@ std::vector<std::string> expand_config(int argc, char** argv) {
       drop = 1;
     }
     if (file.empty()) continue;
+    g_config_file = file;
     auto extra = app::config_to_args(file);
     args.erase(args.begin() + long(i), args.begin() + long(i + drop));
     auto sub = std::find_if(args.begin(), args.end(), [](const std::string& s) { return s == "train" || s == "learn" || s == "search" || s == "fewshot"; });
@@ -273,6 +289,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // CLI beats --config
   std::string profile;
+  bool version_flag = false;  // handled before parsing (see main's start); listed here for --help
+  app.add_flag("-V,--version", version_flag, "print the version, git revision and enabled backends, then exit");
   app.add_option("--profile", profile, "write a Chrome trace of ops and kernels to FILE and print a summary at exit "
                                        "(same as METALOSS_PROFILE=FILE)");
 
@@ -335,6 +353,23 @@ int main(int argc, char** argv) {
   auto* loss_cmd = app::add_loss_command(app, lossa);
 
   std::vector<std::string> args;
+  if (argc > 1 && (std::string(argv[1]) == "--version" || std::string(argv[1]) == "-V")) {
+    std::printf("%s\n", version_text().c_str());
+    return 0;
+  }
+  std::string commands;
+  bool known = false;
+  for (const CLI::App* c : app.get_subcommands([](const CLI::App*) { return true; })) {
+    if (c->get_name() == "search-worker") continue;  // internal
+    commands += (commands.empty() ? "" : ", ") + c->get_name();
+    known = known || (argc > 1 && c->get_name() == argv[1]);
+  }
+  if (argc > 1 && argv[1][0] != '-' && !known && std::string(argv[1]) != "search-worker") {
+    const std::string near = app::closest_name(app, argv[1]), names = commands;
+    std::fprintf(stderr, "metaloss: unknown command '%s'%s (commands: %s)\n", argv[1],
+                 near.empty() ? "" : (" (did you mean '" + near + "'?)").c_str(), names.c_str());
+    return 2;
+  }
   try {
     args = expand_config(argc, argv);
     std::reverse(args.begin(), args.end());  // CLI11 takes a vector in reverse order
@@ -344,8 +379,26 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "metaloss: %s\nRun `metaloss --help` or `metaloss %s --help` for usage.\n", e.what(),
-                 app.get_subcommands().empty() ? "train" : app.get_subcommands()[0]->get_name().c_str());
+    const CLI::App* sub = app.get_subcommands().empty() ? nullptr : app.get_subcommands()[0];
+    std::string msg = e.what();
+    // CLI11 reports extras in the reversed order it was given them: name each unknown option and
+    // the closest known one instead.
+    if (dynamic_cast<const CLI::ExtrasError*>(&e)) {
+      std::vector<std::string> extras;
+      for (const std::string& x : (sub ? sub : &app)->remaining()) extras.push_back(x);
+      if (!extras.empty()) {
+        msg = "unexpected argument" + std::string(extras.size() > 1 ? "s" : "");
+        for (const std::string& x : extras) msg += " '" + x + "'";
+        for (const std::string& x : extras)
+          if (x.rfind("--", 0) == 0) {
+            const std::string near = app::closest_option(*(sub ? sub : &app), x.substr(0, x.find('=')));
+            if (!near.empty()) msg += " (did you mean " + near + "?)";
+          }
+      }
+    }
+    if (!g_config_file.empty()) msg += " (options from --config " + g_config_file + " included)";
+    std::fprintf(stderr, "metaloss: %s\nRun `metaloss --help` or `metaloss %s --help` for usage.\n", msg.c_str(),
+                 sub ? sub->get_name().c_str() : "COMMAND");
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "metaloss: %s\n", e.what());

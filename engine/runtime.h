@@ -10,5 +10,8 @@ void set_num_threads(int n);  // threads of the CPU kernels (default: all cores)
 int get_num_threads();
 // Throws std::invalid_argument "<what>: device cuda:N is not available (...)" unless `d` can be used.
 void check_device(Device d, const char* what);
+// Whether this build has the CUDA backend and cuDNN (a GPU may still be absent at run time).
+bool built_with_cuda();
+bool built_with_cudnn();
 
 }  // namespace metaloss

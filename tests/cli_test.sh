@@ -86,6 +86,16 @@ check "--loss-expr weight count" 2 "--loss-expr: edge weights after '@': 2 weigh
 head -c 200 "$tmp/rank2.safetensors" >"$tmp/cut.safetensors"
 check "damaged loss file: exit 1 naming the file" 1 "cut.safetensors" -- "$bin" train --model logistic --steps 5 --loss "$tmp/cut.safetensors"
 check "missing loss file: usage" 2 "--loss" -- "$bin" train --model logistic --steps 5 --loss "$tmp/nope.safetensors"
+# Issue 21: --version, "did you mean", and --config with JSON booleans for flags and _ in keys.
+check "--version" 0 "^metaloss 0\.1\.0 \(git [0-9a-f]+|^metaloss 0\.1\.0 \(git unknown" -- "$bin" --version
+check "--version: backends" 0 "backends: CPU \(OpenBLAS\)" -- "$bin" --version
+check "unknown command: did you mean" 2 "unknown command 'trian' \(did you mean 'train'\?\)" -- "$bin" trian --steps 1
+check "unknown option: did you mean" 2 "unexpected arguments '--stpes' '5' \(did you mean --steps\?\)" -- "$bin" train --stpes 5
+echo '{"nesterov": true, "batch_size": 64, "momentum": 0.9, "steps": 2, "model": "logistic"}' >"$tmp/flags.json"
+check "--config: a flag as true, a key with _" 0 "test accuracy" -- "$bin" train --config "$tmp/flags.json"
+echo '{"lr": "abc"}' >"$tmp/badlr.json"
+check "--config: a bad value names the file" 2 "--lr: expected a finite number, got 'abc' \(options from --config .*badlr.json included\)" -- \
+  "$bin" train --config "$tmp/badlr.json" --steps 1
 check "models list" 0 "lenet5 +44426" -- "$bin" models
 check "models show" 0 "7.weight +\[120, 256\]" -- "$bin" models show lenet5
 check "unknown model name" 2 "unknown model 'nope'" -- "$bin" models show nope
