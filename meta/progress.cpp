@@ -1,7 +1,9 @@
 #include "meta/progress.h"
 
+#include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -14,8 +16,16 @@ Progress::Progress(std::string label, int64_t total, int64_t log_every, std::FIL
       tty_(is_terminal(out)), start_(std::chrono::steady_clock::now()), last_draw_(start_) {}
 
 Progress::~Progress() {
-  if (tty_ && !finished_) std::fputc('\n', out_);
+  if (drawn_ && !finished_) std::fputc('\n', out_);  // nothing drawn: no empty line either
 }
+
+namespace {
+int terminal_columns(std::FILE* f) {
+  winsize w{};
+  if (f && ::ioctl(fileno(f), TIOCGWINSZ, &w) == 0 && w.ws_col > 0) return w.ws_col;
+  return 80;
+}
+}  // namespace
 
 std::string format_duration(double s) {
   if (!std::isfinite(s) || s < 0) return "?";
@@ -35,13 +45,10 @@ void Progress::update(int64_t step, double loss) {
     // Redraw at most 10 times a second, and always on the last step.
     if (step != total_ && std::chrono::duration<double>(now - last_draw_).count() < 0.1) return;
     last_draw_ = now;
-    const int width = 30;
-    const int filled = total_ > 0 ? int(width * step / total_) : width;
-    std::string bar(size_t(filled), '=');
-    if (filled < width) bar += '>' + std::string(size_t(width - filled - 1), ' ');
-    std::fprintf(out_, "\r%s [%s] %lld/%lld loss %.4f %.1f steps/s ETA %s   ", label_.c_str(), bar.c_str(),
-                 (long long)step, (long long)total_, loss, rate, format_duration(eta).c_str());
+    // \r, the line, then clear to the end of the line (what a longer earlier line left).
+    std::fprintf(out_, "\r%s\033[K", bar_line(label_, step, total_, loss, rate, eta, terminal_columns(out_)).c_str());
     std::fflush(out_);
+    drawn_ = true;
   } else if (step % log_every_ == 0 || step == total_) {
     std::fprintf(out_, "%s step %lld/%lld loss %.4f %.1f steps/s elapsed %s ETA %s\n", label_.c_str(), (long long)step,
                  (long long)total_, loss, rate, format_duration(elapsed).c_str(), format_duration(eta).c_str());
@@ -50,8 +57,27 @@ void Progress::update(int64_t step, double loss) {
 }
 
 void Progress::finish() {
-  if (tty_ && !finished_) std::fputc('\n', out_);
+  if (drawn_ && !finished_) std::fputc('\n', out_);
   finished_ = true;
+}
+
+std::string Progress::bar_line(const std::string& label, int64_t step, int64_t total, double loss, double rate,
+                               double eta, int columns) {
+  char tail[160];
+  std::snprintf(tail, sizeof tail, " %lld/%lld loss %.4f %.1f steps/s ETA %s", (long long)step, (long long)total, loss,
+                rate, format_duration(eta).c_str());
+  const int room = columns - 1 - int(label.size()) - int(std::string(tail).size()) - 3;  // " [" + "]"
+  std::string line = label;
+  if (room >= 8) {
+    const int width = std::min(30, room);
+    const int filled = total > 0 ? int(int64_t(width) * step / total) : width;
+    std::string bar(size_t(filled), '=');
+    if (filled < width) bar += '>' + std::string(size_t(width - filled - 1), ' ');
+    line += " [" + bar + "]";
+  }
+  line += tail;
+  if (columns > 1 && int(line.size()) > columns - 1) line.resize(size_t(columns - 1));
+  return line;
 }
 
 std::string json_escape(const std::string& s) {

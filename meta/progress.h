@@ -18,12 +18,16 @@ class Progress {
   void update(int64_t step, double loss);  // step counts from 1
   void finish();
   static bool is_terminal(std::FILE* f);
+  // The terminal line for `step`, at most `columns - 1` characters: the bar shrinks, then goes,
+  // then the line is cut (a 60-column terminal wrapped the 90-character line and flooded).
+  static std::string bar_line(const std::string& label, int64_t step, int64_t total, double loss, double rate,
+                              double eta_seconds, int columns);
 
  private:
   std::string label_;
   int64_t total_, log_every_;
   std::FILE* out_;
-  bool tty_, finished_ = false;
+  bool tty_, finished_ = false, drawn_ = false;  // drawn_: a line is on screen (a newline ends it)
   std::chrono::steady_clock::time_point start_, last_draw_;
 };
 
