@@ -716,7 +716,7 @@ int runs_export(const RunsArgs& a) {
 SearchCommands add_search_commands(CLI::App& app, SearchArgs& a, ResumeArgs& r, RunsArgs& runs) {
   SearchCommands sc{};
   auto* c = sc.search = app.add_subcommand(
-      "search", "Search a population of loss functions (TaylorGLO: CMA-ES over a Taylor-polynomial loss) with a crash-safe run store");
+      "search", "Search a population of loss functions (TaylorGLO: CMA-ES over a Taylor polynomial; EvoMAL, GP-LFL, GLO: genetic programming over expressions) with a crash-safe run store");
   c->add_option("--method", a.method, "taylorglo (CMA-ES), evomal (GP + local search), gplfl (GP only) or glo "
                                       "(GP, then CMA-ES on the best tree's edge weights)")
       ->check(CLI::IsMember({"taylorglo", "evomal", "gplfl", "glo"}))->capture_default_str();

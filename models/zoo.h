@@ -1,5 +1,5 @@
-// The thesis' base models. Structures and initialisation follow the reference code where
-// shared/thesis-notes.md specifies them (logistic, MLP, LeNet-5, AllCNN-C, AlexNet); VGG-16 and
+// The thesis' base models. Structures and initialisation follow the thesis' reference code
+// (C. Raymond, 2024: logistic, MLP, LeNet-5, AllCNN-C, AlexNet); VGG-16 and
 // ResNet-18 are the usual CIFAR variants with PyTorch's default initialisation; Conv-4 is the
 // few-shot backbone. Every model is a Sequential, so its state_dict names match an nn.Sequential
 // built with the same layers (bench/compare/zoo.py builds the PyTorch twins).

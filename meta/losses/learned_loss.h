@@ -1,5 +1,5 @@
 // LearnedLoss: a small network L_phi applied elementwise to (prediction, target) pairs, the loss
-// family of ML3 (Bechtle et al.) and AdaLFL (Raymond et al.); see thesis-notes.md.
+// family of ML3 (Bechtle et al., ICPR 2021) and AdaLFL (Raymond et al., arXiv 2301.13247).
 //
 //   classification: pairs (f_c, y_c) = (softmax probability, one-hot target) for every class c;
 //                   loss = mean over the batch of sum over classes of L_phi(f_c, y_c)
