@@ -22,7 +22,7 @@ declare -A sources=(
   [pickle]="meta/data/pickle.cpp meta/data/io.cpp"
   [image]="meta/data/image_codec.cpp"
   [config]="apps/config_json.cpp"
-  [loss_file]="meta/losses/learned_loss.cpp models/safetensors.cpp"
+  [loss_file]="meta/losses/loss_file.cpp meta/losses/learned_loss.cpp models/safetensors.cpp"
 )
 targets=(expression safetensors idx csv pickle image config loss_file)
 (($#)) && targets=("$@")

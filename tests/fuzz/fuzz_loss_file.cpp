@@ -1,18 +1,20 @@
-// libFuzzer target: learned-loss files (meta/losses/learned_loss.cpp: safetensors + the JSON
-// configuration in its metadata). An accepted loss evaluates on a small batch without crashing.
+// libFuzzer target: learned-loss files (meta/losses/loss_file.cpp over safetensors, with the
+// network configuration of meta/losses/learned_loss.cpp). An accepted loss of any kind evaluates
+// on a small batch without crashing.
 #include "engine/metaloss.h"
 #include "fuzz_util.h"
-#include "meta/losses/learned_loss.h"
+#include "meta/losses/loss_file.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string& path = fuzz::as_file(data, size, ".safetensors");
   fuzz::expect_clean("fuzz_loss_file", [&] {
-    auto loss = metaloss::losses::LearnedLoss::from_file(path);
+    const metaloss::losses::LossFile f = metaloss::losses::load_loss_file(path);
     using metaloss::Tensor;
-    const bool regression = loss->config().mode == metaloss::losses::LearnedLossConfig::Mode::Regression;
-    const Tensor out = regression ? Tensor::zeros({2, 1}) : Tensor::zeros({2, 3});
-    const Tensor y = regression ? Tensor::zeros({2, 1}) : Tensor::from_vector(std::vector<int64_t>{0, 2}, {2});
-    (void)(*loss)(out, y).item();
+    if (f.network) f.network->to(metaloss::DType::Float32);
+    const Tensor out = f.regression ? Tensor::zeros({2, 1}) : Tensor::zeros({2, 3});
+    const Tensor y = f.regression ? Tensor::zeros({2, 1}) : Tensor::from_vector(std::vector<int64_t>{0, 2}, {2});
+    (void)f.function()(out, y).item();
+    (void)f.formula();
   });
   return 0;
 }

@@ -16,6 +16,7 @@
 #include "engine/metaloss.h"
 #include "meta/data/image_codec.h"
 #include "meta/losses/learned_loss.h"
+#include "meta/losses/loss_file.h"
 #include "models/safetensors.h"
 
 namespace fs = std::filesystem;
@@ -97,6 +98,11 @@ int main(int argc, char** argv) {
   Generator g(1);
   losses::LearnedLoss::ml3(losses::LearnedLossConfig::Mode::Classification, g)->save((dir / "loss_file/ml3.safetensors").string());
   losses::LearnedLoss::adalfl(losses::LearnedLossConfig::Mode::Regression, g)->save((dir / "loss_file/adalfl.safetensors").string());
+  // And one of each other kind in the loss-file format.
+  losses::save_loss_file((dir / "loss_file/evomal.safetensors").string(),
+                         losses::parse_loss_spec("mul(-1, mul(y, log(f))) @ [1, 1, 1.5, 1, 0.5]"));
+  losses::save_loss_file((dir / "loss_file/taylorglo.safetensors").string(),
+                         losses::parse_loss_spec("taylorglo(0, 0, -1, 0.5, 0, 0.2, 0, 0)"));
   std::printf("seeds in %s\n", dir.c_str());
   return 0;
 }
