@@ -23,8 +23,8 @@ enum class UnaryOp : uint8_t {
   Clamp,       // min(max(x, alpha), beta)
 };
 // TanhBackward(g, y) = g * (1 - y*y), SigmoidBackward(g, y) = g * (y * (1 - y)),
-// ReluBackward(g, x) = x > 0 ? g : 0 (a select: g = inf gives 0, not NaN): the fused backward rules of tanh/sigmoid/relu, used
-// only when the backward pass records no graph.
+// ReluBackward(g, x) = x > 0 ? g : 0 (a select: g = inf gives 0, not NaN): the fused backward rules
+// of tanh/sigmoid/relu (the engine ops tanh_backward, sigmoid_backward, relu_backward).
 enum class BinaryOp : uint8_t { Add, Sub, Mul, Div, Pow, Min, Max, TanhBackward, SigmoidBackward, ReluBackward };
 enum class CompareOp : uint8_t { Eq, Ne, Lt, Le, Gt, Ge };
 enum class ReduceOp : uint8_t { Sum, Max, Min };
