@@ -178,7 +178,7 @@ int run_train(const TrainArgs& a) {
   }
   std::unique_ptr<MetricsWriter> metrics;
   if (!a.metrics.empty()) {
-    metrics = std::make_unique<MetricsWriter>(a.metrics);
+    metrics = std::make_unique<MetricsWriter>(a.metrics, /*append=*/false);  // a train run never resumes
     metrics->write({{"seed", double(a.seed)}, {"train_size", double(splits.train.size())}},
                    {{"event", "start"}, {"model", a.model}, {"dataset", a.dataset}, {"loss", a.loss}, {"optimizer", a.optimizer}});
   }
@@ -337,7 +337,7 @@ int main(int argc, char** argv) {
   train->add_option("--dropout", a.dropout, "off sets every dropout probability to 0")->check(on_off)->capture_default_str();
   train->add_option("--val-fraction", a.val_fraction, "stratified validation split taken from the training set")->check(app::kFiniteCheck)
       ->check(CLI::Range(0.0, 0.9))->capture_default_str();
-  train->add_option("--metrics", a.metrics, "append JSON-lines metrics to this file")->check(app::kWritableFileCheck);
+  train->add_option("--metrics", a.metrics, "write JSON-lines metrics to this file (replaced: one run per file)")->check(app::kWritableFileCheck);
   train->add_option("--log-every", a.log_every, "steps between log lines / metrics")->check(CLI::PositiveNumber)->capture_default_str();
   train->add_option("--config", a.config, "JSON file of options (command-line options win)");
 

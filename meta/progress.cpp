@@ -101,7 +101,8 @@ std::string json_escape(const std::string& s) {
   return o;
 }
 
-MetricsWriter::MetricsWriter(const std::string& path) : out_(path, std::ios::app), path_(path) {
+MetricsWriter::MetricsWriter(const std::string& path, bool append)
+    : out_(path, append ? std::ios::app : std::ios::trunc), path_(path) {
   if (!out_) throw std::runtime_error("metrics file '" + path + "': cannot open for writing");
 }
 

@@ -35,7 +35,9 @@ class Progress {
 // keeps every line it wrote.
 class MetricsWriter {
  public:
-  explicit MetricsWriter(const std::string& path);  // throws naming the path if it cannot be opened
+  // Throws naming the path if it cannot be opened. append: keep earlier lines (a resumed run);
+  // otherwise the file starts empty (a fresh run's lines are not mixed into an older run's).
+  explicit MetricsWriter(const std::string& path, bool append = true);
   void write(const std::map<std::string, double>& numbers, const std::map<std::string, std::string>& strings = {});
 
  private:

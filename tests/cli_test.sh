@@ -127,6 +127,8 @@ echo '{"model": "logistic", "steps": 3, "lr": 0.05, "shuffle": false, "val-fract
 check "config + override" 0 "trained 4 steps" -- "$bin" train --config "$tmp/cfg.json" --steps 4 --save "$tmp/a.safetensors" \
   --metrics "$tmp/m.jsonl"
 check "metrics file" 0 '"event": "end"' -- cat "$tmp/m.jsonl"
+"$bin" train --config "$tmp/cfg.json" --steps 4 --metrics "$tmp/m.jsonl" >/dev/null 2>&1
+check "metrics file: a second train run replaces it (one start line)" 0 "^1$" -- grep -c '"event": "start"' "$tmp/m.jsonl"
 # --init from the saved file with 0 steps reproduces the saved model's accuracy exactly.
 acc1=$("$bin" train --model logistic --steps 0 --val-fraction 0 --init "$tmp/a.safetensors" 2>/dev/null | tail -1)
 acc2=$("$bin" train --model logistic --steps 0 --val-fraction 0 --init "$tmp/a.safetensors" --seed 9 2>/dev/null | tail -1)
