@@ -516,7 +516,7 @@ Table candidate_table(const std::vector<search::CandidateRecord>& cs) {
                "session", "cached"};
   t.numeric = {true, true, false, true, true, false, false, true, true, false, true, true};
   for (const auto& c : cs)
-    t.rows.push_back({std::to_string(c.generation), std::to_string(c.index), c.genome, c.params, num(c.fitness), c.status,
+    t.rows.push_back({std::to_string(c.generation + 1), std::to_string(c.index), c.genome, c.params, num(c.fitness), c.status,
                       c.reason, std::to_string(c.seed), num(c.seconds), c.worker, std::to_string(c.session),
                       c.cached ? "1" : "0"});
   return t;
@@ -527,7 +527,7 @@ Table generation_table(const std::vector<search::GenerationRecord>& gs) {
   t.columns = {"generation", "best", "mean", "failed", "cached", "evaluated", "seconds", "session", "rng_state"};
   t.numeric = {true, true, true, true, true, true, true, true, false};
   for (const auto& g : gs)
-    t.rows.push_back({std::to_string(g.generation), num(g.best), num(g.mean), std::to_string(g.failed),
+    t.rows.push_back({std::to_string(g.generation + 1), num(g.best), num(g.mean), std::to_string(g.failed),
                       std::to_string(g.cached), std::to_string(g.evaluated), num(g.seconds), std::to_string(g.session),
                       g.rng_state});
   return t;

@@ -171,6 +171,8 @@ expect "runs show: hall of fame" grep -q "hall of fame" "$tmp/show.txt"
 expect "runs show: three sessions" test "$(grep -cE '^  [123]  20' "$tmp/show.txt")" -eq 3
 "$bin" runs export "$tmp/kill" --table generations --format json >"$tmp/gens.json"
 expect "runs export json: 3 generations" test "$(grep -c '"generation"' "$tmp/gens.json")" -eq 3
+expect "runs export: generations numbered from 1, as the console and runs show" \
+  test "$("$bin" runs export "$tmp/kill" --table generations --columns generation | tail -n +2 | tr '\n' ' ')" = "1 2 3 "
 "$bin" runs list "$tmp" >"$tmp/list2.txt" 2>&1
 expect "runs list: complete" grep -qE "kill +taylorglo .* 3/3 +18 .* complete" "$tmp/list2.txt"
 
