@@ -217,6 +217,8 @@ CLI::App* add_fewshot_command(CLI::App& app, FewShotArgs& a) {
   c->add_option("--seed", a.seed, "initialisation and training tasks")->check(kSeedCheck)->capture_default_str();
   c->add_option("--task-seed", a.task_seed, "validation and test tasks (keep it fixed to compare methods)")->check(kSeedCheck)->capture_default_str();
   c->add_option("--threads", a.threads, "CPU threads")->check(CLI::PositiveNumber)->capture_default_str();
+  c->add_option("--device", a.device, std::string(kDeviceHelp) + " (a run may be resumed on another device)")
+      ->capture_default_str();
   c->add_option("--out", a.out, "run folder (default runs/fewshot-METHOD-DATASET-NwKs[-ablation])");
   return c;
 }
@@ -264,6 +266,7 @@ FewShotArgs fewshot_args_from_config(const std::map<std::string, std::string>& c
 
 int run_fewshot(const FewShotArgs& a, const std::string& command_line) {
   set_num_threads(a.threads);
+  const Device device = parse_device_option(a.device, "--device");
   const int64_t meta_batch = a.meta_batch > 0 ? a.meta_batch : a.shots == 1 ? 4 : 2;
   const RunConfig cfg = make_config(a, meta_batch);
   const Samplers s = make_samplers(a);
@@ -285,6 +288,7 @@ int run_fewshot(const FewShotArgs& a, const std::string& command_line) {
   lc.transductive = a.transductive;
   lc.seed = a.seed;
   fewshot::Learner learner(lc);
+  learner.to(device);  // meta-parameters, their Adam moments and each episode live there
   const std::string dir = a.out.empty() ? run_name(a) : a.out;
   fs::create_directories(dir);
   search::RunStore store((fs::path(dir) / search::RunStore::kFileName).string(), true);
@@ -316,6 +320,7 @@ int run_fewshot(const FewShotArgs& a, const std::string& command_line) {
                learner.describe().c_str(), (long long)a.ways, (long long)a.shots, (long long)a.queries,
                (long long)meta_batch, (long long)a.iterations, s.describe.c_str(), dir.c_str());
   const int session = store.begin_session(command_line);
+  store.set_result("device_session_" + std::to_string(session), device.str());  // where each session ran
   const fewshot::MetaTrainResult r = fewshot::meta_train(learner, *s.train, *s.valid, *s.test, o, hash, &store);
   if (r.peak_meta_step_bytes > 0) {
     std::fprintf(stderr, "peak host memory of a meta-step (meta-batch %lld): %.1f MiB\n", (long long)meta_batch,

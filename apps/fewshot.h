@@ -22,6 +22,7 @@ struct FewShotArgs {
   bool first_order = false, no_learned_loss = false, no_warp = false, no_film = false, transductive = false;
   uint64_t seed = 0, task_seed = 0;
   int threads = 1;
+  std::string device = "cpu";  // not part of the configuration: a run may resume on another device
 };
 
 CLI::App* add_fewshot_command(CLI::App& app, FewShotArgs& a);

@@ -477,6 +477,7 @@ CLI::App* add_learn_command(CLI::App& app, LearnArgs& a) {
                 "more fixed losses trained exactly like the baseline, as extra table columns: "
                 "lsr, sparse_lsr, focal, mse (classification), l1 (regression)");
   c->add_option("--threads", a.threads, "CPU threads (default: all cores)")->check(CLI::PositiveNumber);
+  c->add_option("--device", a.device, kDeviceHelp)->capture_default_str();
   c->add_option("--out", a.out, "output folder (default runs/learn-METHOD-DATASET-MODEL)");
   c->add_option("--metrics", a.metrics, "JSON-lines metrics file (default OUT/metrics.jsonl; appended)");
   c->add_option("--log-every", a.log_every, "base steps between metrics lines")->check(CLI::PositiveNumber)->capture_default_str();
@@ -705,6 +706,7 @@ int run_learn(const LearnArgs& in) {
   const losses::LearnedLossConfig lcfg = loss_config(a, mode);
   const std::string model = a.model.empty() ? default_model(a.dataset) : a.model;
   if (a.threads > 0) set_num_threads(a.threads);
+  const Device device = parse_device_option(a.device, "--device");
 
   // ---- data (loaded once, split per seed) ----
   data::TrainTest tt;
@@ -724,7 +726,7 @@ int run_learn(const LearnArgs& in) {
                  {"meta_lr", a.meta_lr}, {"steps", double(a.steps)}, {"epochs", double(a.epochs)},
                  {"batch_size", double(a.batch_size)}, {"momentum", a.momentum}},
                 {{"event", "start"}, {"method", a.method}, {"dataset", a.dataset}, {"model", model}, {"seeds", a.seeds},
-                 {"loss_network", lcfg.to_json()}, {"base_lr_grid", a.base_lr_grid}});
+                 {"loss_network", lcfg.to_json()}, {"base_lr_grid", a.base_lr_grid}, {"device", device.str()}});
   std::fprintf(stderr, "metaloss learn: %s on %s with %s, seeds %s, %lld meta steps, %s %lld, loss network %s%s, output in %s\n",
                a.method.c_str(), a.dataset.c_str(), model.c_str(), a.seeds.c_str(), (long long)a.meta_steps,
                a.epochs > 0 ? "epochs" : "steps", (long long)(a.epochs > 0 ? a.epochs : a.steps), lcfg.to_json().c_str(),
@@ -735,8 +737,9 @@ int run_learn(const LearnArgs& in) {
   for (uint64_t seed : seeds) {
     // The same streams as `metaloss train --seed`: 0 init, 1 split, 2 batch order; 3 loss init.
     Generator split_gen = seeds::derive(seed, seeds::Stream::Split);
-    const data::Splits sp = make_splits(a, tt, table, split_gen);
-    const learn::ModelFactory factory = model_factory(a, model, sp.train);
+    // Split and standardised on the host, then moved to the device once for the whole seed.
+    const data::Splits sp = data::to_device(make_splits(a, tt, table, split_gen), device);
+    const learn::ModelFactory factory = learn::on_device(model_factory(a, model, sp.train), device);
     const learn::LearnTask task{sp.train, sp.valid, factory};
     TrainOptions to;
     to.steps = a.steps;
@@ -769,6 +772,7 @@ int run_learn(const LearnArgs& in) {
 
     Generator loss_gen = seeds::derive(seed, seeds::Stream::LossInit);
     auto loss = std::make_shared<LearnedLoss>(lcfg, loss_gen);
+    loss->to(device);  // phi, its Adam state and alpha live on the device
     std::vector<learn::LossSnapshot> snaps{learn::snapshot(*loss, "initial", 0)};
     NamedTensors tuned_phi;
     if (a.method == "ml3") run_ml3(setup, task, loss, r, snaps);

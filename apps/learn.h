@@ -33,6 +33,7 @@ struct LearnArgs {
   // the learned loss are each also trained at every rate, and the rate with the lower validation
   // error is reported beside the thesis protocol's fixed --inner-lr.
   std::string base_lr_grid;
+  std::string device = "cpu";  // where the splits, base models and loss network live
 };
 
 // Registers the subcommand (options write into `a`); returns it so main can test `*learn`.

@@ -158,13 +158,16 @@ int run_train(const TrainArgs& a) {
       }
   }
   if (a.dropout == "off") disable_dropout(*model);
-  // Parameters and optimizer state live on the device; each batch is copied there per step.
-  const Device device = app::as_usage("--device", [&] {
-    const Device d = Device::parse(a.device);
-    check_device(d, "--device");
-    return d;
-  });
+  // Parameters, optimizer state and the data live on the device; batches are gathered there.
+  const Device device = app::parse_device_option(a.device, "--device");
   model->to(device);
+  // The splits go to the device once. With --augment the training split stays on the host, where
+  // the crop/flip kernels run, and each augmented batch is copied over.
+  {
+    data::Dataset host_train = splits.train;
+    splits = data::to_device(splits, device);
+    if (a.augment == "on") splits.train = host_train;
+  }
 
   std::unique_ptr<Optimizer> opt;
   if (a.optimizer == "sgd") {
@@ -319,7 +322,7 @@ int main(int argc, char** argv) {
   train->add_option("--lr-gamma", a.lr_gamma, "factor of the step schedule")->check(CLI::NonNegativeNumber)->capture_default_str();
   train->add_option("--dtype", a.dtype, "float32 or float64 parameters and inputs")
       ->check(CLI::IsMember({"float32", "float64"}))->capture_default_str();
-  train->add_option("--device", a.device, "cpu, cuda or cuda:N (where parameters live and steps run)")
+  train->add_option("--device", a.device, app::kDeviceHelp)
       ->capture_default_str();
   train->add_option("--momentum", a.momentum, "SGD momentum")->check(app::kFiniteCheck)->check(CLI::Range(0.0, 1.0))->capture_default_str();
   train->add_flag("--nesterov", a.nesterov, "Nesterov momentum (SGD)");

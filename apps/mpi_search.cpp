@@ -29,7 +29,7 @@ void mpi_abort(int) {}
 int mpi_rank() { no_mpi(); }
 int mpi_size() { no_mpi(); }
 int mpi_serve(const std::function<search::EvalFn(const std::string&)>&) { no_mpi(); }
-std::unique_ptr<search::Evaluator> make_mpi_evaluator(const std::string&) { no_mpi(); }
+std::unique_ptr<search::Evaluator> make_mpi_evaluator(const std::string&, std::vector<std::string>) { no_mpi(); }
 
 #else
 
@@ -59,7 +59,8 @@ std::string chomp(std::string s) {
 
 class MpiEvaluator : public search::Evaluator {
  public:
-  explicit MpiEvaluator(const std::string& init) : workers_(mpi_size() - 1) {
+  MpiEvaluator(const std::string& init, std::vector<std::string> devices)
+      : workers_(mpi_size() - 1), devices_(std::move(devices)) {
     for (int w = 1; w <= workers_; ++w) send(init, w, kTagToWorker);
     for (int w = 1; w <= workers_; ++w) {
       int src = 0;
@@ -97,16 +98,23 @@ class MpiEvaluator : public search::Evaluator {
       busy[size_t(src)] = -1;
       e.seed = jobs[j].seed;
       e.worker = "mpi:" + std::to_string(src);
+      e.device = size_t(src - 1) < devices_.size() ? devices_[size_t(src - 1)] : "cpu";
       ++finished;
       done(j, e);
     }
   }
   std::string describe() const override {
-    return std::to_string(workers_) + " MPI worker rank" + (workers_ == 1 ? "" : "s");
+    std::string d;
+    for (const auto& x : devices_)
+      if (x != "cpu") d = " on ";
+    if (!d.empty())
+      for (size_t i = 0; i < devices_.size(); ++i) d += (i ? "," : "") + devices_[i];
+    return std::to_string(workers_) + " MPI worker rank" + (workers_ == 1 ? "" : "s") + d;
   }
 
  private:
   int workers_;
+  std::vector<std::string> devices_;
 };
 
 bool started = false;
@@ -175,8 +183,8 @@ int mpi_serve(const std::function<search::EvalFn(const std::string&)>& make) {
   }
 }
 
-std::unique_ptr<search::Evaluator> make_mpi_evaluator(const std::string& init) {
-  return std::make_unique<MpiEvaluator>(init);
+std::unique_ptr<search::Evaluator> make_mpi_evaluator(const std::string& init, std::vector<std::string> rank_devices) {
+  return std::make_unique<MpiEvaluator>(init, std::move(rank_devices));
 }
 
 #endif

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "meta/search/population.h"
 
@@ -20,6 +21,8 @@ int mpi_size();
 // Ranks > 0: receive the run's configuration, build the evaluator, serve jobs until told to stop.
 int mpi_serve(const std::function<search::EvalFn(const std::string& init)>& make);
 // Rank 0: an Evaluator over ranks 1..size-1 (sends them `init` and waits until each is ready).
-std::unique_ptr<search::Evaluator> make_mpi_evaluator(const std::string& init);
+// rank_devices[r - 1]: where rank r trains (each rank chose it from the same command line), as
+// recorded with its results.
+std::unique_ptr<search::Evaluator> make_mpi_evaluator(const std::string& init, std::vector<std::string> rank_devices);
 
 }  // namespace metaloss::app

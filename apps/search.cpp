@@ -162,7 +162,7 @@ struct SearchSetup {
   int loop_generations = 0;    // generations of the population loop (glo: both phases)
 };
 
-std::unique_ptr<SearchSetup> build_setup(const RunConfig& c) {
+std::unique_ptr<SearchSetup> build_setup(const RunConfig& c, Device device) {
   const std::string method = need(c, "method");
   if (method != "taylorglo" && method != "evomal" && method != "gplfl" && method != "glo")
     throw std::runtime_error("run configuration: method '" + method +
@@ -176,8 +176,9 @@ std::unique_ptr<SearchSetup> build_setup(const RunConfig& c) {
   const data::TrainTest tt = load_classification(s->la);
   const uint64_t seed = need_seed(c);
   Generator split_gen = seeds::derive(seed, seeds::Stream::Split);
-  s->splits = make_splits(s->la, tt, data::Dataset{}, split_gen);
-  s->factory = model_factory(s->la, s->model, s->splits.train);
+  // Split and standardised on the host (the same split everywhere), then on the device once.
+  s->splits = data::to_device(make_splits(s->la, tt, data::Dataset{}, split_gen), device);
+  s->factory = learn::on_device(model_factory(s->la, s->model, s->splits.train), device);
   s->task = learn::LearnTask{s->splits.train, s->splits.valid, s->factory};
   s->task.validate();
   s->tg.seed = seed;
@@ -224,9 +225,9 @@ std::unique_ptr<SearchSetup> build_setup(const RunConfig& c) {
   return s;
 }
 
-search::EvalFn eval_fn_from_init(const std::string& init) {
+search::EvalFn eval_fn_from_init(const std::string& init, Device device) {
   const RunConfig c = search::parse_config_json(init);
-  std::shared_ptr<SearchSetup> s = build_setup(c);
+  std::shared_ptr<SearchSetup> s = build_setup(c, device);
   auto fn = s->gp ? search::evomal_eval_fn(s->task, s->evo) : search::taylor_glo_eval_fn(s->task, s->tg);
   return [s, fn](const std::string& genome, uint64_t seed) { return fn(genome, seed); };
 }
@@ -323,23 +324,50 @@ void warn_workers(int workers) {
                  workers, cores);
 }
 
+// The devices of a command's --device / --devices: this process's, and its workers' in turn.
+struct Devices {
+  Device main;
+  std::vector<std::string> workers;  // empty: every worker on `main`
+};
+Devices resolve_placement(const Placement& p, int workers, bool mpi) {
+  Devices d{parse_device_option(p.device, "--device"), {}};
+  if (!p.devices.empty()) {
+    if (workers < 2 && !mpi)
+      throw UsageError("--devices " + p.devices + ": places worker processes (--workers N or --mpi); in this process "
+                       "use --device");
+    for (Device w : parse_devices_option(p.devices, "--devices")) d.workers.push_back(w.str());
+  } else if (d.main != Device::cpu()) {
+    d.workers = {d.main.str()};
+  }
+  return d;
+}
+// The device of MPI rank r >= 1 (the same rule on every rank and on the master).
+std::string rank_device(const Devices& d, int rank) {
+  return d.workers.empty() ? std::string("cpu") : d.workers[size_t(rank - 1) % d.workers.size()];
+}
+
 // The search (new or continued) and its meta-test, on an open store with its configuration set.
-int drive(RunStore& store, const RunConfig& c, const std::string& dir, int workers, bool mpi,
+int drive(RunStore& store, const RunConfig& c, const std::string& dir, int workers, bool mpi, const Devices& devices,
           const std::string& command_line) {
-  const auto setup = build_setup(c);
+  const auto setup = build_setup(c, devices.main);
   std::unique_ptr<search::Evaluator> ev;
   const std::string init = search::config_json(c);
   const double time_limit = need_double(c, "time_limit");
-  if (mpi) ev = make_mpi_evaluator(init);
-  else if (workers > 1) {
+  if (mpi) {
+    std::vector<std::string> ranks;
+    for (int r = 1; r < mpi_size(); ++r) ranks.push_back(rank_device(devices, r));
+    ev = make_mpi_evaluator(init, ranks);
+  } else if (workers > 1) {
     warn_workers(workers);
     ev = as_usage("--workers", [&] {
       return std::make_unique<search::ProcessPoolEvaluator>(workers, std::vector<std::string>{self_exe(), "search-worker"},
-                                                            init, time_limit > 0 ? 2 * time_limit + 60 : 0);
+                                                            init, time_limit > 0 ? 2 * time_limit + 60 : 0,
+                                                            devices.workers);
     });
   } else {
     ev = std::make_unique<search::SerialEvaluator>(setup->gp ? search::evomal_eval_fn(setup->task, setup->evo)
-                                                             : search::taylor_glo_eval_fn(setup->task, setup->tg));
+                                                             : search::taylor_glo_eval_fn(setup->task, setup->tg),
+                                                   devices.main.str());
   }
   std::unique_ptr<search::PopulationOptimizer> optimizer;
   if (need(c, "method") == "glo") optimizer = std::make_unique<search::GLOOptimizer>(setup->glo);
@@ -513,12 +541,12 @@ struct Table {
 Table candidate_table(const std::vector<search::CandidateRecord>& cs) {
   Table t;
   t.columns = {"generation", "index", "genome", "params", "fitness", "status", "reason", "seed", "seconds", "worker",
-               "session", "cached"};
-  t.numeric = {true, true, false, true, true, false, false, true, true, false, true, true};
+               "session", "cached", "device"};
+  t.numeric = {true, true, false, true, true, false, false, true, true, false, true, true, false};
   for (const auto& c : cs)
     t.rows.push_back({std::to_string(c.generation + 1), std::to_string(c.index), c.genome, c.params, num(c.fitness), c.status,
                       c.reason, std::to_string(c.seed), num(c.seconds), c.worker, std::to_string(c.session),
-                      c.cached ? "1" : "0"});
+                      c.cached ? "1" : "0", c.device});
   return t;
 }
 
@@ -622,6 +650,16 @@ int runs_show(const std::string& dir) {
   for (const auto& ss : s.sessions())
     std::printf("  %d  %s .. %s  %s\n", ss.id, ss.started.c_str(), ss.finished.empty() ? "(did not finish)" : ss.finished.c_str(),
                 ss.command.c_str());
+  {  // where the candidates were trained, per session (a run may be resumed on other devices)
+    std::map<int, std::map<std::string, int>> where;
+    for (const auto& r : s.candidates())
+      if (!r.cached) ++where[r.session][r.device];
+    for (const auto& [session, devs] : where) {
+      std::string line;
+      for (const auto& [d, n] : devs) line += (line.empty() ? "" : ", ") + d + " " + std::to_string(n);
+      std::printf("  session %d trained on: %s\n", session, line.c_str());
+    }
+  }
   const auto gens = s.generations();
   std::printf("\n%-10s %9s %9s %9s %9s %7s %7s %9s %8s\n", "generation", "best", "mean", "evaluated", "rejected",
               "failed", "cached", "seconds", "session");
@@ -711,6 +749,14 @@ int runs_export(const RunsArgs& a) {
   return 0;
 }
 
+void add_placement_options(CLI::App* c, Placement& p) {
+  c->add_option("--device", p.device, std::string(kDeviceHelp) + "; also the workers' device unless --devices is given")
+      ->capture_default_str();
+  c->add_option("--devices", p.devices,
+                "the worker processes' (or MPI ranks') devices in turn, comma-separated (e.g. cuda:0,cuda:1), or "
+                "cuda for every visible GPU; where each candidate ran is recorded in the run store");
+}
+
 }  // namespace
 
 SearchCommands add_search_commands(CLI::App& app, SearchArgs& a, ResumeArgs& r, RunsArgs& runs) {
@@ -768,6 +814,7 @@ SearchCommands add_search_commands(CLI::App& app, SearchArgs& a, ResumeArgs& r, 
   c->add_option("--workers", a.workers, "local worker processes evaluating candidates in parallel (1: in this process)")
       ->check(CLI::Range(1, 1024))->capture_default_str();
   c->add_flag("--mpi", a.mpi, "evaluate on MPI ranks 1..N-1 (start with mpirun -np N); needs a METALOSS_MPI build");
+  add_placement_options(c, a.place);
   c->add_option("--out", a.out, "run folder (default runs/search-METHOD-DATASET-MODEL); an existing run there with "
                                 "the same configuration is continued, a different one refused");
 
@@ -775,12 +822,14 @@ SearchCommands add_search_commands(CLI::App& app, SearchArgs& a, ResumeArgs& r, 
   sc.resume->add_option("run", r.dir, "the run folder")->required();
   sc.resume->add_option("--workers", r.workers, "local worker processes")->check(CLI::Range(1, 1024))->capture_default_str();
   sc.resume->add_flag("--mpi", r.mpi, "evaluate on MPI ranks (start with mpirun -np N)");
+  add_placement_options(sc.resume, r.place);
   sc.resume->add_option("--generations", r.generations,
                         "extend the run to this many generations (more than recorded; not for glo)")
       ->check(CLI::PositiveNumber);
 
   sc.worker = app.add_subcommand("search-worker", "");  // hidden: started by `search --workers N`
   sc.worker->group("");
+  sc.worker->add_option("--device", a.place.device, "where this worker trains");
 
   sc.runs = app.add_subcommand("runs", "Inspect search runs: `runs list [DIR]`, `runs show RUN_DIR`, `runs export RUN_DIR`");
   sc.runs->require_subcommand(1);
@@ -806,17 +855,27 @@ bool wants_mpi(const SearchCommands& c, const SearchArgs& s, const ResumeArgs& r
 
 int run_search_command(const SearchCommands& c, const SearchArgs& a, const ResumeArgs& r, const RunsArgs& runs,
                        const std::string& command_line) {
-  if (c.worker->parsed()) return search::serve_worker(0, 1, eval_fn_from_init, "search-worker");
+  if (c.worker->parsed()) {
+    const Device d = parse_device_option(a.place.device, "search-worker --device");
+    return search::serve_worker(0, 1, [d](const std::string& init) { return eval_fn_from_init(init, d); },
+                                "search-worker");
+  }
   if (c.runs_list->parsed()) return runs_list(runs.dir);
   if (c.runs_show->parsed()) return runs_show(runs.run);
   if (c.runs_export->parsed()) return runs_export(runs);
   const bool mpi = wants_mpi(c, a, r);
-  if (mpi && mpi_rank() > 0) return mpi_serve(eval_fn_from_init);
+  if (mpi && mpi_rank() > 0) {  // this rank's device, by the rule the master uses
+    const bool resume = c.resume->parsed();
+    const Devices d = resolve_placement(resume ? r.place : a.place, resume ? r.workers : a.workers, true);
+    const Device mine = Device::parse(rank_device(d, mpi_rank()));
+    return mpi_serve([mine](const std::string& init) { return eval_fn_from_init(init, mine); });
+  }
   if (mpi && mpi_size() < 2)
     throw UsageError("--mpi needs at least 2 ranks (rank 0 runs the search, the others evaluate): "
                                 "start it with mpirun -np N, N >= 2");
   if (c.search->parsed()) {
     if (a.mpi && a.workers > 1) throw UsageError("--workers and --mpi exclude each other");
+    const Devices devices = resolve_placement(a.place, a.workers, a.mpi);
     RunConfig cfg = make_config(a);
     const std::string dir = a.out.empty() ? "runs/search-" + a.method + "-" + a.dataset + "-" + cfg.at("model") : a.out;
     fs::create_directories(dir);
@@ -832,16 +891,19 @@ int run_search_command(const SearchCommands& c, const SearchArgs& a, const Resum
       throw UsageError(std::string(e.what()) + "\nresume it as it was with `metaloss resume " + dir +
                                   "`, or choose another --out");
     }
-    return drive(store, cfg, dir, a.workers, a.mpi, command_line);
+    return drive(store, cfg, dir, a.workers, a.mpi, devices, command_line);
   }
   // resume
   if (r.mpi && r.workers > 1) throw UsageError("--workers and --mpi exclude each other");
+  const Devices devices = resolve_placement(r.place, r.workers, r.mpi);
   {  // a few-shot run continues with its own command and the recorded options
     const RunConfig peek = RunStore(store_path(run_dir_of(r.dir)), false).config();
     if (peek.count("kind") && peek.at("kind") == "fewshot") {
-      if (r.generations > 0 || r.mpi || r.workers > 1)
-        throw UsageError("resume " + r.dir + ": a few-shot run takes no --generations, --workers or --mpi");
-      return run_fewshot(fewshot_args_from_config(peek, r.dir), command_line);
+      if (r.generations > 0 || r.mpi || r.workers > 1 || !r.place.devices.empty())
+        throw UsageError("resume " + r.dir + ": a few-shot run takes no --generations, --workers, --devices or --mpi");
+      FewShotArgs fa = fewshot_args_from_config(peek, r.dir);
+      fa.device = r.place.device;  // (may differ from the device it started on)
+      return run_fewshot(fa, command_line);
     }
   }
   RunStore store(store_path(run_dir_of(r.dir)), true);
@@ -867,7 +929,7 @@ int run_search_command(const SearchCommands& c, const SearchArgs& a, const Resum
     std::fprintf(stderr, "extending %s from %d to %d generations\n", r.dir.c_str(), had, r.generations);
   }
 
-  return drive(store, cfg, r.dir, r.workers, r.mpi, command_line);
+  return drive(store, cfg, r.dir, r.workers, r.mpi, devices, command_line);
 }
 
 }  // namespace metaloss::app

@@ -12,6 +12,14 @@ class App;
 
 namespace metaloss::app {
 
+// Where a search's candidates train: --device for this process (serial evaluation, the meta-test)
+// and, unless --devices says otherwise, its workers; --devices: the workers' devices in turn.
+// Not part of the run's configuration: a run may be resumed on other devices, and the run store
+// records where each candidate ran.
+struct Placement {
+  std::string device = "cpu", devices;
+};
+
 struct SearchArgs {
   std::string method = "taylorglo", dataset = "fashion-mnist", data_dir, model, out;
   std::string test_seeds;  // meta-test seeds, comma-separated (default: the run seed)
@@ -28,6 +36,7 @@ struct SearchArgs {
   double glo_sigma = 0.2;
   std::vector<std::string> seed_exprs;
   std::string simplify;  // ginac | canonical; empty: ginac when built with GiNaC
+  Placement place;       // (also the hidden search-worker's --device)
 };
 
 struct ResumeArgs {
@@ -35,6 +44,7 @@ struct ResumeArgs {
   int workers = 1;
   bool mpi = false;
   int generations = 0;  // > 0: extend the run to this many generations
+  Placement place;
 };
 
 struct RunsArgs {

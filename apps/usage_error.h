@@ -6,6 +6,9 @@
 #include <stdexcept>
 #include <string>
 #include <utility>
+#include <vector>
+
+#include "engine/runtime.h"
 
 namespace metaloss::app {
 
@@ -24,6 +27,42 @@ decltype(auto) as_usage(const std::string& option, F&& f) {
   } catch (const std::invalid_argument& e) {
     const std::string m = e.what();
     throw UsageError(m.rfind(option, 0) == 0 ? m : option + ": " + m);
+  }
+}
+
+// --device of every command: "cpu", "cuda", "cuda:N" or a host check device "cpu:N".
+inline constexpr const char* kDeviceHelp =
+    "cpu, cuda or cuda:N: where the data, models and learned losses live and every step runs "
+    "(cpu:1..cpu:7: the CPU, as a device of its own, to check that nothing stays behind on cpu)";
+
+// The device named by `text`, usable in this build and on this machine; a UsageError (exit 2)
+// naming `option`, the device and what is missing otherwise.
+inline Device parse_device_option(const std::string& text, const std::string& option) {
+  return as_usage(option, [&] {
+    const Device d = Device::parse(text);
+    check_device(d, option.c_str());
+    return d;
+  });
+}
+
+// --devices of the searches' workers: a comma-separated list of devices (worker i runs on entry
+// i mod the count), or "cuda" alone for every visible GPU in turn. Each entry checked as --device.
+inline std::vector<Device> parse_devices_option(const std::string& text, const std::string& option) {
+  std::vector<Device> out;
+  if (text == "cuda") {
+    const int n = cuda_device_count();
+    if (n == 0) throw UsageError(option + " cuda: no CUDA device found" + (built_with_cuda() ? "" : " (metaloss was built without CUDA)"));
+    for (int i = 0; i < n; ++i) out.push_back(Device::cuda(i));
+    return out;
+  }
+  size_t start = 0;
+  for (;;) {
+    const size_t comma = text.find(',', start);
+    const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (item.empty()) throw UsageError(option + ": empty entry in '" + text + "' (expected a comma-separated list of devices)");
+    out.push_back(parse_device_option(item, option));
+    if (comma == std::string::npos) return out;
+    start = comma + 1;
   }
 }
 

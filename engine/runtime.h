@@ -12,6 +12,7 @@ int get_num_threads();
 void check_device(Device d, const char* what);
 // Whether this build has the CUDA backend and cuDNN (a GPU may still be absent at run time).
 bool built_with_cuda();
+int cuda_device_count();  // visible CUDA devices (0 without the backend or a GPU)
 bool built_with_cudnn();
 
 }  // namespace metaloss

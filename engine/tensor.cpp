@@ -161,7 +161,7 @@ bool Tensor::is_contiguous() const {
 std::string Tensor::desc() const {
   if (!defined()) return "undefined";
   std::string s = std::string(dtype_name(dtype())) + shape().str();
-  return device().is_cpu() ? s : s + " on " + device().str();
+  return device() == Device::cpu() ? s : s + " on " + device().str();
 }
 
 kernels::View Tensor::view() const {

@@ -31,7 +31,9 @@ struct State {
   std::string path;
   size_t (*peak_probe)() = nullptr;
   bool registered_exit = false;
+  bool tracing = false;  // false: NVTX ranges only
   std::map<std::thread::id, uint32_t> tids;
+  DeviceHooks hooks;
 };
 State& state() {
   static State* s = new State;  // never destroyed: stop() may run from atexit
@@ -54,6 +56,7 @@ void stop_at_exit() {
 struct EnvStart {
   EnvStart() {
     if (const char* p = std::getenv("METALOSS_PROFILE"); p && *p) start(p);
+    else if (const char* n = std::getenv("METALOSS_NVTX"); n && std::string(n) == "1") start_ranges_only();
   }
 } g_env_start;
 
@@ -69,10 +72,23 @@ std::string json_str(const char* s) {
 }  // namespace
 
 void set_memory_probe(size_t (*peak_bytes)()) { state().peak_probe = peak_bytes; }
+void set_device_hooks(const DeviceHooks& hooks) { state().hooks = hooks; }
+DeviceHooks device_hooks() { return state().hooks; }
+int64_t elapsed_ns() { return now_ns() - g_origin_ns; }
+bool tracing() { return state().tracing; }
+
+void start_ranges_only() {
+  State& s = state();
+  std::lock_guard<std::mutex> lock(s.mu);
+  s.tracing = false;
+  g_enabled.store(true);
+}
 
 void start(const std::string& trace_path) {
   State& s = state();
   std::lock_guard<std::mutex> lock(s.mu);
+  s.tracing = true;
+  if (s.hooks.on_start) s.hooks.on_start();
   s.path = trace_path;
   s.events.clear();
   s.events.reserve(1 << 16);
@@ -90,17 +106,19 @@ void Scope::begin(const char* name, const char* category, double bytes, double f
   bytes_ = bytes;
   flops_ = flops;
   t_child_ns.push_back(0);
+  if (const auto push = state().hooks.range_push) push(name);
   start_ns_ = now_ns();
 }
 
 void Scope::end() {
   const int64_t dur = now_ns() - start_ns_;
+  if (const auto pop = state().hooks.range_pop) pop();
   const int64_t child = t_child_ns.back();
   t_child_ns.pop_back();
   if (!t_child_ns.empty()) t_child_ns.back() += dur;
   State& s = state();
   std::lock_guard<std::mutex> lock(s.mu);
-  if (!enabled()) return;
+  if (!enabled() || !s.tracing) return;
   const uint32_t tid = s.tids.emplace(std::this_thread::get_id(), uint32_t(s.tids.size())).first->second;
   s.events.push_back(Event{name_, category_, start_ns_ - g_origin_ns, dur, dur - child, bytes_, flops_, tid});
 }
@@ -110,6 +128,9 @@ std::string stop() {
   std::lock_guard<std::mutex> lock(s.mu);
   if (!enabled()) return "";
   g_enabled.store(false);
+  if (!s.tracing) return "";  // NVTX ranges only: nothing recorded
+  // The device spans, resolved now (this waits for the GPUs, once).
+  const std::vector<DeviceEvent> dev = s.hooks.collect ? s.hooks.collect() : std::vector<DeviceEvent>{};
 
   // Chrome trace: complete events ("ph": "X") with microsecond timestamps.
   std::ofstream out(s.path);
@@ -122,6 +143,25 @@ std::string stop() {
                   "\"tid\": %u, \"args\": {\"bytes\": %.0f, \"flops\": %.0f}}%s\n",
                   json_str(e.name).c_str(), json_str(e.category).c_str(), double(e.start_ns) / 1e3,
                   double(e.dur_ns) / 1e3, e.tid, e.bytes, e.flops, i + 1 < s.events.size() ? "," : "");
+    out << buf;
+  }
+  // The device track: one process per GPU (pid 100 + N), named for Perfetto.
+  std::map<int, bool> gpus;
+  for (const DeviceEvent& e : dev) gpus[e.device] = true;
+  size_t written = s.events.size();
+  for (const auto& [d, unused] : gpus) {
+    out << (written++ ? "," : "");
+    std::snprintf(buf, sizeof buf, "{\"name\": \"process_name\", \"ph\": \"M\", \"pid\": %d, \"args\": {\"name\": \"GPU %d (device time)\"}}\n",
+                  100 + d, d);
+    out << buf;
+  }
+  for (const DeviceEvent& e : dev) {
+    out << (written++ ? "," : "");
+    std::snprintf(buf, sizeof buf,
+                  "{\"name\": %s, \"cat\": \"gpu\", \"ph\": \"X\", \"ts\": %.3f, \"dur\": %.3f, \"pid\": %d, "
+                  "\"tid\": 0, \"args\": {\"bytes\": %.0f, \"flops\": %.0f}}\n",
+                  json_str(e.name).c_str(), double(e.start_ns) / 1e3, double(e.dur_ns) / 1e3, 100 + e.device, e.bytes,
+                  e.flops);
     out << buf;
   }
   out << "]}\n";
@@ -163,6 +203,32 @@ std::string stop() {
     os << buf;
   }
   if (rows.size() > top) os << "(" << rows.size() - top << " more rows in the trace)\n";
+  if (!dev.empty()) {  // device time per kernel: what the GPU spent, and the rates it achieved
+    std::map<std::pair<int, std::string>, Agg> g;
+    int64_t all = 0;
+    for (const DeviceEvent& e : dev) {
+      Agg& a = g[{e.device, e.name}];
+      ++a.calls;
+      a.total_ns += e.dur_ns;
+      a.bytes += e.bytes;
+      a.flops += e.flops;
+      all += e.dur_ns;
+    }
+    std::vector<std::pair<std::pair<int, std::string>, Agg>> grows(g.begin(), g.end());
+    std::sort(grows.begin(), grows.end(), [](auto& x, auto& y) { return x.second.total_ns > y.second.total_ns; });
+    std::snprintf(buf, sizeof buf, "device time (CUDA events), %zu kernels:\n%-9s %-28s %9s %11s %6s %9s %9s %9s\n",
+                  dev.size(), "device", "kernel", "calls", "device ms", "share", "avg us", "GB/s", "GFLOP/s");
+    os << buf;
+    for (size_t i = 0; i < std::min<size_t>(grows.size(), 25); ++i) {
+      const auto& [key, a] = grows[i];
+      const double secs = double(a.total_ns) / 1e9;
+      std::snprintf(buf, sizeof buf, "cuda:%-4d %-28.28s %9lld %11.3f %5.1f%% %9.2f %9.2f %9.2f\n", key.first,
+                    key.second.c_str(), (long long)a.calls, double(a.total_ns) / 1e6,
+                    all ? 100.0 * double(a.total_ns) / double(all) : 0.0, double(a.total_ns) / 1e3 / double(a.calls),
+                    secs > 0 ? a.bytes / secs / 1e9 : 0.0, secs > 0 ? a.flops / secs / 1e9 : 0.0);
+      os << buf;
+    }
+  }
   if (s.peak_probe) {
     std::snprintf(buf, sizeof buf, "tensor memory high-water mark: %.2f MiB\n", double(s.peak_probe()) / 1048576.0);
     os << buf;

@@ -63,8 +63,10 @@ void Adam::load_state(const AdamState& s) {
                                     " does not match " + params_[i].desc());
   NoGrad ng;
   for (size_t i = 0; i < params_.size(); ++i) {
-    m_[i] = s.m[i].defined() ? cast(s.m[i], params_[i].dtype()).clone() : Tensor();
-    v_[i] = s.v[i].defined() ? cast(s.v[i], params_[i].dtype()).clone() : Tensor();
+    // On the parameter's device: a checkpoint's moments are host tensors.
+    const Device d = params_[i].device();
+    m_[i] = s.m[i].defined() ? cast(s.m[i], params_[i].dtype()).to(d).clone() : Tensor();
+    v_[i] = s.v[i].defined() ? cast(s.v[i], params_[i].dtype()).to(d).clone() : Tensor();
   }
   t_ = s.t;
 }

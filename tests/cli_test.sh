@@ -115,7 +115,11 @@ check "bad dtype" 2 "--dtype" -- "$bin" train --dtype float16
 check "float64 + cosine" 0 "test accuracy 0\\.[0-9]+" -- "$bin" train --model logistic --steps 20 --dtype float64 --lr-schedule cosine
 check "sparse_lsr loss" 0 "test accuracy 0\\.[0-9]+" -- "$bin" train --model logistic --steps 5 --loss sparse_lsr
 check "l1 not a train loss" 2 "--loss" -- "$bin" train --model logistic --steps 5 --loss l1
-check "bad device" 2 "'gpu' is not a device \\(expected cpu, cuda or cuda:N\\)" -- "$bin" train --device gpu --steps 1
+check "bad device" 2 "'gpu' is not a device \\(expected cpu, cuda, cuda:N or cpu:1..cpu:7\\)" -- "$bin" train --device gpu --steps 1
+for cmd in train learn search resume fewshot; do  # every method's command places its work
+  check "$cmd --help lists --device" 0 "--device TEXT" -- "$bin" $cmd --help
+done
+check "search --help lists --devices" 0 "--devices TEXT" -- "$bin" search --help
 check "missing device" 2 "--device: device cuda:15 is not available" -- "$bin" train --model logistic --device cuda:15 --steps 1
 check "float64 + augment" 2 "--augment on needs --dtype float32" -- "$bin" train --dtype float64 --augment on --steps 1
 check "float64 save" 0 "saved" -- "$bin" train --model logistic --steps 3 --dtype float64 --save "$tmp/f64.safetensors"

@@ -88,7 +88,11 @@ TEST_CASE("devices: names, parsing, and a clear error for a device that is not t
   CHECK(Device::parse("cuda") == Device::cuda(0));
   CHECK(Device::parse("cuda:3") == Device::cuda(3));
   CHECK(Device::parse("cpu") == Device::cpu());
-  for (const char* bad : {"gpu", "cuda:", "cuda:x", "cuda:-1", "CPU", ""})
+  CHECK(Device::parse("cpu:0") == Device::cpu());
+  CHECK(Device::parse("cpu:1") == Device::cpu(1));
+  CHECK(Device::cpu(1).str() == "cpu:1");
+  CHECK(Device::cpu(1) != Device::cpu());
+  for (const char* bad : {"gpu", "cuda:", "cuda:x", "cuda:-1", "CPU", "", "cpu:", "cpu:8", "cpu:-1", "cpu:1x"})
     CHECK_THROWS_WITH_AS(Device::parse(bad), doctest::Contains("is not a device"), std::invalid_argument);
   Tensor x = Tensor::ones(Shape{2, 2});
   CHECK(x.to(Device::cpu()).same(x));  // already there: the same tensor, no copy
@@ -109,4 +113,27 @@ TEST_CASE("devices: names, parsing, and a clear error for a device that is not t
                        std::invalid_argument);
   CHECK_THROWS_WITH_AS(kernels::symmetric_eigen(Device::cuda(0), DType::Float64, 1, nullptr, nullptr, nullptr),
                        doctest::Contains("CPU only"), std::invalid_argument);
+}
+
+TEST_CASE("devices: the host check device cpu:1 refuses mixing with cpu, as cuda would, and computes the same") {
+  const Device dev = Device::cpu(1);
+  Tensor x = Tensor::from_vector(std::vector<double>{1, -2, 3, 4}, Shape{2, 2}, DType::Float64).set_requires_grad();
+  Tensor xd = x.to(dev);
+  CHECK(xd.device() == dev);
+  CHECK(xd.desc() == "float64[2, 2] on cpu:1");
+  CHECK(xd.to(dev).same(xd));
+  CHECK(xd.to_vector() == x.to_vector());
+  CHECK(xd.at({1, 0}) == 3.0);
+  // Mixing devices is an error naming both, in the ops and in the kernel layer.
+  CHECK_THROWS_WITH_AS(add(xd, x), doctest::Contains("cpu:1"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(matmul(xd, x), doctest::Contains("cpu:1"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(mul(xd, Tensor::scalar(2.0, DType::Float64)), doctest::Contains("cpu:1"), std::invalid_argument);
+  // Same kernels: bit-identical values and gradients, and the gradient flows back across .to().
+  Tensor yd = sum(mul(tanh(matmul(xd, xd)), xd)), y = sum(mul(tanh(matmul(x, x)), x));
+  CHECK(yd.device() == dev);
+  CHECK(yd.item() == y.item());
+  const Tensor gd = gradients(yd, {x}).at(0), g = gradients(y, {x}).at(0);
+  CHECK(gd.device() == Device::cpu());
+  CHECK(gd.to_vector() == g.to_vector());
+  CHECK(rand(Shape{5}, DType::Float32, default_generator(), dev).device() == dev);
 }

@@ -8,6 +8,7 @@
 
 #include "engine/metaloss.h"
 #include "gradcheck.h"
+#include "method_devices.h"
 #include "meta/fewshot/meta_train.h"
 #include "models/safetensors.h"
 #include "temp_dir.h"
@@ -37,21 +38,7 @@ data::Episode tiny_episode(uint64_t seed, DType dt = DType::Float64) {
   return e;
 }
 
-LearnerConfig tiny(const std::string& method) {
-  LearnerConfig c;
-  c.method = method;
-  c.in_channels = 1;
-  c.image_size = 8;
-  c.hidden = 2;
-  c.blocks = 2;
-  c.ways = 2;
-  c.inner_steps = 2;
-  c.inner_lr = 0.1;
-  c.loss_hidden = 3;
-  c.dtype = DType::Float64;
-  c.seed = 3;
-  return c;
-}
+LearnerConfig tiny(const std::string& method) { return testing::tiny_learner(method); }
 
 // Moves every meta-parameter away from its structured initialisation (zero FiLM, zero last loss
 // layer, identity warp), so that every second-order path carries a non-zero signal.

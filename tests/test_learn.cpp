@@ -10,6 +10,7 @@
 #include "meta/learn/adalfl.h"
 #include "meta/learn/ml3.h"
 #include "meta/learn/plot.h"
+#include "method_devices.h"
 #include "models/layers.h"
 
 using namespace metaloss;
@@ -17,29 +18,11 @@ using losses::LearnedLoss;
 using Mode = losses::LearnedLossConfig::Mode;
 
 namespace {
-// 3 classes in 4-D: the label is the argmax of a fixed linear map of Gaussian inputs.
-data::Dataset blobs(int64_t n, uint64_t seed, DType dt) {
-  Generator gen(seed);
-  data::Dataset d;
-  d.inputs = randn({n, 4}, dt, gen);
-  std::vector<double> y;
-  for (int64_t i = 0; i < n; ++i) {
-    const double a = d.inputs.at({i, 0}) + d.inputs.at({i, 1}), b = d.inputs.at({i, 2}) - d.inputs.at({i, 3});
-    y.push_back(a > 0.5 ? 0 : b > 0 ? 1 : 2);
-  }
-  d.targets = Tensor::from_vector(y, {n}).to(DType::Int64);
-  d.num_classes = 3;
-  d.name = "blobs";
-  return d;
-}
-
-learn::LearnTask tiny_task(DType dt = DType::Float32) {
-  return {blobs(96, 1, dt), blobs(48, 2, dt), [dt](Generator& g) {
-            auto m = std::make_shared<Linear>(4, 3, true, g);
-            if (dt != DType::Float32) m->to(dt);
-            return std::static_pointer_cast<Module>(m);
-          }};
-}
+// The 4-feature, 3-class problem and its linear model (tests/method_devices.h, shared with the
+// device tests).
+using testing::feature_blobs;
+learn::LearnTask tiny_task(DType dt = DType::Float32) { return testing::tiny_task(dt, Device::cpu()); }
+data::Dataset blobs(int64_t n, uint64_t seed, DType dt) { return feature_blobs(n, seed, dt); }
 
 std::vector<double> flat(const std::vector<Tensor>& ts) {
   std::vector<double> v;

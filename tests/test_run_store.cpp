@@ -9,6 +9,8 @@
 #include <set>
 
 #include "engine/metaloss.h"
+#include <sqlite3.h>
+
 #include "meta/search/cmaes.h"
 #include "meta/search/population.h"
 #include "meta/search/run_store.h"
@@ -401,4 +403,53 @@ TEST_CASE("process pool: the hard time limit kills a stuck worker and fails only
   CHECK(got[0].reason.find("hard time limit") != std::string::npos);
   CHECK(got[1].status == "ok");
   CHECK(got[1].fitness == 0.25);
+}
+
+TEST_CASE("run store: a version-1 store (no device column) is read as it is and migrated by a writer") {
+  TempDir dir("store_v1");
+  const std::string db = dir / "run.db";
+  auto candidate = [](int k, const std::string& device) {
+    CandidateRecord c;
+    c.index = k;
+    c.genome = "g" + std::to_string(k);
+    c.status = "ok";
+    c.fitness = 0.5;
+    c.worker = "local";
+    c.session = 1;
+    c.device = device;
+    return c;
+  };
+  {
+    RunStore s(db, true);
+    s.begin_session("test");
+    s.add_candidate(candidate(0, "cpu"));
+  }
+  {  // as metaloss before the device column wrote it
+    sqlite3* h = nullptr;
+    REQUIRE(sqlite3_open(db.c_str(), &h) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(h, "ALTER TABLE candidates DROP COLUMN device; UPDATE run SET value = '1' WHERE key = 'schema'",
+                         nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(h);
+  }
+  {
+    const RunStore reader(db, false);
+    REQUIRE(reader.candidates().size() == 1);
+    CHECK(reader.candidates()[0].device == "cpu");  // every earlier candidate ran on the CPU
+  }
+  {
+    RunStore writer(db, true);  // migrates
+    writer.add_candidate(candidate(1, "cuda:1"));
+    const auto cs = writer.candidates();
+    REQUIRE(cs.size() == 2);
+    CHECK(cs[0].device == "cpu");
+    CHECK(cs[1].device == "cuda:1");
+  }
+  sqlite3* h = nullptr;
+  REQUIRE(sqlite3_open(db.c_str(), &h) == SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  REQUIRE(sqlite3_prepare_v2(h, "SELECT value FROM run WHERE key = 'schema'", -1, &st, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+  CHECK(std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 0))) == "2");
+  sqlite3_finalize(st);
+  sqlite3_close(h);
 }

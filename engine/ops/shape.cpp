@@ -1,5 +1,6 @@
 // Views and shape ops. Views share storage with their input; their backward rules are the
 // inverse view (reshape, permute), the adjoint (expand <-> sum_to, slice <-> slice_backward).
+#include <cstring>
 #include <numeric>
 
 #include "engine/ops/common.h"
@@ -312,7 +313,11 @@ Tensor to_device(const Tensor& x, Device device) {
   kernels::cuda::check_device(device, "to");
   const Tensor src = contiguous(x.detach());
   Tensor out = Tensor::empty(x.shape(), x.dtype(), device);
-  kernels::cuda::memcpy(out.raw_data(), device, src.raw_data(), src.device(), size_t(x.numel()) * dtype_size(x.dtype()));
+  const size_t bytes = size_t(x.numel()) * dtype_size(x.dtype());
+  if (device.is_cpu() && src.device().is_cpu())
+    std::memcpy(out.raw_data(), src.raw_data(), bytes);  // cpu <-> cpu:N: both host memory
+  else
+    kernels::cuda::memcpy(out.raw_data(), device, src.raw_data(), src.device(), bytes);
   if (is_floating(x.dtype()) && should_record(x))
     record("to_device", {x}, out, {}, [from = x.device()](Node&, const Tensor& g) -> RuleGrads { return {to_device(g, from)}; });
   return out;

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "kernels/device.h"
+#include "kernels/profiler.h"
 
 namespace metaloss::kernels::cuda {
 
@@ -39,5 +40,28 @@ void memcpy(void* dst, Device dst_dev, const void* src, Device src_dev, size_t b
 void make_current(int device);
 // Waits for all work queued on the device's stream.
 void synchronize(int device);
+
+// While profiling, times the kernels launched in its scope on the current device's stream (a CUDA
+// event pair, resolved at profiler::stop(): kernels/cuda/profile.cu) with their bytes and FLOPs,
+// for the profiler's device track. Off, it costs the profiler's flag test. CUDA builds only.
+class KernelTimer {
+ public:
+  KernelTimer(const char* name, double bytes, double flops) {
+    if (profiler::enabled()) begin(name, bytes, flops);
+  }
+  ~KernelTimer() {
+    if (start_) end();
+  }
+  KernelTimer(const KernelTimer&) = delete;
+  KernelTimer& operator=(const KernelTimer&) = delete;
+
+ private:
+  void begin(const char* name, double bytes, double flops);
+  void end();
+  const char* name_ = nullptr;
+  void* start_ = nullptr;  // cudaEvent_t
+  int device_ = 0;
+  double bytes_ = 0, flops_ = 0;
+};
 
 }  // namespace metaloss::kernels::cuda

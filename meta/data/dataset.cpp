@@ -8,6 +8,17 @@
 
 namespace metaloss::data {
 
+Dataset to_device(const Dataset& d, Device device) {
+  Dataset out = d;
+  if (d.inputs.defined()) out.inputs = d.inputs.to(device);
+  if (d.targets.defined()) out.targets = d.targets.to(device);
+  return out;
+}
+
+Splits to_device(const Splits& s, Device device) {
+  return Splits{to_device(s.train, device), to_device(s.valid, device), to_device(s.test, device)};
+}
+
 Dataset subset(const Dataset& d, const std::vector<int64_t>& indices) {
   const Tensor idx = Tensor::from_vector(indices, {int64_t(indices.size())});
   Dataset out = d;

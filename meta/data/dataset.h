@@ -31,6 +31,11 @@ struct Splits {
   Dataset train, valid, test;
 };
 
+// The whole dataset moved to `device` once (inputs and targets as device tensors); the batches a
+// BatchSampler then draws from it are index gathers on that device, never a host copy per batch.
+Dataset to_device(const Dataset& d, Device device);
+Splits to_device(const Splits& s, Device device);
+
 // Rows `indices` of d (one copy, made once when splitting; batches use BatchSampler).
 Dataset subset(const Dataset& d, const std::vector<int64_t>& indices);
 

@@ -91,6 +91,12 @@ Episode EpisodeSampler::episode(int64_t index) const {
   return e;
 }
 
+Episode to_device(const Episode& e, Device device) {
+  Episode out = e;
+  for (Tensor* t : {&out.support_x, &out.support_y, &out.query_x, &out.query_y}) *t = t->to(device);
+  return out;
+}
+
 ClassSplits kanji_splits(int64_t n) {
   if (n < 3)
     throw std::invalid_argument("kanji_splits: need at least 3 classes (one per split), got " + std::to_string(n));

@@ -47,6 +47,11 @@ struct Episode {
   std::vector<int64_t> classes;
 };
 
+// The episode's four tensors on `device`: one copy of each per episode. The few-shot sets stay on
+// the host (uint8 or rendered on demand: mini-ImageNet is 5 GB as float), so an episode is built
+// there and moved in one piece, as a PyTorch DataLoader's batch is.
+Episode to_device(const Episode& e, Device device);
+
 // Episodes from `classes` of `dataset`: episode i depends only on (seed, i), so the 600 test tasks
 // are the same for every method and every run with the same seed. Classes and examples are drawn
 // without replacement within an episode; throws std::invalid_argument naming the dataset, the class

@@ -10,13 +10,16 @@ namespace metaloss::data {
 
 BatchSampler::BatchSampler(Dataset data, SamplerOptions opts) : data_(std::move(data)), opts_(opts) {
   if (opts_.batch_size <= 0) throw std::invalid_argument("BatchSampler: batch_size must be positive, got " + std::to_string(opts_.batch_size));
-  order_ = Tensor::arange(0, double(data_.size()), 1, DType::Int64);
+  order_ = Tensor::arange(0, double(data_.size()), 1, DType::Int64).to(device());
 }
+
+Device BatchSampler::device() const { return data_.inputs.defined() ? data_.inputs.device() : Device::cpu(); }
 
 void BatchSampler::start_epoch(Generator& gen) {
   if (!opts_.shuffle) return;
   const std::vector<int64_t> perm = randperm(data_.size(), gen);
-  order_ = Tensor::from_vector(perm, {int64_t(perm.size())});
+  // Drawn on the host (the same order on every device), copied once per epoch to the data.
+  order_ = Tensor::from_vector(perm, {int64_t(perm.size())}).to(device());
 }
 
 int64_t BatchSampler::num_batches() const {

@@ -29,6 +29,7 @@ class BatchSampler {
   Batch batch(int64_t b) const;  // 0 <= b < num_batches()
   const Tensor& order() const { return order_; }
   const Dataset& dataset() const { return data_; }
+  Device device() const;  // where the data, the order and so the batches live
 
  private:
   Dataset data_;

@@ -149,6 +149,11 @@ int64_t Learner::num_meta_parameters() const {
   return n;
 }
 
+void Learner::to(Device d) {
+  for (auto& kv : meta_)
+    if (kv.second.device() != d) kv.second = kv.second.detach().to(d).set_requires_grad(true);
+}
+
 void Learner::load_meta_parameters(const NamedTensors& values) {
   for (auto& [name, t] : meta_) {
     const Tensor* src = nullptr;

@@ -56,6 +56,10 @@ class Learner {
   // Copies values in by name and shape (a checkpoint); throws naming a missing or mismatched entry.
   void load_meta_parameters(const NamedTensors& values);
   int64_t num_meta_parameters() const;
+  // Moves every meta-parameter to `d` (initialised on the host from the seed: the same values on
+  // every device). Episodes must be there too (data::to_device).
+  void to(Device d);
+  Device device() const { return meta_.front().second.device(); }
   std::string describe() const;
 
   // The inner loop on the support set. record: keep the graph for the meta-gradient (training);

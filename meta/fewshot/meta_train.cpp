@@ -137,7 +137,7 @@ Evaluation evaluate(const Learner& learner, const data::EpisodeSampler& sampler,
   Evaluation e;
   double loss = 0;
   for (int64_t i = 0; i < tasks; ++i) {
-    const data::Episode ep = sampler.episode(i);
+    const data::Episode ep = data::to_device(sampler.episode(i), learner.device());
     const Adapted a = learner.adapt(ep, false);
     NoGrad ng;
     const QueryResult q = learner.query(a, ep);
@@ -156,7 +156,7 @@ std::pair<double, double> meta_gradient(const Learner& learner, const data::Epis
                                         int64_t meta_batch) {
   double loss = 0, acc = 0;
   for (int64_t t = 0; t < meta_batch; ++t) {
-    const data::Episode ep = train.episode(first + t);
+    const data::Episode ep = data::to_device(train.episode(first + t), learner.device());
     const Adapted a = learner.adapt(ep, true);
     const QueryResult q = learner.query(a, ep);
     // One backward per task: only one task's unrolled graph is alive at a time.

@@ -39,7 +39,8 @@ AdaLFL::AdaLFL(LearnTask task, std::shared_ptr<losses::LearnedLoss> loss, AdaLFL
   task_.validate();
   if (!loss_) throw std::invalid_argument("AdaLFL: no learned loss");
   if (cfg_.learn_lr) {
-    log_lr_ = Tensor::scalar(std::log(cfg_.lr), loss_->parameters().front().dtype());
+    const Tensor p0 = loss_->parameters().front();  // alpha lives where phi does (a copy: a temporary vector)
+    log_lr_ = Tensor::scalar(std::log(cfg_.lr), p0.dtype(), p0.device());
     log_lr_.set_requires_grad(true);
   }
   opt_ = std::make_unique<Adam>(meta_parameters(), AdamOptions{cfg_.meta_lr});
@@ -92,7 +93,7 @@ OnlineStep AdaLFL::online_step(Module& model, const data::Batch& batch) {
       return r;
     }
     const Tensor lr = log_lr_.defined() ? exp(log_lr_.to(theta.front().dtype()))
-                                        : Tensor::scalar(cfg_.lr, theta.front().dtype());
+                                        : Tensor::scalar(cfg_.lr, theta.front().dtype(), theta.front().device());
     std::vector<Tensor> dir(theta.size()), next(theta.size());
     for (size_t i = 0; i < theta.size(); ++i) {
       // PyTorch SGD: buf = mu * buf + g (buf = g on the first step); the old buf is a constant.

@@ -51,7 +51,8 @@ ML3::ML3(LearnTask task, std::shared_ptr<losses::LearnedLoss> loss, ML3Config co
   task_.validate();
   if (!loss_) throw std::invalid_argument("ML3: no learned loss");
   if (cfg_.learn_lr && !log_lr_.defined()) {
-    log_lr_ = Tensor::scalar(std::log(cfg_.inner_lr), loss_->parameters().front().dtype());
+    const Tensor p0 = loss_->parameters().front();  // alpha lives where phi does (a copy: a temporary vector)
+    log_lr_ = Tensor::scalar(std::log(cfg_.inner_lr), p0.dtype(), p0.device());
     log_lr_.set_requires_grad(true);
   }
   if (!cfg_.learn_lr) log_lr_ = Tensor();  // a shared log alpha is only trained when asked
@@ -68,7 +69,7 @@ double ML3::inner_lr() const { return log_lr_.defined() ? std::exp(log_lr_.item(
 
 Tensor ML3::lr_tensor(DType dtype) const {
   if (log_lr_.defined()) return exp(log_lr_.to(dtype));
-  return Tensor::scalar(cfg_.inner_lr, dtype);
+  return Tensor::scalar(cfg_.inner_lr, dtype, loss_->parameters().front().device());
 }
 
 std::vector<Tensor> ML3::meta_gradient(int64_t step, double* meta_loss) {

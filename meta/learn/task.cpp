@@ -45,11 +45,21 @@ std::shared_ptr<Module> make_regression_model(const std::string& name, int64_t i
   throw std::invalid_argument("unknown regression model '" + name + "' (known: linear, mlp)");
 }
 
+ModelFactory on_device(ModelFactory factory, Device device) {
+  if (device == Device::cpu()) return factory;
+  return [factory = std::move(factory), device](Generator& gen) {
+    std::shared_ptr<Module> m = factory(gen);
+    m->to(device);
+    return m;
+  };
+}
+
 std::function<Tensor(const Tensor&, const Tensor&)> frozen_loss(const losses::LearnedLoss& loss) {
   Generator scratch(0);  // weights are overwritten below
   auto copy = std::make_shared<losses::LearnedLoss>(loss.config(), scratch);
   const DType dt = loss.parameters().front().dtype();
   if (dt != DType::Float32) copy->to(dt);
+  copy->to(loss.parameters().front().device());
   copy->load_state_dict(loss.state_dict());
   for (Tensor p : copy->parameters()) p.set_requires_grad(false);  // handles share the parameter
   return [copy](const Tensor& out, const Tensor& y) { return copy->loss(out, y); };
@@ -57,7 +67,8 @@ std::function<Tensor(const Tensor&, const Tensor&)> frozen_loss(const losses::Le
 
 LossSnapshot snapshot(const losses::LearnedLoss& loss, std::string label, int64_t step) {
   LossSnapshot s{std::move(label), step, {}};
-  for (const auto& [name, t] : loss.state_dict()) s.phi.emplace_back(name, t.detach().clone());
+  // Host copies: snapshots feed plots and loss files, and load back onto any device.
+  for (const auto& [name, t] : loss.state_dict()) s.phi.emplace_back(name, t.detach().cpu().clone());
   return s;
 }
 

@@ -24,6 +24,8 @@ struct LearnTask {
   data::Dataset valid;  // outer (query) batches: held out, so phi is judged on unseen data
   ModelFactory make_model;
   int64_t num_classes() const { return train.num_classes; }  // 0: regression
+  // Where the splits live (data::to_device); the factory's models must be there too (on_device).
+  Device device() const { return train.inputs.defined() ? train.inputs.device() : Device::cpu(); }
   void validate() const;  // throws std::invalid_argument naming what is missing
 };
 
@@ -41,6 +43,10 @@ bool all_finite(const std::vector<Tensor>& ts);
 // "mlp" (in -> 100 -> 100 -> 1, ReLU), PyTorch's default Linear initialisation.
 std::shared_ptr<Module> make_regression_model(const std::string& name, int64_t in_features, Generator& gen);
 const std::vector<std::string>& regression_model_names();
+
+// The factory's models, moved to `device` after their (host, seeded) initialisation: the same
+// initial values on every device.
+ModelFactory on_device(ModelFactory factory, Device device);
 
 // A copy of `loss` whose phi is frozen (no gradient), for meta-testing with train_supervised:
 // the base model's backward pass then does not also accumulate gradients into phi.

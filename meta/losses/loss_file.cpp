@@ -94,7 +94,12 @@ std::function<Tensor(const Tensor&, const Tensor&)> LossFile::function() const {
       auto e = std::make_shared<Expression>(expression);
       // Float32, as EvoMAL's meta-test uses them (the file keeps the exact doubles).
       const Tensor w = weights.empty() ? Tensor() : Tensor::from_vector(weights, {int64_t(weights.size())}, DType::Float32);
-      return [e, w](const Tensor& out, const Tensor& y) { return e->loss(out, y, w); };
+      // The weights follow the model output to its device, copied once (not once per step).
+      auto on_device = std::make_shared<Tensor>(w);
+      return [e, on_device](const Tensor& out, const Tensor& y) {
+        if (on_device->defined() && on_device->device() != out.device()) *on_device = on_device->to(out.device());
+        return e->loss(out, y, *on_device);
+      };
     }
     case Kind::TaylorGLO: {
       std::array<double, kTaylorGLOParams> t{};
@@ -106,7 +111,10 @@ std::function<Tensor(const Tensor&, const Tensor&)> LossFile::function() const {
       // accumulate gradients into the loss (as the methods' meta-tests do).
       auto net = network;
       for (Tensor p : net->parameters()) p.set_requires_grad(false);  // handles: the network's own
-      return [net](const Tensor& out, const Tensor& y) { return net->loss(out, y); };
+      return [net](const Tensor& out, const Tensor& y) {
+        if (net->parameters().front().device() != out.device()) net->to(out.device());  // once, on first use
+        return net->loss(out, y);
+      };
     }
   }
   throw std::logic_error("LossFile: unknown kind");

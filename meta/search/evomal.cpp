@@ -32,12 +32,12 @@ std::pair<Tensor, Tensor> fresh_logits(const learn::LearnTask& task, int64_t n, 
   n = std::max<int64_t>(1, std::min<int64_t>(n, task.train.inputs.size(0)));
   std::vector<int64_t> perm = data::randperm(task.train.inputs.size(0), pick);
   perm.resize(size_t(n));
-  const Tensor idx = Tensor::from_vector(perm, Shape{n});
+  const Tensor idx = Tensor::from_vector(perm, Shape{n}).to(task.device());  // drawn on the host: every device's rows
   const Tensor x = index_select(task.train.inputs, 0, idx), y = index_select(task.train.targets, 0, idx);
   auto model = task.make_model(init);
   NoGrad ng;
   model->eval();
-  return {model->forward(x.to(model->parameters().front().device())).detach(), y};
+  return {model->forward(x).detach(), y};
 }
 
 bool finite(const Tensor& t) {
@@ -118,6 +118,7 @@ Evaluation evaluate_evomal(const Expression& e, const learn::LearnTask& task, co
     Generator wg = seeds::derive(seed, Stream::EvoWeights);
     Tensor phi = add(mul(randn(Shape{edges}, DType::Float32, wg), 0.001), 1.0);
     if (!cfg.local_search) phi = Tensor::ones(Shape{edges}, DType::Float32);
+    phi = phi.to(task.device());  // drawn on the host (the same weights on every device), trained on the task's
     if (cfg.local_search && cfg.meta_steps > 0 && edges > 0) {
       phi.set_requires_grad(true);
       Adam meta_opt({phi}, AdamOptions{cfg.meta_lr});
@@ -172,7 +173,7 @@ std::function<std::vector<double>(const std::string&)> gradient_signature(const 
       z.set_requires_grad(true);
       const Tensor l = e.loss(z, y);
       Tensor g = grad({l}, {z}, {}, GradOptions{false, -1, true})[0];
-      if (!g.defined()) g = Tensor::zeros(z.shape(), z.dtype());
+      if (!g.defined()) g = Tensor::zeros(z.shape(), z.dtype(), z.device());
       // Per example: the gradient's length and its (signed) component along cross entropy's
       // direction p - y, so that L and -L, equal in length, do not match.
       const Tensor p = softmax(z0, 1), dir = sub(p, one_hot(y, z0.size(1), DType::Float64));
@@ -200,7 +201,7 @@ EvalFn evomal_eval_fn(const learn::LearnTask& task, const EvoMALConfig& cfg) {
     if (bad.status != "ok") return bad;
     if (!weighted) return evaluate_evomal(e, task, cfg, seed);
     return guarded_evaluation(seed, [&](Evaluation& r) {  // GLO's second phase: given weights, fitness only
-      const Tensor wt = Tensor::from_vector(w, Shape{int64_t(w.size())}, DType::Float32);
+      const Tensor wt = Tensor::from_vector(w, Shape{int64_t(w.size())}, DType::Float32).to(task.device());
       r.fitness = fitness_run(
           task, seed, [&e, &wt](const Tensor& out, const Tensor& y) { return e.loss(out, y, wt); }, cfg.fitness_steps,
           cfg.batch_size, cfg.lr, cfg.time_limit);

@@ -43,6 +43,7 @@ void SerialEvaluator::evaluate(const std::vector<EvalJob>& jobs,
     Evaluation e = fn_(jobs[i].genome, jobs[i].seed);
     e.seed = jobs[i].seed;
     if (e.worker.empty()) e.worker = "local";
+    e.device = device_;
     done(i, e);
   }
 }
@@ -198,6 +199,7 @@ SearchOutcome run_population_search(PopulationOptimizer& opt, Evaluator& ev, Run
       r.reason = std::string(how) + " candidate " + std::to_string(src.generation) + "/" + std::to_string(src.index) +
                  (src.reason.empty() ? "" : ": " + src.reason);
       r.worker = "cache";
+      r.device = "";  // trained nowhere
       r.cached = true;
       return r;
     };
@@ -246,6 +248,7 @@ SearchOutcome run_population_search(PopulationOptimizer& opt, Evaluator& ev, Run
       r.reason = e.reason;
       r.seconds = e.seconds;
       r.worker = e.worker;
+      r.device = e.device.empty() ? "cpu" : e.device;
       if (!e.params.empty()) r.params = e.params;
       commit(k, r);
       ++out.evaluations;

@@ -43,6 +43,7 @@ struct Evaluation {
   uint64_t seed = 0;
   double seconds = 0;
   std::string worker;  // who evaluated it
+  std::string device;  // where it trained ("cpu", "cuda:1", ...): set by the evaluator, which chose it
   std::string params;  // parameters the evaluation produced (JSON array, e.g. EvoMAL's edge weights); "" if none
   bool cached = false;
 };
@@ -74,12 +75,13 @@ class Evaluator {
 
 class SerialEvaluator : public Evaluator {
  public:
-  explicit SerialEvaluator(EvalFn fn) : fn_(std::move(fn)) {}
+  explicit SerialEvaluator(EvalFn fn, std::string device = "cpu") : fn_(std::move(fn)), device_(std::move(device)) {}
   void evaluate(const std::vector<EvalJob>& jobs, const std::function<void(size_t, const Evaluation&)>& done) override;
   std::string describe() const override { return "serial (in process)"; }
 
  private:
   EvalFn fn_;
+  std::string device_;
 };
 
 // The seed of candidate `index` of generation `generation` (splitmix64 of the three).

@@ -18,7 +18,9 @@ namespace metaloss::search {
 
 namespace {
 
-constexpr int kSchemaVersion = 1;
+// Version 2 added candidates.device; a version-1 store is migrated when opened for writing (its
+// candidates ran on the CPU: no earlier metaloss could search elsewhere) and read as it is.
+constexpr int kSchemaVersion = 2;
 
 const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS run (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -29,7 +31,7 @@ CREATE TABLE IF NOT EXISTS candidates (
   generation INTEGER NOT NULL, idx INTEGER NOT NULL, genome TEXT NOT NULL, params TEXT NOT NULL,
   fitness REAL NOT NULL, status TEXT NOT NULL, reason TEXT NOT NULL, seed TEXT NOT NULL,
   seconds REAL NOT NULL, worker TEXT NOT NULL, session INTEGER NOT NULL, cached INTEGER NOT NULL,
-  recorded TEXT NOT NULL, PRIMARY KEY (generation, idx));
+  recorded TEXT NOT NULL, device TEXT NOT NULL DEFAULT 'cpu', PRIMARY KEY (generation, idx));
 CREATE INDEX IF NOT EXISTS candidates_genome ON candidates (genome);
 CREATE TABLE IF NOT EXISTS generations (
   generation INTEGER PRIMARY KEY, best REAL NOT NULL, mean REAL NOT NULL, failed INTEGER NOT NULL,
@@ -111,8 +113,11 @@ std::string json_escape(const std::string& s) {
   return o;
 }
 
-const char* kCandidateColumns =
-    "generation, idx, genome, params, fitness, status, reason, seed, seconds, worker, session, cached";
+// The candidate columns read_candidate expects; `device` is the literal 'cpu' for a version-1 store.
+std::string candidate_columns(bool has_device) {
+  return std::string("generation, idx, genome, params, fitness, status, reason, seed, seconds, worker, session, cached, ") +
+         (has_device ? "device" : "'cpu'");
+}
 
 CandidateRecord read_candidate(const Stmt& s, int first = 0) {
   CandidateRecord c;
@@ -128,6 +133,7 @@ CandidateRecord read_candidate(const Stmt& s, int first = 0) {
   c.worker = s.text(first + 9);
   c.session = int(s.integer(first + 10));
   c.cached = s.integer(first + 11) != 0;
+  c.device = s.text(first + 12);
   return c;
 }
 
@@ -264,11 +270,21 @@ RunStore::RunStore(const std::string& path, bool writer) : path_(path) {
       Stmt s(db_, path_, "INSERT OR IGNORE INTO run (key, value) VALUES ('schema', ?)");
       s.bind(1, std::to_string(kSchemaVersion)).step();
     }
-    Stmt v(db_, path_, "SELECT value FROM run WHERE key = 'schema'");
-    if (!v.step()) throw std::runtime_error("run store " + path + ": not a metaloss run store (no schema version)");
-    if (v.text(0) != std::to_string(kSchemaVersion))
-      throw std::runtime_error("run store " + path + ": schema version " + v.text(0) + ", this metaloss reads version " +
+    std::string version;
+    {
+      Stmt v(db_, path_, "SELECT value FROM run WHERE key = 'schema'");
+      if (!v.step()) throw std::runtime_error("run store " + path + ": not a metaloss run store (no schema version)");
+      version = v.text(0);
+    }
+    if (version == "1" && writer) {  // migrate: the device column, 'cpu' for every earlier candidate
+      exec("BEGIN IMMEDIATE; ALTER TABLE candidates ADD COLUMN device TEXT NOT NULL DEFAULT 'cpu'; "
+           "UPDATE run SET value = '2' WHERE key = 'schema'; COMMIT");
+      version = "2";
+    }
+    if (version != "1" && version != std::to_string(kSchemaVersion))
+      throw std::runtime_error("run store " + path + ": schema version " + version + ", this metaloss reads versions 1 to " +
                                std::to_string(kSchemaVersion));
+    has_device_ = version != "1";
   } catch (const std::exception& e) {
     sqlite3_close(db_);
     if (lock_fd_ >= 0) ::close(lock_fd_);
@@ -392,15 +408,15 @@ std::vector<SessionRecord> RunStore::sessions() const {
 void RunStore::add_candidate(const CandidateRecord& c) {
   Stmt s(db_, path_,
          "INSERT INTO candidates (generation, idx, genome, params, fitness, status, reason, seed, seconds, worker, "
-         "session, cached, recorded) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+         "session, cached, recorded, device) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   s.bind(1, c.generation).bind(2, c.index).bind(3, c.genome).bind(4, c.params.empty() ? "[]" : c.params);
   s.bind(5, c.fitness).bind(6, c.status).bind(7, c.reason).bind(8, std::to_string(c.seed)).bind(9, c.seconds);
-  s.bind(10, c.worker).bind(11, c.session).bind(12, int(c.cached)).bind(13, now_utc());
+  s.bind(10, c.worker).bind(11, c.session).bind(12, int(c.cached)).bind(13, now_utc()).bind(14, c.device);
   s.step();
 }
 
 std::vector<CandidateRecord> RunStore::candidates(int generation) const {
-  const std::string sql = std::string("SELECT ") + kCandidateColumns + " FROM candidates" +
+  const std::string sql = "SELECT " + candidate_columns(has_device_) + " FROM candidates" +
                           (generation >= 0 ? " WHERE generation = ?" : "") + " ORDER BY generation, idx";
   Stmt s(db_, path_, sql.c_str());
   if (generation >= 0) s.bind(1, generation);
@@ -464,10 +480,12 @@ std::vector<GenerationRecord> RunStore::generations() const {
 
 std::vector<CandidateRecord> RunStore::hall_of_fame() const {
   std::vector<CandidateRecord> out;
-  Stmt s(db_, path_,
-         "SELECT h.generation, h.idx, h.genome, h.params, h.fitness, c.status, c.reason, c.seed, c.seconds, c.worker, "
-         "c.session, c.cached FROM hall_of_fame h JOIN candidates c ON c.generation = h.generation AND c.idx = h.idx "
-         "ORDER BY h.rank");
+  // Genome, parameters and fitness from the hall of fame, the rest from the candidate it names.
+  const std::string sql = std::string("SELECT h.generation, h.idx, h.genome, h.params, h.fitness, c.status, c.reason, "
+                                      "c.seed, c.seconds, c.worker, c.session, c.cached, ") +
+                          (has_device_ ? "c.device" : "'cpu'") + " FROM hall_of_fame h JOIN candidates c ON c.generation = h.generation AND "
+                          "c.idx = h.idx ORDER BY h.rank";
+  Stmt s(db_, path_, sql.c_str());
   while (s.step()) out.push_back(read_candidate(s));
   return out;
 }

@@ -3,7 +3,7 @@
 // still in flight. It holds
 //   - the run's configuration (key/value, canonical JSON) and its hash,
 //   - every candidate: canonical genome, parameters, fitness, status, reason, seed, timings,
-//     worker, and the session (process run) that recorded it,
+//     worker, device, and the session (process run) that recorded it,
 //   - one row per completed generation with the optimiser's full state and RNG state after tell,
 //   - the hall of fame (best distinct genomes), rewritten with each completed generation,
 //   - sessions (each start or resume) and free-form results (the meta-test).
@@ -30,6 +30,7 @@ struct CandidateRecord {
   std::string worker;       // "local", "proc:N", "mpi:N", or "cache"
   int session = 0;
   bool cached = false;
+  std::string device = "cpu";  // where it was trained ("cpu", "cuda:0", ...; "" for a cache hit)
 };
 
 struct GenerationRecord {
@@ -99,6 +100,7 @@ class RunStore {
   sqlite3* db_ = nullptr;
   int lock_fd_ = -1;
   bool writer_ = false;
+  bool has_device_ = true;  // candidates.device exists (schema 2; a version-1 store read as it is lacks it)
   void exec(const std::string& sql) const;
   void rollback() noexcept;
 };

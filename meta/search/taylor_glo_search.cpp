@@ -64,8 +64,11 @@ Evaluation evaluate_candidate(const TaylorParams& theta, const learn::LearnTask&
   return guarded_evaluation(seed, [&](Evaluation& e) {
     for (double v : theta)
       if (!std::isfinite(v)) throw std::runtime_error("non-finite TaylorGLO parameter");
+    // On the task's device once, not copied there every step.
+    const Tensor th = Tensor::from_vector(std::vector<double>(theta.begin(), theta.end()),
+                                          Shape{int64_t(theta.size())}, DType::Float64).to(task.device());
     e.fitness = fitness_run(
-        task, seed, [&theta](const Tensor& out, const Tensor& y) { return losses::taylor_glo(out, y, theta); },
+        task, seed, [&th](const Tensor& out, const Tensor& y) { return losses::taylor_glo(out, y, th); },
         cfg.steps, cfg.batch_size, cfg.lr, cfg.time_limit);
   });
 }

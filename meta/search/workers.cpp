@@ -171,7 +171,7 @@ int serve_worker(int in_fd, int out_fd, const std::function<EvalFn(const std::st
 }
 
 ProcessPoolEvaluator::ProcessPoolEvaluator(int workers, std::vector<std::string> argv, std::string init,
-                                           double hard_timeout)
+                                           double hard_timeout, std::vector<std::string> devices)
     : argv_(std::move(argv)), init_(std::move(init)), hard_timeout_(hard_timeout) {
   if (workers < 1) throw std::invalid_argument("ProcessPoolEvaluator: workers must be >= 1, got " + std::to_string(workers));
   if (argv_.empty()) throw std::invalid_argument("ProcessPoolEvaluator: no worker command");
@@ -179,7 +179,13 @@ ProcessPoolEvaluator::ProcessPoolEvaluator(int workers, std::vector<std::string>
   std::signal(SIGPIPE, SIG_IGN);  // a dead worker's pipe is an error code, not the end of the master
   workers_.resize(size_t(workers));
   try {
-    for (size_t i = 0; i < workers_.size(); ++i) workers_[i].name = "proc:" + std::to_string(i + 1);
+    for (size_t i = 0; i < workers_.size(); ++i) {
+      workers_[i].name = "proc:" + std::to_string(i + 1);
+      if (!devices.empty()) {  // round-robin over the devices
+        workers_[i].device = devices[i % devices.size()];
+        workers_[i].device_arg = true;
+      }
+    }
     // The first worker alone, measured once it has loaded its data: every worker holds its own
     // copy, so the rest are started only if all of them fit in the memory available (--workers
     // 200 on a 2-core, 24 GiB machine took 22 GiB before it was stopped).
@@ -232,7 +238,12 @@ ProcessPoolEvaluator::~ProcessPoolEvaluator() {
 }
 
 std::string ProcessPoolEvaluator::describe() const {
-  return std::to_string(workers_.size()) + " worker process" + (workers_.size() == 1 ? "" : "es");
+  std::string d;  // the devices, in worker order, when any worker is off the CPU
+  for (const auto& w : workers_)
+    if (w.device != "cpu") d = " on ";
+  if (!d.empty())
+    for (size_t i = 0; i < workers_.size(); ++i) d += (i ? "," : "") + workers_[i].device;
+  return std::to_string(workers_.size()) + " worker process" + (workers_.size() == 1 ? "" : "es") + d;
 }
 
 void ProcessPoolEvaluator::start(size_t i) {
@@ -252,8 +263,10 @@ void ProcessPoolEvaluator::start(size_t i) {
   posix_spawnattr_init(&attr);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
   posix_spawnattr_setpgroup(&attr, 0);  // its own process group
+  std::vector<std::string> argv = argv_;
+  if (w.device_arg) argv.insert(argv.end(), {"--device", w.device});
   std::vector<char*> args;
-  for (auto& a : argv_) args.push_back(a.data());
+  for (auto& a : argv) args.push_back(a.data());
   args.push_back(nullptr);
   pid_t pid = -1;
   const int rc = ::posix_spawn(&pid, argv_[0].c_str(), &fa, &attr, args.data(), environ);
@@ -337,6 +350,7 @@ void ProcessPoolEvaluator::evaluate(const std::vector<EvalJob>& jobs,
     e.seed = jobs[j].seed;
     e.seconds = std::chrono::duration<double>(clock::now() - since[i]).count();
     e.worker = workers_[i].name;
+    e.device = workers_[i].device;
     busy[i] = -1;
     ++finished;
     done(j, e);
@@ -385,6 +399,8 @@ void ProcessPoolEvaluator::evaluate(const std::vector<EvalJob>& jobs,
                                  ", expected " + std::to_string(busy[i]));
       e.seed = jobs[j].seed;
       e.worker = workers_[i].name;
+      e.device = workers_[i].device;
+    e.device = workers_[i].device;
       busy[i] = -1;
       ++finished;
       done(j, e);

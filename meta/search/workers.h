@@ -34,10 +34,13 @@ int serve_worker(int in_fd, int out_fd, const std::function<EvalFn(const std::st
 // N worker processes started with `argv` (argv[0] is the executable path; e.g.
 // {"/proc/self/exe", "search-worker"}), each sent `init` and waited for. Jobs go to whichever
 // worker is idle. hard_timeout > 0: a worker busy with one candidate for longer is killed, the
-// candidate fails ("over the hard time limit") and a new worker takes its place.
+// candidate fails ("over the hard time limit") and a new worker takes its place. `devices`
+// (optional): worker i is started with `--device devices[i % size]` appended to argv, and its
+// results are recorded as computed there; empty: every worker on the CPU.
 class ProcessPoolEvaluator : public Evaluator {
  public:
-  ProcessPoolEvaluator(int workers, std::vector<std::string> argv, std::string init, double hard_timeout = 0);
+  ProcessPoolEvaluator(int workers, std::vector<std::string> argv, std::string init, double hard_timeout = 0,
+                       std::vector<std::string> devices = {});
   ~ProcessPoolEvaluator() override;
   void evaluate(const std::vector<EvalJob>& jobs, const std::function<void(size_t, const Evaluation&)>& done) override;
   std::string describe() const override;
@@ -50,6 +53,8 @@ class ProcessPoolEvaluator : public Evaluator {
     int to = -1, from = -1;  // its stdin (we write), its stdout (we read)
     std::string buffer;      // bytes read past the last complete line
     std::string name;
+    std::string device = "cpu";
+    bool device_arg = false;  // started with --device (devices were given)
   };
   std::vector<std::string> argv_;
   std::string init_;

@@ -14,6 +14,7 @@
 #include "meta/data/idx.h"
 #include "models/optim.h"
 #include "models/zoo.h"
+#include "method_devices.h"
 #include "op_records.h"
 
 using namespace metaloss;
@@ -406,4 +407,11 @@ TEST_CASE("cuda: LeNet-5 on Fashion-MNIST, 200 steps: the GPU loss curve follows
       CHECK(sum_diff / kSteps < 1e-4);
     }
   }
+}
+
+// Every meta-learning method on the GPU next to the CPU (tests/method_devices.h): float64
+// meta-parameters and meta-gradients to 1e-8, EvoMAL's float32 edge weights to 1e-4, and
+// validation errors within 1.5 examples of 48 (float32 fitness runs may flip a borderline one).
+TEST_CASE("cuda: every method (ML3, AdaLFL, TaylorGLO, EvoMAL, GP-LFL, GLO, MAML, Meta-SGD, NPBML) agrees with the CPU") {
+  metaloss::testing::check_methods_on(metaloss::Device::cuda(0), {1e-8, 1e-4, 1.5 / 48});
 }
