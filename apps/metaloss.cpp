@@ -408,6 +408,13 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (!profile.empty()) profiler::start(profile);
+  // The trace is written when main returns, not from atexit: by then the CUDA runtime has shut
+  // down and the device spans could no longer be read back.
+  struct StopProfiler {
+    ~StopProfiler() {
+      if (profiler::enabled()) profiler::stop();
+    }
+  } stop_profiler;
   bool mpi = false;
   try {
     if (app::wants_mpi(sc, sa, ra)) {

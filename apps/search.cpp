@@ -864,11 +864,15 @@ int run_search_command(const SearchCommands& c, const SearchArgs& a, const Resum
   if (c.runs_show->parsed()) return runs_show(runs.run);
   if (c.runs_export->parsed()) return runs_export(runs);
   const bool mpi = wants_mpi(c, a, r);
-  if (mpi && mpi_rank() > 0) {  // this rank's device, by the rule the master uses
-    const bool resume = c.resume->parsed();
-    const Devices d = resolve_placement(resume ? r.place : a.place, resume ? r.workers : a.workers, true);
-    const Device mine = Device::parse(rank_device(d, mpi_rank()));
-    return mpi_serve([mine](const std::string& init) { return eval_fn_from_init(init, mine); });
+  if (mpi && mpi_rank() > 0) {  // this rank's device, by the rule the master uses (rank_device)
+    const Placement& p = c.resume->parsed() ? r.place : a.place;
+    std::string mine = p.device;  // only this rank's own device is checked here, not the master's
+    if (!p.devices.empty()) {
+      const std::vector<Device> list = parse_devices_option(p.devices, "--devices");
+      mine = list[size_t(mpi_rank() - 1) % list.size()].str();
+    }
+    const Device d = parse_device_option(mine, "--device");
+    return mpi_serve([d](const std::string& init) { return eval_fn_from_init(init, d); });
   }
   if (mpi && mpi_size() < 2)
     throw UsageError("--mpi needs at least 2 ranks (rank 0 runs the search, the others evaluate): "
@@ -903,12 +907,30 @@ int run_search_command(const SearchCommands& c, const SearchArgs& a, const Resum
         throw UsageError("resume " + r.dir + ": a few-shot run takes no --generations, --workers, --devices or --mpi");
       FewShotArgs fa = fewshot_args_from_config(peek, r.dir);
       fa.device = r.place.device;  // (may differ from the device it started on)
+      if (c.resume->count("--device") == 0) {  // say so when that silently changes the device
+        std::string last;
+        int last_session = 0;
+        for (const auto& [k, v] : RunStore(store_path(run_dir_of(r.dir)), false).results())
+          if (k.rfind("device_session_", 0) == 0 && std::stoi(k.substr(15)) > last_session)
+            last_session = std::stoi(k.substr(15)), last = v;
+        if (!last.empty() && last != devices.main.str())
+          std::fprintf(stderr, "note: %s last ran on %s; resuming on %s (--device %s continues there)\n", r.dir.c_str(),
+                       last.c_str(), devices.main.str().c_str(), last.c_str());
+      }
       return run_fewshot(fa, command_line);
     }
   }
   RunStore store(store_path(run_dir_of(r.dir)), true);
   if (!store.has_config()) throw std::runtime_error("run " + r.dir + " has no configuration recorded: nothing to resume");
   RunConfig cfg = store.config();
+  if (c.resume->count("--device") == 0 && c.resume->count("--devices") == 0) {  // a silent change of device is said
+    std::string last;
+    for (const auto& x : store.candidates())
+      if (!x.cached && !x.device.empty()) last = x.device;
+    if (!last.empty() && last != devices.main.str())
+      std::fprintf(stderr, "note: %s last trained on %s; resuming on %s (--device or --devices to choose)\n",
+                   r.dir.c_str(), last.c_str(), devices.main.str().c_str());
+  }
   if (search::config_hash(cfg) != store.config_hash())
     throw std::runtime_error("run " + r.dir + ": its configuration no longer matches its hash " + store.config_hash() +
                                 " (was the store edited?); refusing to resume");

@@ -31,7 +31,7 @@ struct State {
   std::string path;
   size_t (*peak_probe)() = nullptr;
   bool registered_exit = false;
-  bool tracing = false;  // false: NVTX ranges only
+  std::atomic<bool> tracing{false};  // false: NVTX ranges only (read by the CUDA timer without the lock)
   std::map<std::thread::id, uint32_t> tids;
   DeviceHooks hooks;
 };
@@ -75,7 +75,7 @@ void set_memory_probe(size_t (*peak_bytes)()) { state().peak_probe = peak_bytes;
 void set_device_hooks(const DeviceHooks& hooks) { state().hooks = hooks; }
 DeviceHooks device_hooks() { return state().hooks; }
 int64_t elapsed_ns() { return now_ns() - g_origin_ns; }
-bool tracing() { return state().tracing; }
+bool tracing() { return state().tracing.load(std::memory_order_relaxed); }
 
 void start_ranges_only() {
   State& s = state();

@@ -57,7 +57,7 @@ class KernelTimer {
 
  private:
   void begin(const char* name, double bytes, double flops);
-  void end();
+  void end() noexcept;
   const char* name_ = nullptr;
   void* start_ = nullptr;  // cudaEvent_t
   int device_ = 0;

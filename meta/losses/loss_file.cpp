@@ -102,9 +102,12 @@ std::function<Tensor(const Tensor&, const Tensor&)> LossFile::function() const {
       };
     }
     case Kind::TaylorGLO: {
-      std::array<double, kTaylorGLOParams> t{};
-      std::copy(theta.begin(), theta.end(), t.begin());
-      return [t](const Tensor& out, const Tensor& y) { return taylor_glo(out, y, t); };
+      // Moved to the output's device once (not copied there every step), as the weights above.
+      auto th = std::make_shared<Tensor>(Tensor::from_vector(theta, {int64_t(theta.size())}, DType::Float64));
+      return [th](const Tensor& out, const Tensor& y) {
+        if (th->device() != out.device()) *th = th->to(out.device());
+        return taylor_glo(out, y, *th);
+      };
     }
     case Kind::Network: {
       // Frozen: a copy whose weights do not require grad, so training the base model does not also

@@ -278,7 +278,7 @@ RunStore::RunStore(const std::string& path, bool writer) : path_(path) {
     }
     if (version == "1" && writer) {  // migrate: the device column, 'cpu' for every earlier candidate
       exec("BEGIN IMMEDIATE; ALTER TABLE candidates ADD COLUMN device TEXT NOT NULL DEFAULT 'cpu'; "
-           "UPDATE run SET value = '2' WHERE key = 'schema'; COMMIT");
+           "UPDATE candidates SET device = '' WHERE cached = 1; UPDATE run SET value = '2' WHERE key = 'schema'; COMMIT");
       version = "2";
     }
     if (version != "1" && version != std::to_string(kSchemaVersion))

@@ -400,7 +400,6 @@ void ProcessPoolEvaluator::evaluate(const std::vector<EvalJob>& jobs,
       e.seed = jobs[j].seed;
       e.worker = workers_[i].name;
       e.device = workers_[i].device;
-    e.device = workers_[i].device;
       busy[i] = -1;
       ++finished;
       done(j, e);

@@ -6,7 +6,12 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <string>
+
+#include <unistd.h>
 
 #include "engine/metaloss.h"
 #include "gradcheck.h"
@@ -414,4 +419,28 @@ TEST_CASE("cuda: LeNet-5 on Fashion-MNIST, 200 steps: the GPU loss curve follows
 // validation errors within 1.5 examples of 48 (float32 fitness runs may flip a borderline one).
 TEST_CASE("cuda: every method (ML3, AdaLFL, TaylorGLO, EvoMAL, GP-LFL, GLO, MAML, Meta-SGD, NPBML) agrees with the CPU") {
   metaloss::testing::check_methods_on(metaloss::Device::cuda(0), {1e-8, 1e-4, 1.5 / 48});
+}
+
+// The profiler's device track on a real GPU: CUDA event pairs around the launches, resolved at
+// stop(), with bytes and FLOPs (kernels/cuda/profile.cu).
+TEST_CASE("cuda: the profiler times kernels on the device and writes a GPU track") {
+  if (metaloss::profiler::enabled()) {
+    MESSAGE("METALOSS_PROFILE is set for this run: skipped");
+    return;
+  }
+  using namespace metaloss;
+  const std::string path = "/tmp/metaloss_cuda_profile_" + std::to_string(::getpid()) + ".json";
+  profiler::start(path);
+  Tensor a = randn({256, 256}).to(Device::cuda()).set_requires_grad(), b = randn({256, 256}).to(Device::cuda());
+  sum(tanh(matmul(a, b))).backward();
+  const std::string summary = profiler::stop();
+  CHECK(summary.find("device time (CUDA events)") != std::string::npos);
+  CHECK(summary.find("cuda:0    gemm") != std::string::npos);
+  CHECK(summary.find("could not be timed") == std::string::npos);
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  CHECK(text.str().find("\"name\": \"GPU 0 (device time)\"") != std::string::npos);
+  CHECK(text.str().find("\"cat\": \"gpu\"") != std::string::npos);
+  std::remove(path.c_str());
 }
