@@ -538,15 +538,33 @@ struct Table {
   std::vector<bool> numeric;
 };
 
+// What became of a candidate, as the console counts it: trained, rejected (by the rejection
+// protocol, before any training), failed (diverged, over time, a worker died), cached (a genome
+// seen before) or equivalent (the gradient-equivalence filter).
+std::string outcome(const search::CandidateRecord& c) {
+  if (c.cached) return c.reason.rfind("gradient-equivalent", 0) == 0 ? "equivalent" : "cached";
+  if (c.status == "ok") return "trained";
+  return c.reason.rfind("rejected:", 0) == 0 ? "rejected" : "failed";
+}
+
+// The run's results (the meta-test, its status), one row per key.
+Table results_table(const std::map<std::string, std::string>& results) {
+  Table t;
+  t.columns = {"key", "value"};
+  t.numeric = {false, false};
+  for (const auto& [k, v] : results) t.rows.push_back({k, v});
+  return t;
+}
+
 Table candidate_table(const std::vector<search::CandidateRecord>& cs) {
   Table t;
   t.columns = {"generation", "index", "genome", "params", "fitness", "status", "reason", "seed", "seconds", "worker",
-               "session", "cached", "device"};
-  t.numeric = {true, true, false, true, true, false, false, true, true, false, true, true, false};
+               "session", "cached", "device", "outcome"};
+  t.numeric = {true, true, false, true, true, false, false, true, true, false, true, true, false, false};
   for (const auto& c : cs)
     t.rows.push_back({std::to_string(c.generation + 1), std::to_string(c.index), c.genome, c.params, num(c.fitness), c.status,
                       c.reason, std::to_string(c.seed), num(c.seconds), c.worker, std::to_string(c.session),
-                      c.cached ? "1" : "0", c.device});
+                      c.cached ? "1" : "0", c.device, outcome(c)});
   return t;
 }
 
@@ -590,19 +608,84 @@ std::string run_dir_of(const std::string& dir) {
   return dir;
 }
 
+// The string value of "key" in one JSON-lines record (the flat ones metaloss writes); "" if absent.
+std::string json_field(const std::string& line, const std::string& key) {
+  const std::string pat = "\"" + key + "\": \"";
+  const size_t at = line.find(pat);
+  if (at == std::string::npos) return "";
+  const size_t from = at + pat.size(), to = line.find('"', from);
+  return to == std::string::npos ? "" : line.substr(from, to - from);
+}
+
+// A `metaloss learn` folder: its metrics file opens with the run's start event.
+bool is_learn_run(const fs::path& d, std::string& start_line) {
+  std::ifstream in(d / "metrics.jsonl");
+  std::string line;
+  while (std::getline(in, line))
+    if (json_field(line, "event") == "start") {
+      const std::string m = json_field(line, "method");
+      if (m != "ml3" && m != "adalfl") return false;
+      start_line = line;  // (the last start: a resumed run appends one per session)
+    }
+  return !start_line.empty();
+}
+
+// One runs-list line of a learn run: seeds done of those asked, and the mean test errors.
+void list_learn_run(const fs::path& d, const std::string& start) {
+  const std::string seeds = json_field(start, "seeds");
+  int64_t asked = seeds.empty() ? 0 : 1 + int64_t(std::count(seeds.begin(), seeds.end(), ','));
+  int64_t done = 0;
+  if (fs::is_directory(d / "seeds"))
+    for (const auto& e : fs::directory_iterator(d / "seeds")) done += e.path().extension() == ".txt";
+  std::string state = fs::exists(d / "results.csv") ? "complete" : "incomplete";
+  if (fs::exists(d / "results.csv")) {  // columns: seed, baseline_test_error, METHOD_test_error, ...
+    std::ifstream in(d / "results.csv");
+    std::string line;
+    double base = 0, learned = 0;
+    int64_t n = 0;
+    std::getline(in, line);
+    while (std::getline(in, line)) {
+      std::stringstream ss(line);
+      std::string seed, b, l;
+      if (std::getline(ss, seed, ',') && std::getline(ss, b, ',') && std::getline(ss, l, ',')) {
+        base += std::atof(b.c_str());
+        learned += std::atof(l.c_str());
+        ++n;
+      }
+    }
+    if (n > 0)
+      state += ", test err " + pct(learned / double(n)) + " vs baseline " + pct(base / double(n));
+  }
+  std::printf("%-44s %-10s %-14s %-9s %-12s %8s %12s  %s\n", d.string().c_str(), json_field(start, "method").c_str(),
+              json_field(start, "dataset").c_str(), json_field(start, "model").c_str(),
+              ("seeds " + std::to_string(done) + "/" + std::to_string(asked)).c_str(), "-", "-", state.c_str());
+}
+
 int runs_list(const std::string& root) {
   if (!fs::is_directory(root)) throw UsageError("runs list: '" + root + "' is not a folder");
   std::vector<fs::path> dirs;
-  for (const auto& e : fs::directory_iterator(root))
-    if (e.is_directory() && fs::exists(e.path() / RunStore::kFileName)) dirs.push_back(e.path());
+  std::map<fs::path, std::string> learn_runs;  // folder -> its start event
+  for (const auto& e : fs::directory_iterator(root)) {
+    if (!e.is_directory()) continue;
+    std::string start;
+    if (fs::exists(e.path() / RunStore::kFileName)) dirs.push_back(e.path());
+    else if (is_learn_run(e.path(), start)) dirs.push_back(e.path()), learn_runs[e.path()] = start;
+  }
   std::sort(dirs.begin(), dirs.end());
   if (dirs.empty()) {
-    std::printf("no search runs under %s\n", root.c_str());
+    std::printf("no search, few-shot or learn runs under %s\n", root.c_str());
     return 0;
   }
-  std::printf("%-44s %-10s %-14s %-9s %-12s %8s %10s  %s\n", "run", "method", "dataset", "model", "generations",
-              "trained", "best val", "state");
+  // "progress": generations (search), meta-steps (fewshot) or seeds (learn) done of those asked;
+  // "best (valid.)": the best validation error of a search, the best validation accuracy of a
+  // few-shot run, said as such.
+  std::printf("%-44s %-10s %-14s %-9s %-12s %8s %12s  %s\n", "run", "method", "dataset", "model", "progress",
+              "trained", "best (valid.)", "state");
   for (const auto& d : dirs) {
+    if (learn_runs.count(d)) {
+      list_learn_run(d, learn_runs[d]);
+      continue;
+    }
     const std::string db = (d / RunStore::kFileName).string();
     try {
       RunStore s(db, false);
@@ -618,11 +701,11 @@ int runs_list(const std::string& root) {
         auto r = [&](const char* k) { return res.count(k) ? res.at(k) : std::string("0"); };
         std::string state = in_use(db) ? "running" : res.count("status") ? "complete" : "interrupted";
         if (res.count("test_accuracy")) state += ", test " + pct(std::stod(res.at("test_accuracy"))) + " accuracy";
-        std::printf("%-44s %-10s %-14s %-9s %-12s %8s %10s  %s\n", d.string().c_str(), get("method").c_str(),
+        const std::string best =
+            res.count("best_validation_accuracy") ? "acc " + pct(std::stod(res.at("best_validation_accuracy"))) : "-";
+        std::printf("%-44s %-10s %-14s %-9s %-12s %8s %12s  %s\n", d.string().c_str(), get("method").c_str(),
                     (get("dataset") + " " + get("ways") + "w" + get("shots") + "s").c_str(), ("conv4-" + get("hidden")).c_str(),
-                    (r("meta_steps_done") + "/" + get("iterations")).c_str(), "-",
-                    res.count("best_validation_accuracy") ? pct(std::stod(res.at("best_validation_accuracy"))).c_str() : "-",
-                    state.c_str());
+                    (r("meta_steps_done") + "/" + get("iterations")).c_str(), "-", best.c_str(), state.c_str());
         continue;
       }
       std::string total = get("generations");
@@ -630,9 +713,9 @@ int runs_list(const std::string& root) {
         total = std::to_string(std::stoll(total) + std::stoll(c.at("glo_generations")));
       std::string state = in_use(db) ? "running" : (std::to_string(gens.size()) == total ? "complete" : "interrupted");
       if (state == "complete" && !s.results().count("test_error")) state = "complete (no meta-test)";
-      std::printf("%-44s %-10s %-14s %-9s %-12s %8lld %10s  %s\n", d.string().c_str(), get("method").c_str(),
+      std::printf("%-44s %-10s %-14s %-9s %-12s %8lld %12s  %s\n", d.string().c_str(), get("method").c_str(),
                   get("dataset").c_str(), get("model").c_str(), (std::to_string(gens.size()) + "/" + total).c_str(),
-                  (long long)trained, hof.empty() ? "-" : pct(hof.front().fitness).c_str(), state.c_str());
+                  (long long)trained, hof.empty() ? "-" : ("err " + pct(hof.front().fitness)).c_str(), state.c_str());
     } catch (const std::exception& e) {
       std::printf("%-44s unreadable: %s\n", d.string().c_str(), e.what());
     }
@@ -711,8 +794,9 @@ int runs_export(const RunsArgs& a) {
     std::fprintf(stderr, "wrote %s: hall-of-fame rank %d, %s\n", a.out.c_str(), a.loss_rank, f.formula().c_str());
     return 0;
   }
-  Table t = a.table == "generations" ? generation_table(s.generations())
+  Table t = a.table == "generations"   ? generation_table(s.generations())
             : a.table == "hall_of_fame" ? candidate_table(s.hall_of_fame())
+            : a.table == "results"      ? results_table(s.results())
                                         : candidate_table(s.candidates());
   if (!a.columns.empty()) {  // keep the named columns, in the order given
     Table k;
@@ -840,8 +924,8 @@ SearchCommands add_search_commands(CLI::App& app, SearchArgs& a, ResumeArgs& r, 
   sc.runs_export = sc.runs->add_subcommand("export", "Write a table of the run as CSV or JSON");
   sc.runs_export->add_option("run", runs.run, "the run folder")->required();
   sc.runs_export->add_option("--format", runs.format, "csv or json")->check(CLI::IsMember({"csv", "json"}))->capture_default_str();
-  sc.runs_export->add_option("--table", runs.table, "candidates, generations or hall_of_fame")
-      ->check(CLI::IsMember({"candidates", "generations", "hall_of_fame"}))->capture_default_str();
+  sc.runs_export->add_option("--table", runs.table, "candidates (with each one's outcome: trained, rejected, failed, cached, equivalent), generations, hall_of_fame or results (the meta-test)")
+      ->check(CLI::IsMember({"candidates", "generations", "hall_of_fame", "results"}))->capture_default_str();
   sc.runs_export->add_option("-o,--out", runs.out, "output file (default: standard output)");
   sc.runs_export->add_option("--columns", runs.columns, "comma-separated columns to keep (default: all)");
   sc.runs_export->add_option("--loss", runs.loss_rank, "write hall-of-fame entry RANK (1 = best) as a loss file to -o FILE "

@@ -58,6 +58,8 @@ want=$(awk -F, 'NR == 2 {printf "%.6f", $3}' "$tmp/lf-ml3/results.csv")
 "$bin" train --model logistic --steps 60 --seed 0 --loss "$tmp/lf-ml3/learned-loss-seed0.safetensors" --metrics "$tmp/lf-ml3.jsonl" >/dev/null 2>&1
 got=$(python3 -c "import json,sys; print('%.6f' % [json.loads(l) for l in open(sys.argv[1])][-1]['test_error'])" "$tmp/lf-ml3.jsonl")
 check "loss file round trip: ML3 network (learn -> train --loss)" 0 "^$want$" -- echo "$got"
+check "runs list shows learn runs: seeds done and the test errors" 0 "lf-ml3 +ml3 +fashion-mnist +logistic +seeds 1/1 .*complete, test err [0-9.]+% vs baseline [0-9.]+%" \
+  -- "$bin" runs list "$tmp"
 "$bin" search --model logistic --generations 1 --population 3 --steps 20 --seed 4 --test-seeds 4 --test-steps 40 --out "$tmp/lf-tg" \
   >"$tmp/lf-tg.out" 2>&1
 want=$(grep -oE "meta-test seed 4: taylorglo [0-9.]+%" "$tmp/lf-tg.out" | grep -oE "[0-9.]+%$")

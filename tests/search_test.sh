@@ -80,6 +80,10 @@ evo=(search --method evomal --model logistic --generations 2 --population 6 --st
 "$bin" runs export "$tmp/evo2" --columns "$cols" >"$tmp/evo2.csv"
 expect "evomal: workers 2 same candidates and weights" cmp -s "$tmp/evo1.csv" "$tmp/evo2.csv"
 expect "evomal: same result lines" diff <(result_lines "$tmp/evo1.out") <(result_lines "$tmp/evo2.out")
+expect "runs export --table results: the meta-test" grep -q "^test_error," <("$bin" runs export "$tmp/evo1" --table results)
+outcomes=$("$bin" runs export "$tmp/evo1" --columns outcome | tail -n +2 | sort -u | tr '\n' ' ')
+expect "runs export: each candidate's outcome, as the console counts them ($outcomes)" \
+  bash -c "grep -q trained <<<'$outcomes' && ! grep -qvE '^((trained|rejected|failed|cached|equivalent) )+$' <<<'$outcomes'"
 expect "evomal: C header, LaTeX and plot data written" test -s "$tmp/evo1/best_loss.h" -a -s "$tmp/evo1/best_loss.tex" -a -s "$tmp/evo1/best_loss.dat"
 expect "evomal: the rejection protocol is reported" grep -qE "trained [0-9]+, rejected [0-9]+" "$tmp/evo1.err"
 # GLO: GP generations, then CMA-ES on the best tree's edge weights; 2 workers give the same run.
