@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -90,6 +91,20 @@ inline std::string closest_name(const CLI::App& app, const std::string& name) {
   std::vector<std::string> names;
   for (const CLI::App* c : app.get_subcommands([](const CLI::App*) { return true; })) names.push_back(c->get_name());
   return closest(name, names);
+}
+
+// An old spelling of an option, kept as a deprecated alias for a release: hidden from --help,
+// writing into the same variable (with the new option's checks), and saying the new name when used.
+template <class T>
+CLI::Option* add_deprecated_alias(CLI::App* c, const std::string& old_name, const std::string& new_name, T& target) {
+  CLI::Option* o = c->add_option(old_name, target, "deprecated spelling of " + new_name);
+  o->group("");
+  if (const CLI::Option* now = c->get_option_no_throw(new_name)) o->type_name(now->get_type_name());
+  o->each([old_name, new_name](const std::string&) {
+    std::fprintf(stderr, "warning: %s is deprecated, use %s (the old spelling goes in a later release)\n",
+                 old_name.c_str(), new_name.c_str());
+  });
+  return o;
 }
 
 }  // namespace metaloss::app

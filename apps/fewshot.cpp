@@ -59,12 +59,12 @@ Samplers make_samplers(const FewShotArgs& a) {
     va = te = tr;
     sp = data::kanji_splits(tr->num_classes());
   } else if (a.dataset == "omniglot" || a.dataset == "images") {
-    if (a.data.empty()) throw UsageError("fewshot --dataset " + a.dataset + " needs --data FOLDER");
+    if (a.data.empty()) throw UsageError("fewshot --dataset " + a.dataset + " needs --data-dir FOLDER");
     tr = a.dataset == "omniglot" ? data::load_omniglot_folder(a.data, size) : data::load_image_folder(a.data, size);
     va = te = tr;
     sp = data::kanji_splits(tr->num_classes());
   } else if (a.dataset == "mini-imagenet") {
-    if (a.data.empty()) throw UsageError("fewshot --dataset mini-imagenet needs --data FOLDER with mini-imagenet-cache-{train,val,test}.pkl");
+    if (a.data.empty()) throw UsageError("fewshot --dataset mini-imagenet needs --data-dir FOLDER with mini-imagenet-cache-{train,val,test}.pkl");
     auto file = [&](const char* part) { return (fs::path(a.data) / (std::string("mini-imagenet-cache-") + part + ".pkl")).string(); };
     tr = data::load_mini_imagenet_pickle(file("train"));
     va = data::load_mini_imagenet_pickle(file("val"));
@@ -188,7 +188,8 @@ CLI::App* add_fewshot_command(CLI::App& app, FewShotArgs& a) {
   c->add_option("--dataset", a.dataset, "kanji (Debian python3-kanjidraw, rendered), omniglot (ROOT/ALPHABET/CHARACTER/*.png), "
                                         "images (ROOT/CLASS/*.jpg|png) or mini-imagenet (folder of the three .pkl files)")
       ->check(CLI::IsMember({"kanji", "omniglot", "images", "mini-imagenet"}))->capture_default_str();
-  c->add_option("--data", a.data, "file or folder of the dataset (kanji default: python3-kanjidraw's data.json)");
+  c->add_option("--data-dir", a.data, "folder of the dataset, or kanji's data.json (default: python3-kanjidraw's)");
+  add_deprecated_alias(c, "--data", "--data-dir", a.data);
   c->add_option("--ways", a.ways, "classes per task")->check(CLI::Range(2, 1000))->capture_default_str();
   c->add_option("--shots", a.shots, "support examples per class")->check(CLI::Range(1, 1000))->capture_default_str();
   c->add_option("--queries", a.queries, "query examples per class")->check(CLI::Range(1, 1000))->capture_default_str();
@@ -201,11 +202,13 @@ CLI::App* add_fewshot_command(CLI::App& app, FewShotArgs& a) {
   c->add_flag("--first-order", a.first_order, "first-order meta-gradient (no second derivatives)");
   c->add_option("--second-order-steps", a.second_order_steps, "differentiate only the last N inner steps to second order "
                                                               "(truncated unrolling; -1: all)")->check(CLI::Range(-1, 1000))->capture_default_str();
-  c->add_option("--iterations", a.iterations, "meta-steps")->check(CLI::NonNegativeNumber)->capture_default_str();
+  c->add_option("--meta-steps", a.iterations, "meta-steps (outer-loop Adam steps)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  add_deprecated_alias(c, "--iterations", "--meta-steps", a.iterations)->check(CLI::NonNegativeNumber);
   c->add_option("--meta-batch", a.meta_batch, "tasks per meta-step (default 4 for 1-shot, 2 otherwise, as the thesis)")->check(CLI::NonNegativeNumber);
   c->add_option("--meta-lr", a.meta_lr, "Adam learning rate, cosine-decayed to --meta-lr-min")->check(CLI::PositiveNumber)->capture_default_str();
   c->add_option("--meta-lr-min", a.meta_lr_min, "final meta learning rate")->check(CLI::NonNegativeNumber)->capture_default_str();
-  c->add_option("--clip", a.clip, "meta-gradient norm clipping (0: off)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  c->add_option("--clip-norm", a.clip, "meta-gradient clipping by global norm (0: off)")->check(CLI::NonNegativeNumber)->capture_default_str();
+  add_deprecated_alias(c, "--clip", "--clip-norm", a.clip)->check(CLI::NonNegativeNumber);
   c->add_option("--val-every", a.val_every, "meta-steps between meta-validations (the best state is kept)")->check(CLI::NonNegativeNumber)->capture_default_str();
   c->add_option("--val-tasks", a.val_tasks, "meta-validation tasks")->check(CLI::PositiveNumber)->capture_default_str();
   c->add_option("--test-tasks", a.test_tasks, "meta-test tasks")->check(CLI::PositiveNumber)->capture_default_str();

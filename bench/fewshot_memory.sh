@@ -18,7 +18,7 @@ for method in maml npbml; do
       [ "$mode" = first-order ] && extra=(--first-order) && [ "$method" = npbml ] && extra+=(--no-learned-loss)
       out="$tmp/$method-$hidden-$mode"
       /usr/bin/time -f "%M" -o "$out.rss" "$bin" fewshot --method "$method" --shots 5 --meta-batch 4 --hidden "$hidden" \
-        --iterations 1 --val-every 0 --val-tasks 1 --test-tasks 1 --threads 1 "${extra[@]}" --out "$out" >/dev/null 2>"$out.err"
+        --meta-steps 1 --val-every 0 --val-tasks 1 --test-tasks 1 --threads 1 "${extra[@]}" --out "$out" >/dev/null 2>"$out.err"
       peak=$(grep -o 'meta-step (meta-batch 4): [0-9.]* MiB' "$out.err" | grep -o '[0-9.]* MiB')
       secs=$(sqlite3 "$out/run.db" "SELECT value FROM results WHERE key = 'train_seconds'" 2>/dev/null || echo "?")
       printf '| %s | %s | %s | %s | %.0f MiB | %.2f |\n' "$method" "$hidden" "$mode" "$peak" "$(($(cat "$out.rss") / 1024))" "$secs"

@@ -92,7 +92,7 @@ if [ "$methods" = 1 ]; then
     timed "ML3 LeNet-5, 100 meta + 1000 steps ($dev)" "$bin" "${learn[@]}" --method ml3 --model lenet5 --meta-steps 100 --steps 1000 --device $dev --out /tmp/gc-ml3l-$dev
     timed "AdaLFL MLP, 250 offline + 1000 online ($dev)" "$bin" "${learn[@]}" --method adalfl --model mlp --meta-steps 250 --steps 1000 --device $dev --out /tmp/gc-ada-$dev
     # NPBML, Kanji 20-way 1-shot, 5 second-order inner steps: 10 meta-steps (train s / 10 = one meta-step).
-    timed "NPBML 20w1s, 10 second-order meta-steps ($dev)" "$bin" fewshot --method npbml --ways 20 --shots 1 --iterations 10 \
+    timed "NPBML 20w1s, 10 second-order meta-steps ($dev)" "$bin" fewshot --method npbml --ways 20 --shots 1 --meta-steps 10 \
       --val-every 0 --val-tasks 5 --test-tasks 20 --device $dev --out /tmp/gc-npbml-$dev
   done
   stamp "profile of one ML3 LeNet-5 run on cuda (device time per kernel)"

@@ -11,7 +11,7 @@ set -uo pipefail
 bin=${1:-build/release/metaloss}
 it=${2:-300}
 common=(fewshot --dataset kanji --ways 20 --shots 1 --queries 5 --meta-batch 2 --hidden 32 --inner-steps 5
-        --inner-lr 0.01 --iterations "$it" --val-every 100 --val-tasks 100 --test-tasks 600 --seed 0 --task-seed 0
+        --inner-lr 0.01 --meta-steps "$it" --val-every 100 --val-tasks 100 --test-tasks 600 --seed 0 --task-seed 0
         --threads 1)
 run() {  # run NAME ARGS...
   local name=$1

@@ -22,19 +22,19 @@ run() {  # run NAME ARGS...
 wait_for() { [ -n "${1:-}" ] && while kill -0 "$1" 2>/dev/null; do sleep 10; done; }
 lane1() {
   wait_for "${WAIT1:-}"
-  run fs-kanji-5w1s-maml    --method maml    --shots 1 --iterations "$it1"
-  run fs-kanji-5w1s-npbml   --method npbml   --shots 1 --iterations "$it1"
-  run fs-kanji-5w5s-metasgd --method metasgd --shots 5 --iterations "$it5"
-  run fs-kanji-5w1s-npbml-nowarp --method npbml --shots 1 --iterations "$it1" --no-warp
-  run fs-kanji-5w5s-npbml-noloss --method npbml --shots 5 --iterations "$it5" --no-learned-loss
+  run fs-kanji-5w1s-maml    --method maml    --shots 1 --meta-steps "$it1"
+  run fs-kanji-5w1s-npbml   --method npbml   --shots 1 --meta-steps "$it1"
+  run fs-kanji-5w5s-metasgd --method metasgd --shots 5 --meta-steps "$it5"
+  run fs-kanji-5w1s-npbml-nowarp --method npbml --shots 1 --meta-steps "$it1" --no-warp
+  run fs-kanji-5w5s-npbml-noloss --method npbml --shots 5 --meta-steps "$it5" --no-learned-loss
 }
 lane2() {
   wait_for "${WAIT2:-}"
-  run fs-kanji-5w1s-metasgd --method metasgd --shots 1 --iterations "$it1"
-  run fs-kanji-5w5s-maml    --method maml    --shots 5 --iterations "$it5"
-  run fs-kanji-5w5s-npbml   --method npbml   --shots 5 --iterations "$it5"
-  run fs-kanji-5w1s-npbml-noloss --method npbml --shots 1 --iterations "$it1" --no-learned-loss
-  run fs-kanji-5w1s-npbml-nofilm --method npbml --shots 1 --iterations "$it1" --no-film
+  run fs-kanji-5w1s-metasgd --method metasgd --shots 1 --meta-steps "$it1"
+  run fs-kanji-5w5s-maml    --method maml    --shots 5 --meta-steps "$it5"
+  run fs-kanji-5w5s-npbml   --method npbml   --shots 5 --meta-steps "$it5"
+  run fs-kanji-5w1s-npbml-noloss --method npbml --shots 1 --meta-steps "$it1" --no-learned-loss
+  run fs-kanji-5w1s-npbml-nofilm --method npbml --shots 1 --meta-steps "$it1" --no-film
 }
 lane1 &
 lane2 &

@@ -122,6 +122,11 @@ for cmd in train learn search resume fewshot; do  # every method's command place
   check "$cmd --help lists --device" 0 "--device TEXT" -- "$bin" $cmd --help
 done
 check "search --help lists --devices" 0 "--devices TEXT" -- "$bin" search --help
+# One vocabulary (README, "Options"): fewshot says --meta-steps, --data-dir and --clip-norm as the
+# other commands do; the old spellings still work for a release, with a warning.
+check "fewshot --help: --meta-steps, not --iterations" 0 "--meta-steps" -- "$bin" fewshot --help
+check "fewshot --help hides the deprecated spellings" 1 "^$" -- bash -c "'$bin' fewshot --help | grep -E -- '--iterations|--clip |--data '"
+check "fewshot --clip: deprecated, named" 2 "warning: --clip is deprecated, use --clip-norm" -- "$bin" fewshot --clip 5 --dataset omniglot
 check "missing device" 2 "--device: device cuda:15 is not available" -- "$bin" train --model logistic --device cuda:15 --steps 1
 check "float64 + augment" 2 "--augment on needs --dtype float32" -- "$bin" train --dtype float64 --augment on --steps 1
 check "float64 save" 0 "saved" -- "$bin" train --model logistic --steps 3 --dtype float64 --save "$tmp/f64.safetensors"

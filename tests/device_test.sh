@@ -168,7 +168,7 @@ if [ ! -f /usr/lib/python3/dist-packages/kanjidraw/data.json ]; then
   fewshot_methods=()
 fi
 for m in "${fewshot_methods[@]}"; do
-  args=(fewshot --method "$m" --ways 3 --shots 1 --queries 2 --hidden 4 --inner-steps 2 --inner-lr 0.1 --iterations 4
+  args=(fewshot --method "$m" --ways 3 --shots 1 --queries 2 --hidden 4 --inner-steps 2 --inner-lr 0.1 --meta-steps 4
         --val-every 2 --val-tasks 3 --test-tasks 5 --samples-per-class 6)
   run "f-$m-cpu" "${args[@]}" --out "$tmp/f-$m-cpu" || continue
   run "f-$m-dev" "${args[@]}" --device $other --out "$tmp/f-$m-dev" || continue
@@ -179,7 +179,7 @@ for m in "${fewshot_methods[@]}"; do
 done
 if [[ $mode == host && ${#fewshot_methods[@]} -gt 0 ]]; then
   # A few-shot run stopped on cpu resumes on cpu:2 to the same result.
-  args=(fewshot --method npbml --ways 3 --shots 1 --queries 2 --hidden 4 --inner-steps 2 --inner-lr 0.1 --iterations 4
+  args=(fewshot --method npbml --ways 3 --shots 1 --queries 2 --hidden 4 --inner-steps 2 --inner-lr 0.1 --meta-steps 4
         --val-every 2 --val-tasks 3 --test-tasks 5 --samples-per-class 6 --checkpoint-every 1)
   METALOSS_TEST_STOP_AFTER=2 "$bin" "${args[@]}" --out "$tmp/fk" >/dev/null 2>&1
   run fk-resume resume "$tmp/fk" --device cpu:2

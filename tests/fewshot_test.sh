@@ -56,10 +56,11 @@ expect "a finished run is reported, not redone" grep -q "already complete" "$tmp
 expect "another configuration on the run is refused (exit 2)" test $? -eq 2
 expect "the refusal names the option" grep -q "inner_lr: 0.10000000000000001 in the run, 0.20000000000000001 now" "$tmp/diff.err"
 "$bin" fewshot --dataset omniglot --out "$tmp/o" >/dev/null 2>"$tmp/o.err"
-expect "omniglot without --data (exit 2)" test $? -eq 2
-expect "names --data" grep -q "needs --data FOLDER" "$tmp/o.err"
+expect "omniglot without --data-dir (exit 2)" test $? -eq 2
+expect "names --data-dir" grep -q "needs --data-dir FOLDER" "$tmp/o.err"
 "$bin" fewshot --dataset omniglot --data "$tmp/nowhere" --out "$tmp/o2" >/dev/null 2>"$tmp/o2.err"
 expect "missing folder is an error naming it" grep -q "nowhere" "$tmp/o2.err"
+expect "the old spelling --data still works, and says the new one" grep -q "warning: --data is deprecated, use --data-dir" "$tmp/o2.err"
 "$bin" fewshot --ways 3 --shots 3 --queries 2 --samples-per-class 4 --out "$tmp/s" >/dev/null 2>"$tmp/s.err"
 expect "too few samples per class (exit 2)" test $? -eq 2
 "$bin" fewshot --dataset cifar --out "$tmp/c" >/dev/null 2>"$tmp/c.err"
