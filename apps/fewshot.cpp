@@ -5,6 +5,7 @@
 
 #include "apps/cli_checks.h"
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -162,20 +163,28 @@ std::string run_name(const FewShotArgs& a) {
   return n;
 }
 
-void write_validation_plot(const std::string& dir, const fewshot::MetaTrainResult& r) {
+void write_validation_plot(const std::string& dir, const std::string& what, int64_t tasks, const fewshot::MetaTrainResult& r) {
   if (r.validation.size() < 2) return;
   learn::LossPlot p;
-  p.title = "meta-validation accuracy";
+  p.title = what + ": meta-validation accuracy over " + std::to_string(tasks) + " tasks";
   p.xlabel = "meta-step";
   p.ylabel = "accuracy (%)";
-  p.names = {"validation"};
+  p.names = {"validation accuracy"};
   p.values.assign(1, {});
   p.group = {0};
   p.dashed = {false};
-  for (const auto& [it, acc] : r.validation) {
-    p.x.push_back(double(it));
-    p.values[0].push_back(100 * acc);
+  p.integer_x = true;
+  p.lower.assign(1, {});
+  p.upper.assign(1, {});
+  bool band = true;  // a checkpoint from before the CI was kept has none for its early points
+  for (const fewshot::ValidationPoint& v : r.validation) {
+    p.x.push_back(double(v.step));
+    p.values[0].push_back(100 * v.accuracy);
+    p.lower[0].push_back(100 * (v.accuracy - v.ci95));
+    p.upper[0].push_back(100 * (v.accuracy + v.ci95));
+    band = band && std::isfinite(v.ci95);
   }
+  if (!band) p.lower.clear(), p.upper.clear();
   learn::write_plot(p, dir + "/validation");
 }
 
@@ -336,7 +345,8 @@ int run_fewshot(const FewShotArgs& a, const std::string& command_line) {
     return 0;
   }
   store.end_session(session);
-  write_validation_plot(dir, r);
+  write_validation_plot(dir, a.method + " on " + a.dataset + ", " + std::to_string(a.ways) + "-way " + std::to_string(a.shots) + "-shot",
+                        a.val_tasks, r);
   std::printf("| method | data | ways | shots | meta-steps | best val. (step) | test accuracy (%lld tasks) | train s | test s |\n",
               (long long)a.test_tasks);
   std::printf("| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");

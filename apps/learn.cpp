@@ -130,12 +130,16 @@ double test_score(Module& m, const data::Dataset& test) {
 // uses the same streams: init 0, batch order 2, and dropout masks 4 (the default generator is
 // reseeded, so no seed depends on the seeds before it in the list).
 SeededRun train_and_score(const learn::ModelFactory& factory, uint64_t seed, const data::Splits& sp,
-                          const TrainOptions& o, double lr, double momentum) {
+                          const TrainOptions& o, double lr, double momentum, MetricsWriter* metrics,
+                          const std::string& run) {
   seeds::seed_dropout(seed);
   Generator init = seeds::derive(seed, seeds::Stream::Init), order = seeds::derive(seed, seeds::Stream::Order);
   auto m = factory(init);
   SGD opt(m->parameters(), SGDOptions{lr, momentum});
-  const double seconds = train_supervised(*m, opt, sp.train, o, order).seconds;
+  TrainOptions labelled = o;  // its training curve, told apart from the other runs of the command
+  labelled.metrics_labels = {{"event", "train"}, {"run", run}};
+  labelled.metrics_numbers = {{"seed", double(seed)}, {"base_lr", lr}};
+  const double seconds = train_supervised(*m, opt, sp.train, labelled, order, metrics).seconds;
   return {test_score(*m, sp.valid), test_score(*m, sp.test), seconds};
 }
 
@@ -271,7 +275,7 @@ struct SeedSetup {
 Arm baseline_arm(const SeedSetup& s, const std::string& loss, double lr) {
   TrainOptions o = s.to;
   o.loss = loss;
-  const SeededRun r = train_and_score(s.factory, s.seed, s.sp, o, lr, s.a.momentum);
+  const SeededRun r = train_and_score(s.factory, s.seed, s.sp, o, lr, s.a.momentum, &s.metrics, "baseline " + loss);
   return {lr, r.valid, r.test, r.seconds};
 }
 
@@ -298,7 +302,7 @@ void run_ml3(const SeedSetup& s, const learn::LearnTask& task, const std::shared
   lt.loss_fn = learn::frozen_loss(*loss);
   std::fprintf(stderr, "seed %llu: meta-test (frozen learned loss)\n", (unsigned long long)s.seed);
   auto meta_test = [&](double lr) {
-    const SeededRun m = train_and_score(s.factory, s.seed, s.sp, lt, lr, a.momentum);
+    const SeededRun m = train_and_score(s.factory, s.seed, s.sp, lt, lr, a.momentum, &s.metrics, "ml3 meta-test");
     return Arm{lr, m.valid, m.test, meta_seconds + m.seconds};
   };
   std::tie(r.learned, r.learned_tuned) = s.thesis_and_tuned("ml3 meta-test", meta_test);
@@ -479,7 +483,7 @@ CLI::App* add_learn_command(CLI::App& app, LearnArgs& a) {
   c->add_option("--threads", a.threads, "CPU threads (default: all cores)")->check(CLI::PositiveNumber);
   c->add_option("--device", a.device, kDeviceHelp)->capture_default_str();
   c->add_option("--out", a.out, "output folder (default runs/learn-METHOD-DATASET-MODEL)");
-  c->add_option("--metrics", a.metrics, "JSON-lines metrics file (default OUT/metrics.jsonl; appended)");
+  c->add_option("--metrics", a.metrics, "JSON-lines metrics file (default OUT/metrics.jsonl; a resumed run appends, a fresh one starts it anew)");
   c->add_option("--log-every", a.log_every, "base steps between metrics lines")->check(CLI::PositiveNumber)->capture_default_str();
   // Read by main's expand_config before parsing; registered so that --help lists it.
   c->add_option("--config", a.config, "JSON file of options, e.g. {\"method\": \"ml3\", \"meta-steps\": 100} (command-line options win)");
@@ -626,6 +630,13 @@ void save_seed(const std::string& out, const std::string& fingerprint, const See
   }
 }
 
+// Whether the seed's file exists and was written under `fingerprint` (it is then taken, not retrained).
+bool seed_on_disk(const std::string& out, const std::string& fingerprint, uint64_t seed) {
+  std::ifstream f(seed_file(out, seed));
+  std::string magic, fp;
+  return f && std::getline(f, magic) && std::getline(f, fp) && magic == "metaloss-learn-seed 1" && fp == fingerprint;
+}
+
 // The seed's earlier result when its file exists and was written under `fingerprint`.
 bool load_seed(const std::string& out, const std::string& fingerprint, SeedResult& r) {
   std::ifstream f(seed_file(out, r.seed));
@@ -721,18 +732,22 @@ int run_learn(const LearnArgs& in) {
   const std::string base_loss = regression ? "mse" : "ce";
   const std::string out = a.out.empty() ? "runs/learn-" + a.method + "-" + a.dataset + "-" + model : a.out;
   fs::create_directories(out);
-  MetricsWriter metrics(a.metrics.empty() ? out + "/metrics.jsonl" : a.metrics);
+  const std::string fingerprint = seed_fingerprint(a, model, lcfg);
+  // A run that resumes (a seed already done under these options) appends to its metrics file;
+  // a fresh one starts it anew, so no older run's lines are mixed in.
+  const bool resuming = std::any_of(seeds.begin(), seeds.end(), [&](uint64_t s) { return seed_on_disk(out, fingerprint, s); });
+  MetricsWriter metrics(a.metrics.empty() ? out + "/metrics.jsonl" : a.metrics, resuming);
   metrics.write({{"meta_steps", double(a.meta_steps)}, {"inner_steps", double(a.inner_steps)}, {"inner_lr", a.inner_lr},
                  {"meta_lr", a.meta_lr}, {"steps", double(a.steps)}, {"epochs", double(a.epochs)},
                  {"batch_size", double(a.batch_size)}, {"momentum", a.momentum}},
                 {{"event", "start"}, {"method", a.method}, {"dataset", a.dataset}, {"model", model}, {"seeds", a.seeds},
-                 {"loss_network", lcfg.to_json()}, {"base_lr_grid", a.base_lr_grid}, {"device", device.str()}});
+                 {"loss_network", lcfg.to_json()}, {"base_lr_grid", a.base_lr_grid}, {"device", device.str()},
+                 {"resumed", resuming ? "true" : "false"}});
   std::fprintf(stderr, "metaloss learn: %s on %s with %s, seeds %s, %lld meta steps, %s %lld, loss network %s%s, output in %s\n",
                a.method.c_str(), a.dataset.c_str(), model.c_str(), a.seeds.c_str(), (long long)a.meta_steps,
                a.epochs > 0 ? "epochs" : "steps", (long long)(a.epochs > 0 ? a.epochs : a.steps), lcfg.to_json().c_str(),
                grid.empty() ? "" : (", lr grid " + a.base_lr_grid).c_str(), out.c_str());
 
-  const std::string fingerprint = seed_fingerprint(a, model, lcfg);
   std::vector<SeedResult> results;
   for (uint64_t seed : seeds) {
     // The same streams as `metaloss train --seed`: 0 init, 1 split, 2 batch order; 3 loss init.
@@ -746,7 +761,8 @@ int run_learn(const LearnArgs& in) {
     to.epochs = a.epochs;
     to.batch_size = a.batch_size;
     to.loss = base_loss;
-    // Only the progress lines use it here (no metrics from these runs): about every twentieth.
+    // Progress and metrics lines ("event": "train", one curve per baseline and meta-test run):
+    // at least about every twentieth step.
     const int64_t budget = a.epochs > 0 ? a.epochs * ((sp.train.size() + a.batch_size - 1) / a.batch_size) : a.steps;
     to.log_every = std::max<int64_t>(a.log_every, budget / 20);
     const SeedSetup setup{a, seed, sp, factory, to, grid, metrics};

@@ -58,7 +58,8 @@ struct SeededRun {
   double valid, test, seconds;
 };
 SeededRun train_and_score(const learn::ModelFactory& factory, uint64_t seed, const data::Splits& sp,
-                          const TrainOptions& o, double lr, double momentum);
+                          const TrainOptions& o, double lr, double momentum, MetricsWriter* metrics = nullptr,
+                          const std::string& run = "");
 // The same, returning {test score, training seconds}.
 std::pair<double, double> train_seeded(const learn::ModelFactory& factory, uint64_t seed, const data::Splits& sp,
                                        const TrainOptions& o, double lr, double momentum);

@@ -237,23 +237,28 @@ search::EvalFn eval_fn_from_init(const std::string& init, Device device) {
 // rebuilt or removed since the search started.
 std::string self_exe() { return "/proc/self/exe"; }
 
-void write_fitness_plot(const std::string& dir, const std::vector<search::GenerationLog>& gens) {
+void write_fitness_plot(const std::string& dir, const std::string& what, int population,
+                        const std::vector<search::GenerationLog>& gens) {
   if (gens.size() < 2) return;  // a line needs two points
   learn::LossPlot p;
-  p.title = "population search: validation error per generation";
+  p.title = what + ": validation error per generation (" + std::to_string(population) + " candidates each)";
   p.xlabel = "generation";
   p.ylabel = "validation error (%)";
-  p.names = {"best in generation", "mean of successful candidates", "best so far"};
+  // The running best as a line, each generation's best as points on it (visible where it is
+  // worse than the best so far), the generation mean dashed.
+  p.names = {"best so far", "best in generation", "mean of successful candidates"};
   p.values.assign(3, {});
   p.group = {0, 1, 2};
-  p.dashed = {false, true, false};
+  p.dashed = {false, false, true};
+  p.points = {false, true, false};
+  p.integer_x = true;
   double best = INFINITY;
   for (const auto& g : gens) {
     p.x.push_back(g.generation + 1);
     best = std::min(best, g.best);
-    p.values[0].push_back(100 * g.best);
-    p.values[1].push_back(100 * g.mean);
-    p.values[2].push_back(100 * best);
+    p.values[0].push_back(100 * best);
+    p.values[1].push_back(100 * g.best);
+    p.values[2].push_back(100 * g.mean);
   }
   learn::write_plot(p, dir + "/fitness");
 }
@@ -438,7 +443,7 @@ int drive(RunStore& store, const RunConfig& c, const std::string& dir, int worke
                      pct(g.mean).c_str(), trained, rejected, other, g.cached, equivalent, g.seconds,
                      run_here > 0 ? elapsed / run_here * left : 0.0);
         all.push_back(g);
-        write_fitness_plot(dir, all);
+        write_fitness_plot(dir, need(c, "method") + " on " + need(c, "dataset") + " / " + setup->model, setup->tg.population, all);
       });
   ev.reset();  // workers exit before the meta-test uses this machine
   double search_seconds = 0;

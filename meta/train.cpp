@@ -92,11 +92,15 @@ TrainReport train_supervised(Module& model, Optimizer& opt, const data::Dataset&
     if (o.progress) progress.update(step + 1, lv);
     if (metrics && ((step + 1) % o.log_every == 0 || step + 1 == total)) {
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      metrics->write({{"step", double(step + 1)},
-                      {"epoch", double(step + 1) / double(per_epoch)},
-                      {"loss", interval_loss / double(interval_n)},
-                      {"lr", opt.lr()},
-                      {"seconds", secs}});
+      // "loss": the mean over the steps since the last line; "batch_loss": this step's (the console's).
+      std::map<std::string, double> line = o.metrics_numbers;
+      line.insert({{"step", double(step + 1)},
+                   {"epoch", double(step + 1) / double(per_epoch)},
+                   {"loss", interval_loss / double(interval_n)},
+                   {"batch_loss", lv},
+                   {"seconds", secs}});
+      line["lr"] = opt.lr();  // (the current rate, under a schedule)
+      metrics->write(line, o.metrics_labels);
       interval_loss = 0;
       interval_n = 0;
     }

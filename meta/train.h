@@ -1,6 +1,7 @@
 // Supervised training of a model on an in-memory dataset: the loop behind `metaloss train`.
 #pragma once
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,6 +32,10 @@ struct TrainOptions {
   std::vector<double> lr_milestones;  // in epochs (fractions allowed)
   double lr_gamma = 0.1;
   int64_t log_every = 100;
+  // Added to every metrics line of the run (which run of a command it is: "event": "train",
+  // "run": "baseline ce", "seed", "lr", ...), so one file holds several runs' curves apart.
+  std::map<std::string, std::string> metrics_labels;
+  std::map<std::string, double> metrics_numbers;
   int64_t eval_batch = 1000;  // batch size for evaluation passes
   bool progress = true;       // progress bar / log lines on stderr
   // Wall-clock budget in seconds for the whole run (0: none). Over it, training stops with

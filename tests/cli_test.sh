@@ -187,14 +187,21 @@ check "learn: finished seeds are kept" 0 "seed 0: done in an earlier run" -- \
 "$bin" learn --method ml3 --model logistic --meta-steps 2 --steps 20 --seeds 0,1 --base-lr-grid 0.01,0.1 --out "$tmp/learn-fresh" >"$tmp/r2.txt" 2>/dev/null
 "$bin" learn --method ml3 --model logistic --meta-steps 2 --steps 20 --seeds 0,1 --base-lr-grid 0.01,0.1 --out "$tmp/learn-resume" >"$tmp/r3.txt" 2>/dev/null
 if cmp -s "$tmp/r2.txt" "$tmp/r3.txt" && [[ -s $tmp/r2.txt ]]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: resumed learn table differs from a fresh run"; diff "$tmp/r2.txt" "$tmp/r3.txt" | head -5; fi
+check "learn: a resumed run appends to its metrics (3 runs, 3 start lines)" 0 "^3$" -- grep -c '"event": "start"' "$tmp/learn-resume/metrics.jsonl"
 check "learn: other options retrain the seed" 0 "seed 0: .*seed-0.txt was written under other options" -- \
   "$bin" learn --method ml3 --model logistic --meta-steps 2 --steps 21 --seeds 0 --out "$tmp/learn-resume"
+# Metrics: a fresh run starts its file anew, a resumed one appends (the run above changed --steps,
+# so none of its seeds was on disk: one start line); the train curves of each run are labelled.
+check "learn: a fresh run truncates its metrics" 0 "^1$" -- grep -c '"event": "start"' "$tmp/learn-resume/metrics.jsonl"
 check "learn: lr grid twice" 2 "--base-lr-grid: rate 0.1 appears twice" -- "$bin" learn --method ml3 --base-lr-grid 0.1,0.1
 check "learn: lr grid + learn-lr" 2 "give one of them" -- "$bin" learn --method adalfl --learn-lr --base-lr-grid 0.1
 check "learn: bad loss widths" 2 "--loss-hidden: expected comma-separated widths" -- "$bin" learn --method adalfl --loss-hidden 40,0
 check "learn: tuned table" 0 "each tuned on validation over lr 0.01,0.1: ml3 - ce = [-+][0-9.]+ points \(paired t-test over 2 seeds: p = " -- \
   "$bin" learn --method ml3 --model logistic --meta-steps 2 --steps 20 --seeds 0,1 --base-lr-grid 0.01,0.1 --out "$tmp/learn-grid"
 check "learn: tuned columns" 0 "\| 1 \| [0-9.]+% \| [0-9.]+% \(lr 0\.1?0?1?\) \| [0-9.]+% \| [0-9.]+% \(lr 0\.[01]+\) \|" -- cat "$tmp/learn-grid/results.md"
+check "learn: baseline training curves in the metrics" 0 '"batch_loss": .*"event": "train", "run": "baseline ce"' -- cat "$tmp/learn-grid/metrics.jsonl"
+check "learn: meta-test training curves in the metrics" 0 '"base_lr": 0.1,.*"event": "train", "run": "ml3 meta-test"' -- cat "$tmp/learn-grid/metrics.jsonl"
+check "learn: AdaLFL snapshots as small multiples" 0 "set multiplot layout" -- cat "$tmp/learn/loss-seed0.gp"
 check "learn: adalfl tuned + grad-norm plot" 0 "adalfl tuned" -- \
   "$bin" learn --method adalfl --model logistic --meta-steps 2 --steps 20 --base-lr-grid 0.1,0.01 --log-every 5 --out "$tmp/learn-ada-grid"
 for f in learned-loss-seed0-tuned.safetensors meta-grad-norm-seed0.dat meta-grad-norm-seed0.gp; do

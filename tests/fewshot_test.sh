@@ -24,6 +24,8 @@ tiny=(fewshot --method npbml --ways 3 --shots 1 --queries 2 --hidden 4 --inner-s
 "$bin" "${tiny[@]}" --out "$tmp/ref" >"$tmp/ref.out" 2>"$tmp/ref.err" || { echo "FAIL: reference run"; tail -5 "$tmp/ref.err"; exit 1; }
 expect "result table printed" grep -qE "^\| ref \| kanji \| 3 \| 1 \| 6 \|" "$tmp/ref.out"
 expect "validation plot written" test -s "$tmp/ref/validation.svg"
+expect "validation plot: a 95 % CI band, titled by method and protocol" \
+  bash -c "grep -q filledcurves '$tmp/ref/validation.gp' && grep -q 'npbml on kanji, 3-way 1-shot' '$tmp/ref/validation.gp'"
 expect "peak memory reported" grep -q "peak host memory of a meta-step" "$tmp/ref.err"
 METALOSS_TEST_STOP_AFTER=3 "$bin" "${tiny[@]}" --out "$tmp/kill" >/dev/null 2>"$tmp/k1.err"
 expect "first part stopped after 3 meta-steps" grep -q "stopped after meta-step 3" "$tmp/k1.err"

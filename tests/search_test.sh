@@ -85,6 +85,8 @@ outcomes=$("$bin" runs export "$tmp/evo1" --columns outcome | tail -n +2 | sort 
 expect "runs export: each candidate's outcome, as the console counts them ($outcomes)" \
   bash -c "grep -q trained <<<'$outcomes' && ! grep -qvE '^((trained|rejected|failed|cached|equivalent) )+$' <<<'$outcomes'"
 expect "evomal: C header, LaTeX and plot data written" test -s "$tmp/evo1/best_loss.h" -a -s "$tmp/evo1/best_loss.tex" -a -s "$tmp/evo1/best_loss.dat"
+expect "fitness plot: titled by method and data, integer generation ticks, each generation's best as points" \
+  bash -c "grep -q 'evomal on fashion-mnist / logistic' '$tmp/evo1/fitness.gp' && grep -q 'set xtics 1' '$tmp/evo1/fitness.gp' && grep -q 'using 1:3 with points' '$tmp/evo1/fitness.gp'"
 expect "evomal: the rejection protocol is reported" grep -qE "trained [0-9]+, rejected [0-9]+" "$tmp/evo1.err"
 # GLO: GP generations, then CMA-ES on the best tree's edge weights; 2 workers give the same run.
 glo=(search --method glo --model logistic --generations 2 --glo-generations 2 --population 6 --steps 20 --seed 3

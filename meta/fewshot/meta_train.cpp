@@ -37,7 +37,7 @@ NamedTensors clone_all(const NamedTensors& src) {
 struct Checkpoint {
   int64_t iteration = 0, best_iteration = 0, adam_t = 0;
   double best_val = -1, train_seconds = 0;
-  std::vector<std::pair<int64_t, double>> validation;
+  std::vector<ValidationPoint> validation;
 };
 
 std::string checkpoint_path(const std::string& dir) { return (std::filesystem::path(dir) / "checkpoint.safetensors").string(); }
@@ -55,9 +55,9 @@ void save_checkpoint(const std::string& dir, const Learner& l, const NamedTensor
     }
   }
   std::string val;
-  for (const auto& [it, acc] : c.validation) {
+  for (const ValidationPoint& v : c.validation) {  // "step:accuracy:ci95;..."
     if (!val.empty()) val += ';';
-    val.append(std::to_string(it)).append(":").append(num(acc));
+    val.append(std::to_string(v.step)).append(":").append(num(v.accuracy)).append(":").append(num(v.ci95));
   }
   save_safetensors(checkpoint_path(dir), t,
                    {{"config_hash", config_hash}, {"iteration", std::to_string(c.iteration)},
@@ -123,9 +123,11 @@ bool load_checkpoint(const std::string& dir, Learner& l, NamedTensors& best, Ada
     size_t e = v.find(';', p);
     if (e == std::string::npos) e = v.size();
     const std::string item = v.substr(p, e - p);
-    const size_t colon = item.find(':');
+    const size_t colon = item.find(':'), colon2 = item.find(':', colon + 1);
     if (colon == std::string::npos) throw std::runtime_error("few-shot checkpoint " + path + ": bad validation entry '" + item + "'");
-    c.validation.emplace_back(std::stoll(item.substr(0, colon)), std::stod(item.substr(colon + 1)));
+    // Checkpoints before the confidence interval was kept hold "step:accuracy".
+    c.validation.push_back({std::stoll(item.substr(0, colon)), std::stod(item.substr(colon + 1, colon2 - colon - 1)),
+                            colon2 == std::string::npos ? NAN : std::stod(item.substr(colon2 + 1))});
     p = e + 1;
   }
   return true;
@@ -187,7 +189,7 @@ MetaTrainResult meta_train(Learner& learner, const data::EpisodeSampler& train, 
     if (!std::isfinite(v.loss))  // NaN logits would score chance accuracy and could even be kept
       throw std::runtime_error("meta-step " + std::to_string(it) + ": the meta-validation query loss is " + num(v.loss) +
                                " (the learner diverged)");
-    c.validation.emplace_back(it, v.accuracy);
+    c.validation.push_back({it, v.accuracy, v.ci95});
     const bool better = v.accuracy > c.best_val;
     if (better) {
       c.best_val = v.accuracy;
@@ -242,7 +244,7 @@ MetaTrainResult meta_train(Learner& learner, const data::EpisodeSampler& train, 
     }
     bar.finish();
   }
-  if (c.validation.empty() || c.validation.back().first != o.iterations) {
+  if (c.validation.empty() || c.validation.back().step != o.iterations) {
     validate(o.iterations);
     checkpoint(o.iterations);
   }

@@ -30,6 +30,16 @@ struct Evaluation {
   std::vector<double> accuracies;  // per task
 };
 
+// One meta-validation: the meta-step after which it ran, the mean accuracy over the validation
+// tasks and its 95 % confidence half-width (NaN when read from a checkpoint older than the field).
+struct ValidationPoint {
+  int64_t step = 0;
+  double accuracy = 0, ci95 = 0;
+  bool operator==(const ValidationPoint& o) const {
+    return step == o.step && accuracy == o.accuracy && (ci95 == o.ci95 || (ci95 != ci95 && o.ci95 != o.ci95));
+  }
+};
+
 struct MetaTrainResult {
   Evaluation test;
   double best_val_accuracy = 0;
@@ -38,7 +48,7 @@ struct MetaTrainResult {
   double train_seconds = 0, test_seconds = 0;  // all sessions / this process
   size_t peak_meta_step_bytes = 0;  // host allocator's peak during this process' first meta-step
   bool stopped = false;                        // stop_after reached: no meta-test
-  std::vector<std::pair<int64_t, double>> validation;  // (meta-step, accuracy)
+  std::vector<ValidationPoint> validation;
 };
 
 // Adapts to the first `tasks` episodes of `sampler` and scores the query sets (no meta-gradient).

@@ -1,11 +1,14 @@
 #include "meta/learn/plot.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
 #include <sstream>
+#include <utility>
 
 #include "meta/data/io.h"
 
@@ -55,7 +58,13 @@ LossPlot sample_learned_loss(const losses::LearnedLossConfig& config, const std:
       p.names.push_back(snap.label + ", y=" + (target == 1 ? "1" : "0"));
       p.group.push_back(int(s));
       p.dashed.push_back(target == 0);
+      p.legend.push_back(std::string("y=") + (target == 1 ? "1" : "0"));
     }
+    p.panels.push_back(snap.label);
+  }
+  if (snapshots.size() <= 2) {  // few enough curves for one panel: the key names the snapshot
+    p.legend.clear();
+    p.panels.clear();
   }
   return p;
 }
@@ -69,6 +78,11 @@ PlotFiles write_plot(const LossPlot& plot, const std::string& base_path) {
     std::ostringstream dat;
     dat << "# x";
     for (const auto& n : plot.names) dat << "\t\"" << n << "\"";
+    const auto banded = [&](size_t c) {
+      return c < plot.lower.size() && c < plot.upper.size() && !plot.lower[c].empty() && !plot.upper[c].empty();
+    };
+    for (size_t c = 0; c < plot.values.size(); ++c)
+      if (banded(c)) dat << "\t\"" << plot.names[c] << " lower\"\t\"" << plot.names[c] << " upper\"";
     dat << "\n";
     char buf[40];
     for (size_t i = 0; i < plot.x.size(); ++i) {
@@ -78,25 +92,81 @@ PlotFiles write_plot(const LossPlot& plot, const std::string& base_path) {
         std::snprintf(buf, sizeof buf, "\t%.8g", col[i]);
         dat << buf;
       }
+      for (size_t c = 0; c < plot.values.size(); ++c)
+        if (banded(c)) {
+          std::snprintf(buf, sizeof buf, "\t%.8g\t%.8g", plot.lower[c][i], plot.upper[c][i]);
+          dat << buf;
+        }
       dat << "\n";
     }
     data::write_file(f.dat, dat.str());
   }
   {
     // File names without folders: the script runs in its own folder (here and for the user).
+    const size_t nc = plot.values.size();
+    auto has = [&](const auto& v, size_t c) { return c < v.size() && !v[c].empty(); };
+    std::vector<size_t> band_col(nc, 0);  // .dat column of each curve's lower bound (upper follows)
+    size_t next = nc + 2;
+    for (size_t c = 0; c < nc; ++c)
+      if (has(plot.lower, c) && has(plot.upper, c)) band_col[c] = std::exchange(next, next + 2);
     std::ostringstream gp;
-    gp << "# " << plot.ylabel << " against " << plot.xlabel << "; render with: gnuplot " << stem << ".gp (in this folder)\n"
-       << "set terminal svg size 900,560 dynamic noenhanced font 'sans,12' background '#ffffff'\n"
-       << "set output " << gp_quote(stem + ".svg") << "\n"
-       << "set title " << gp_quote(plot.title) << "\n"
-       << "set xlabel " << gp_quote(plot.xlabel) << "\nset ylabel " << gp_quote(plot.ylabel) << "\n"
-       << (plot.log_y ? "set logscale y\nset format y '%.0e'\n" : "") << "set key outside right top\nset grid\n"
-       << "plot ";
-    for (size_t c = 0; c < plot.values.size(); ++c) {
-      gp << (c ? ", \\\n     " : "") << gp_quote(stem + ".dat") << " using 1:" << c + 2 << " with lines lw 2 lc "
-         << plot.group[c] + 1 << " dt " << (plot.dashed[c] ? 2 : 1) << " title " << gp_quote(plot.names[c]);
+    const bool multi = !plot.panels.empty();
+    int cols = 1, rows = 1;
+    if (multi) {
+      cols = int(std::ceil(std::sqrt(double(plot.panels.size()))));
+      rows = int((plot.panels.size() + cols - 1) / cols);
     }
-    gp << "\n";
+    gp << "# " << plot.ylabel << " against " << plot.xlabel << "; render with: gnuplot " << stem << ".gp (in this folder)\n"
+       << "set terminal svg size " << (multi ? 40 + 380 * cols : 900) << "," << (multi ? 60 + 300 * rows : 560)
+       << " dynamic noenhanced font 'sans,12' background '#ffffff'\n"
+       << "set output " << gp_quote(stem + ".svg") << "\n"
+       << "set xlabel " << gp_quote(plot.xlabel) << "\nset ylabel " << gp_quote(plot.ylabel) << "\n"
+       << (plot.log_y ? "set logscale y\nset format y '%.0e'\n" : "") << "set grid\n";
+    if (plot.integer_x && !plot.x.empty()) {
+      // Integer ticks about ten apart: 1, 2, 5 x 10^k.
+      const double span = std::max(1.0, plot.x.back() - plot.x.front());
+      double step = 1;
+      for (double m = 1; step * 10 < span; m *= 10)
+        for (double f : {1.0, 2.0, 5.0}) if (step * 10 < span) step = f * m;
+      gp << "set xtics " << step << "\nset format x '%.0f'\nset mxtics 1\n";
+    }
+    auto curve = [&](size_t c, bool panel_colours) {
+      std::ostringstream o;
+      const std::string title = c < plot.legend.size() ? plot.legend[c] : plot.names[c];
+      const int colour = panel_colours ? (plot.dashed[c] ? 2 : 1) : plot.group[c] + 1;
+      if (band_col[c])
+        o << gp_quote(stem + ".dat") << " using 1:" << band_col[c] << ":" << band_col[c] + 1
+          << " with filledcurves fs transparent solid 0.2 noborder lc " << colour << " title " << gp_quote(title + " (95 % CI)")
+          << ", \\\n     ";
+      const bool pts = c < plot.points.size() && plot.points[c];
+      o << gp_quote(stem + ".dat") << " using 1:" << c + 2 << (pts ? " with points pt 7 ps 0.9" : " with lines lw 2")
+        << " lc " << colour << (pts ? "" : " dt " + std::to_string(plot.dashed[c] ? 2 : 1)) << " title " << gp_quote(title);
+      return o.str();
+    };
+    if (!multi) {
+      gp << "set title " << gp_quote(plot.title) << "\nset key outside right top\nplot ";
+      for (size_t c = 0; c < nc; ++c) gp << (c ? ", \\\n     " : "") << curve(c, false);
+      gp << "\n";
+    } else {
+      double lo = INFINITY, hi = -INFINITY;  // one y range, so the panels compare at a glance
+      for (const auto& col : plot.values)
+        for (double v : col)
+          if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
+      if (std::isfinite(lo)) {
+        const double pad = hi > lo ? 0.05 * (hi - lo) : 1;
+        gp << "set yrange [" << lo - pad << ":" << hi + pad << "]\n";
+      }
+      // The key once, in the first panel (every panel draws the same kinds of curve).
+      gp << "set key inside right top opaque box\nset multiplot layout " << rows << "," << cols << " title " << gp_quote(plot.title) << "\n";
+      for (size_t g = 0; g < plot.panels.size(); ++g) {
+        gp << "set title " << gp_quote(plot.panels[g]) << "\nplot ";
+        bool first = true;
+        for (size_t c = 0; c < nc; ++c)
+          if (plot.group[c] == int(g)) gp << (std::exchange(first, false) ? "" : ", \\\n     ") << curve(c, true);
+        gp << "\n" << (g == 0 ? "unset key\n" : "");
+      }
+      gp << "unset multiplot\n";
+    }
     data::write_file(f.gp, gp.str());
   }
   if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {

@@ -21,10 +21,19 @@ struct LossPlot {
   std::vector<int> group;                    // curves of one snapshot share a colour
   std::vector<bool> dashed;                  // target 0 dashed, target 1 solid
   bool log_y = false;                        // logarithmic y axis (e.g. gradient norms)
+  // Optional, each empty or one entry per curve:
+  std::vector<std::string> legend;           // what the key shows (default: names, which head the .dat columns)
+  std::vector<bool> points;                  // draw as points (e.g. per-generation values under a running best)
+  std::vector<std::vector<double>> lower, upper;  // a shaded band per curve (e.g. a 95 % CI); empty: none
+  bool integer_x = false;                    // x counts something (generations, meta-steps): integer ticks
+  // Small multiples: when set, one panel per group (panels[g] its title) on a shared y range,
+  // instead of every curve in one panel.
+  std::vector<std::string> panels;
 };
 
 // Samples each snapshot on a grid: classification p in [0, 1] (probabilities), regression
-// predictions in [-3, 3] (standardised units), 101 points, targets 1 and 0.
+// predictions in [-3, 3] (standardised units), 101 points, targets 1 and 0. More than two
+// snapshots become small multiples (one panel per snapshot, y = 1 solid, y = 0 dashed).
 LossPlot sample_learned_loss(const losses::LearnedLossConfig& config, const std::vector<LossSnapshot>& snapshots,
                              const std::string& title);
 
