@@ -12,6 +12,7 @@
 
 #include <optional>
 
+#include "meta/progress.h"
 #include "meta/losses/loss_file.h"
 #include "meta/losses/simplify.h"
 #include "meta/seeds.h"
@@ -354,6 +355,15 @@ int main(int argc, char** argv) {
   auto* fewshot = app::add_fewshot_command(app, fa);
   app::LossArgs lossa;
   auto* loss_cmd = app::add_loss_command(app, lossa);
+  // --config is spliced into the command line before parsing (expand_config); it is declared on
+  // the commands that take it only so that their --help lists it.
+  std::string config_seen;
+  for (const auto& [name, example] : {std::pair{"search", "{\"generations\": 10}"}, std::pair{"fewshot", "{\"ways\": 20, \"shots\": 1}"}})
+    app.get_subcommand(name)->add_option("--config", config_seen, std::string("JSON file of options, e.g. ") + example + " (command-line options win)");
+  bool quiet = false;
+  app.add_flag("-q,--quiet", quiet, "no progress display (bars and periodic progress lines); results, warnings and errors still print");
+  for (const char* name : {"train", "learn", "search", "fewshot", "resume"})
+    app.get_subcommand(name)->add_flag("-q,--quiet", quiet, "no progress display (bars and periodic progress lines)");
 
   std::vector<std::string> args;
   if (argc > 1 && (std::string(argv[1]) == "--version" || std::string(argv[1]) == "-V")) {
@@ -407,6 +417,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "metaloss: %s\n", e.what());
     return 2;
   }
+  Progress::set_quiet(quiet);
   if (!profile.empty()) profiler::start(profile);
   // The trace is written when main returns, not from atexit: by then the CUDA runtime has shut
   // down and the device spans could no longer be read back.

@@ -23,6 +23,7 @@
 #include "apps/learn.h"
 #include "apps/mpi_search.h"
 #include "engine/runtime.h"
+#include "meta/progress.h"
 #include "meta/data/io.h"
 #include "meta/losses/loss_file.h"
 #include "meta/learn/plot.h"
@@ -409,7 +410,7 @@ int drive(RunStore& store, const RunConfig& c, const std::string& dir, int worke
   if (done_before > 0 || recorded > 0)
     std::fprintf(stderr, "resuming: %d of %d generations complete, %d candidates of generation %d already recorded\n",
                  done_before, setup->loop_generations, recorded, done_before + 1);
-  const bool tty = isatty(2);
+  const bool tty = isatty(2) && !Progress::quiet();  // the in-place candidate counter
   int in_generation = 0;
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<search::GenerationLog> all;  // every completed generation, for the fitness plot

@@ -11,6 +11,12 @@ namespace metaloss {
 
 bool Progress::is_terminal(std::FILE* f) { return f && isatty(fileno(f)); }
 
+namespace {
+bool g_quiet = false;
+}
+void Progress::set_quiet(bool quiet) { g_quiet = quiet; }
+bool Progress::quiet() { return g_quiet; }
+
 Progress::Progress(std::string label, int64_t total, int64_t log_every, std::FILE* out)
     : label_(std::move(label)), total_(total), log_every_(log_every > 0 ? log_every : 100), out_(out),
       tty_(is_terminal(out)), start_(std::chrono::steady_clock::now()), last_draw_(start_) {}
@@ -37,6 +43,7 @@ std::string format_duration(double s) {
 }
 
 void Progress::update(int64_t step, double loss) {
+  if (g_quiet) return;
   const auto now = std::chrono::steady_clock::now();
   const double elapsed = std::chrono::duration<double>(now - start_).count();
   const double rate = elapsed > 0 ? double(step) / elapsed : 0;

@@ -18,6 +18,10 @@ class Progress {
   void update(int64_t step, double loss);  // step counts from 1
   void finish();
   static bool is_terminal(std::FILE* f);
+  // `metaloss --quiet`: no progress at all (bars and periodic lines); results, warnings and
+  // errors are still printed.
+  static void set_quiet(bool quiet);
+  static bool quiet();
   // The terminal line for `step`, at most `columns - 1` characters: the bar shrinks, then goes,
   // then the line is cut (a 60-column terminal wrapped the 90-character line and flooded).
   static std::string bar_line(const std::string& label, int64_t step, int64_t total, double loss, double rate,

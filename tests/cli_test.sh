@@ -193,6 +193,13 @@ check "learn: other options retrain the seed" 0 "seed 0: .*seed-0.txt was writte
 # Metrics: a fresh run starts its file anew, a resumed one appends (the run above changed --steps,
 # so none of its seeds was on disk: one start line); the train curves of each run are labelled.
 check "learn: a fresh run truncates its metrics" 0 "^1$" -- grep -c '"event": "start"' "$tmp/learn-resume/metrics.jsonl"
+# --quiet (after or before the command): no progress lines, the results still; without it 3 lines.
+check "train without --quiet: progress lines" 0 "^3$" -- bash -c "'$bin' train --model logistic --steps 300 2>&1 | grep -c 'train step'"
+check "train --quiet: no progress lines" 0 "^0 trained 300 steps" -- bash -c "echo \$( ('$bin' train --model logistic --steps 300 --quiet 2>&1 | grep -c 'train step'); '$bin' train --model logistic --steps 300 --quiet 2>&1 | grep -o '^trained 300 steps')"
+check "metaloss --quiet train: the same" 0 "^0$" -- bash -c "'$bin' --quiet train --model logistic --steps 300 2>&1 | grep -c 'train step'; true"
+check "search --help lists --config" 0 "--config TEXT +JSON file of options" -- "$bin" search --help
+check "fewshot --help lists --config" 0 "--config TEXT +JSON file of options" -- "$bin" fewshot --help
+check "gnuplot's output is not left behind" 0 "^none$" -- bash -c "ls '$tmp'/learn/*.gnuplot.log 2>/dev/null || echo none"
 check "learn: lr grid twice" 2 "--base-lr-grid: rate 0.1 appears twice" -- "$bin" learn --method ml3 --base-lr-grid 0.1,0.1
 check "learn: lr grid + learn-lr" 2 "give one of them" -- "$bin" learn --method adalfl --learn-lr --base-lr-grid 0.1
 check "learn: bad loss widths" 2 "--loss-hidden: expected comma-separated widths" -- "$bin" learn --method adalfl --loss-hidden 40,0

@@ -175,10 +175,21 @@ PlotFiles write_plot(const LossPlot& plot, const std::string& base_path) {
     return f;
   }
   const fs::path dir = base.has_parent_path() ? base.parent_path() : fs::path(".");
-  // gnuplot talks on stderr only, so our stdout (the results table) stays clean.
-  const std::string cmd = "cd " + sh_quote(dir.string()) + " && gnuplot " + sh_quote(stem + ".gp") + " 1>&2";
-  if (std::system(cmd.c_str()) != 0) {
-    f.note = "gnuplot failed on " + f.gp + " (the .gp and .dat files are kept)";
+  // gnuplot's own output (warnings about fonts, empty ranges) goes to a log next to the script,
+  // not into ours: it is shown only when gnuplot fails, and removed otherwise.
+  const std::string log = stem + ".gnuplot.log";
+  const std::string cmd = "cd " + sh_quote(dir.string()) + " && gnuplot " + sh_quote(stem + ".gp") + " >" + sh_quote(log) + " 2>&1";
+  const int rc = std::system(cmd.c_str());
+  std::string said;
+  {
+    std::ifstream in(dir / log);
+    for (std::string line; std::getline(in, line);)
+      if (!line.empty()) said = line;  // the last thing it said
+  }
+  std::error_code ec;
+  fs::remove(dir / log, ec);
+  if (rc != 0) {
+    f.note = "gnuplot failed on " + f.gp + (said.empty() ? "" : " (" + said + ")") + " (the .gp and .dat files are kept)";
     return f;
   }
   f.svg = base_path + ".svg";
