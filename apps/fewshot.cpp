@@ -232,6 +232,9 @@ CLI::App* add_fewshot_command(CLI::App& app, FewShotArgs& a) {
   c->add_option("--device", a.device, std::string(kDeviceHelp) + " (a run may be resumed on another device)")
       ->capture_default_str();
   c->add_option("--out", a.out, "run folder (default runs/fewshot-METHOD-DATASET-NwKs[-ablation])");
+  c->add_option("--metrics", a.metrics, "JSON-lines metrics file (default RUN/metrics.jsonl; a resumed run appends, a fresh one "
+                                        "starts it anew)")->check(kWritableFileCheck);
+  c->add_option("--log-every", a.log_every, "meta-steps between metrics lines")->check(CLI::PositiveNumber)->capture_default_str();
   return c;
 }
 
@@ -328,6 +331,16 @@ int run_fewshot(const FewShotArgs& a, const std::string& command_line) {
   o.checkpoint_every = a.checkpoint_every;
   o.run_dir = dir;
   if (const char* k = std::getenv("METALOSS_TEST_STOP_AFTER")) o.stop_after = std::atoll(k);
+  // Resumed (a checkpoint is there): append; fresh: the file starts anew. Lines of meta-steps after
+  // the last checkpoint of a killed session appear again when those steps are redone.
+  const bool resuming = fs::exists(fs::path(dir) / "checkpoint.safetensors");
+  MetricsWriter metrics(a.metrics.empty() ? (fs::path(dir) / "metrics.jsonl").string() : a.metrics, resuming);
+  metrics.write({{"ways", double(a.ways)}, {"shots", double(a.shots)}, {"meta_steps", double(a.iterations)},
+                 {"meta_batch", double(meta_batch)}},
+                {{"event", "start"}, {"method", a.method}, {"dataset", a.dataset}, {"run", dir}, {"device", device.str()},
+                 {"resumed", resuming ? "true" : "false"}});
+  o.metrics = &metrics;
+  o.log_every = a.log_every;
   std::fprintf(stderr, "metaloss fewshot: %s; %lld-way %lld-shot, %lld queries per class, meta-batch %lld, %lld meta-steps; data %s; run %s\n",
                learner.describe().c_str(), (long long)a.ways, (long long)a.shots, (long long)a.queries,
                (long long)meta_batch, (long long)a.iterations, s.describe.c_str(), dir.c_str());
@@ -345,6 +358,10 @@ int run_fewshot(const FewShotArgs& a, const std::string& command_line) {
     return 0;
   }
   store.end_session(session);
+  metrics.write({{"accuracy", r.test.accuracy}, {"ci95", r.test.ci95}, {"tasks", double(a.test_tasks)},
+                 {"best_meta_step", double(r.best_iteration)}, {"train_seconds", r.train_seconds},
+                 {"test_seconds", r.test_seconds}},
+                {{"event", "test"}});
   write_validation_plot(dir, a.method + " on " + a.dataset + ", " + std::to_string(a.ways) + "-way " + std::to_string(a.shots) + "-shot",
                         a.val_tasks, r);
   std::printf("| method | data | ways | shots | meta-steps | best val. (step) | test accuracy (%lld tasks) | train s | test s |\n",

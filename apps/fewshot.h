@@ -23,6 +23,9 @@ struct FewShotArgs {
   uint64_t seed = 0, task_seed = 0;
   int threads = 1;
   std::string device = "cpu";  // not part of the configuration: a run may resume on another device
+  // Neither is part of the configuration (they do not change the run):
+  std::string metrics;         // JSON lines ("": RUN/metrics.jsonl)
+  int64_t log_every = 10;      // meta-steps between metrics lines
 };
 
 CLI::App* add_fewshot_command(CLI::App& app, FewShotArgs& a);

@@ -353,8 +353,10 @@ std::string rank_device(const Devices& d, int rank) {
 }
 
 // The search (new or continued) and its meta-test, on an open store with its configuration set.
+std::string outcome(const search::CandidateRecord& c);
+
 int drive(RunStore& store, const RunConfig& c, const std::string& dir, int workers, bool mpi, const Devices& devices,
-          const std::string& command_line) {
+          const std::string& command_line, const std::string& metrics_path) {
   const auto setup = build_setup(c, devices.main);
   std::unique_ptr<search::Evaluator> ev;
   const std::string init = search::config_json(c);
@@ -410,6 +412,14 @@ int drive(RunStore& store, const RunConfig& c, const std::string& dir, int worke
   if (done_before > 0 || recorded > 0)
     std::fprintf(stderr, "resuming: %d of %d generations complete, %d candidates of generation %d already recorded\n",
                  done_before, setup->loop_generations, recorded, done_before + 1);
+  // JSON lines: a fresh run starts the file anew, a resumed one appends (candidates recorded
+  // before the resume are not written again).
+  MetricsWriter metrics(metrics_path.empty() ? (fs::path(dir) / "metrics.jsonl").string() : metrics_path,
+                        done_before > 0 || recorded > 0);
+  metrics.write({{"generations", double(setup->loop_generations)}, {"population", double(setup->tg.population)},
+                 {"generations_done", double(done_before)}},
+                {{"event", "start"}, {"method", need(c, "method")}, {"dataset", need(c, "dataset")}, {"model", setup->model},
+                 {"run", dir}, {"resumed", done_before > 0 || recorded > 0 ? "true" : "false"}});
   const bool tty = isatty(2) && !Progress::quiet();  // the in-place candidate counter
   int in_generation = 0;
   const auto t0 = std::chrono::steady_clock::now();
@@ -419,6 +429,10 @@ int drive(RunStore& store, const RunConfig& c, const std::string& dir, int worke
       opt, *ev, store, lo,
       [&](const search::CandidateRecord& r) {
         ++in_generation;
+        metrics.write({{"generation", double(r.generation + 1)}, {"index", double(r.index)}, {"fitness", r.fitness},
+                       {"seconds", r.seconds}},
+                      {{"event", "candidate"}, {"outcome", outcome(r)}, {"genome", r.genome}, {"worker", r.worker},
+                       {"device", r.device}});
         if (r.status != "ok" && !r.cached)
           std::fprintf(stderr, "%scandidate %d/%d failed: %s\n", tty ? "\r\033[K" : "", r.generation + 1, r.index,
                        r.reason.c_str());
@@ -443,6 +457,10 @@ int drive(RunStore& store, const RunConfig& c, const std::string& dir, int worke
                      tty ? "\r\033[K" : "", g.generation + 1, setup->loop_generations, pct(g.best).c_str(),
                      pct(g.mean).c_str(), trained, rejected, other, g.cached, equivalent, g.seconds,
                      run_here > 0 ? elapsed / run_here * left : 0.0);
+        metrics.write({{"generation", double(g.generation + 1)}, {"best", g.best}, {"mean", g.mean},
+                       {"trained", double(trained)}, {"rejected", double(rejected)}, {"failed", double(other)},
+                       {"cached", double(g.cached)}, {"equivalent", double(equivalent)}, {"seconds", g.seconds}},
+                      {{"event", "generation"}});
         all.push_back(g);
         write_fitness_plot(dir, need(c, "method") + " on " + need(c, "dataset") + " / " + setup->model, setup->tg.population, all);
       });
@@ -482,6 +500,7 @@ int drive(RunStore& store, const RunConfig& c, const std::string& dir, int worke
       const double ce = train_seeded(setup->factory, seed, setup->splits, to, setup->tg.lr, 0).first;
       std::fprintf(stderr, "meta-test seed %llu: %s %s, cross entropy %s\n", (unsigned long long)seed,
                    need(c, "method").c_str(), pct(test).c_str(), pct(ce).c_str());
+      metrics.write({{"seed", double(seed)}, {"test_error", test}, {"ce_test_error", ce}}, {{"event", "meta-test"}, {"genome", o.best.genome}});
       store.set_result("test_error_seed_" + std::to_string(seed), num(test));
       store.set_result("ce_test_error_seed_" + std::to_string(seed), num(ce));
       sum_test += test;
@@ -907,12 +926,15 @@ SearchCommands add_search_commands(CLI::App& app, SearchArgs& a, ResumeArgs& r, 
   add_placement_options(c, a.place);
   c->add_option("--out", a.out, "run folder (default runs/search-METHOD-DATASET-MODEL); an existing run there with "
                                 "the same configuration is continued, a different one refused");
+  c->add_option("--metrics", a.metrics, "JSON-lines metrics file: every candidate, generation and meta-test (default "
+                                        "RUN/metrics.jsonl; a resumed run appends, a fresh one starts it anew)")->check(kWritableFileCheck);
 
   sc.resume = app.add_subcommand("resume", "Continue an interrupted search from its run store (RUN_DIR/run.db)");
   sc.resume->add_option("run", r.dir, "the run folder")->required();
   sc.resume->add_option("--workers", r.workers, "local worker processes")->check(CLI::Range(1, 1024))->capture_default_str();
   sc.resume->add_flag("--mpi", r.mpi, "evaluate on MPI ranks (start with mpirun -np N)");
   add_placement_options(sc.resume, r.place);
+  sc.resume->add_option("--metrics", r.metrics, "JSON-lines metrics file (default RUN/metrics.jsonl, appended)")->check(kWritableFileCheck);
   sc.resume->add_option("--generations", r.generations,
                         "extend the run to this many generations (more than recorded; not for glo)")
       ->check(CLI::PositiveNumber);
@@ -985,7 +1007,7 @@ int run_search_command(const SearchCommands& c, const SearchArgs& a, const Resum
       throw UsageError(std::string(e.what()) + "\nresume it as it was with `metaloss resume " + dir +
                                   "`, or choose another --out");
     }
-    return drive(store, cfg, dir, a.workers, a.mpi, devices, command_line);
+    return drive(store, cfg, dir, a.workers, a.mpi, devices, command_line, a.metrics);
   }
   // resume
   if (r.mpi && r.workers > 1) throw UsageError("--workers and --mpi exclude each other");
@@ -997,6 +1019,7 @@ int run_search_command(const SearchCommands& c, const SearchArgs& a, const Resum
         throw UsageError("resume " + r.dir + ": a few-shot run takes no --generations, --workers, --devices or --mpi");
       FewShotArgs fa = fewshot_args_from_config(peek, r.dir);
       fa.device = r.place.device;  // (may differ from the device it started on)
+      fa.metrics = r.metrics;
       if (c.resume->count("--device") == 0) {  // say so when that silently changes the device
         std::string last;
         int last_session = 0;
@@ -1041,7 +1064,7 @@ int run_search_command(const SearchCommands& c, const SearchArgs& a, const Resum
     std::fprintf(stderr, "extending %s from %d to %d generations\n", r.dir.c_str(), had, r.generations);
   }
 
-  return drive(store, cfg, r.dir, r.workers, r.mpi, devices, command_line);
+  return drive(store, cfg, r.dir, r.workers, r.mpi, devices, command_line, r.metrics);
 }
 
 }  // namespace metaloss::app

@@ -37,6 +37,7 @@ struct SearchArgs {
   std::vector<std::string> seed_exprs;
   std::string simplify;  // ginac | canonical; empty: ginac when built with GiNaC
   Placement place;       // (also the hidden search-worker's --device)
+  std::string metrics;   // JSON lines ("": RUN/metrics.jsonl); not part of the configuration
 };
 
 struct ResumeArgs {
@@ -45,6 +46,7 @@ struct ResumeArgs {
   bool mpi = false;
   int generations = 0;  // > 0: extend the run to this many generations
   Placement place;
+  std::string metrics;
 };
 
 struct RunsArgs {

@@ -26,6 +26,8 @@ expect "result table printed" grep -qE "^\| ref \| kanji \| 3 \| 1 \| 6 \|" "$tm
 expect "validation plot written" test -s "$tmp/ref/validation.svg"
 expect "validation plot: a 95 % CI band, titled by method and protocol" \
   bash -c "grep -q filledcurves '$tmp/ref/validation.gp' && grep -q 'npbml on kanji, 3-way 1-shot' '$tmp/ref/validation.gp'"
+expect "metrics: meta-train lines, a validation line per meta-validation (3), the test" \
+  test "$(grep -c '"event": "meta-train"' "$tmp/ref/metrics.jsonl") $(grep -c '"event": "validation"' "$tmp/ref/metrics.jsonl") $(grep -c '"event": "test"' "$tmp/ref/metrics.jsonl")" = "1 3 1"
 expect "peak memory reported" grep -q "peak host memory of a meta-step" "$tmp/ref.err"
 METALOSS_TEST_STOP_AFTER=3 "$bin" "${tiny[@]}" --out "$tmp/kill" >/dev/null 2>"$tmp/k1.err"
 expect "first part stopped after 3 meta-steps" grep -q "stopped after meta-step 3" "$tmp/k1.err"
@@ -52,6 +54,8 @@ expect "the same command resumes it too" grep -q "resuming from .*checkpoint.saf
 expect "runs list: complete with its test accuracy" grep -qE "kill +npbml .* 6/6 .*complete, test [0-9.]+% accuracy" "$tmp/list2.txt"
 expect "stop + resume: the same result as the uninterrupted run" \
   diff <(grep "^| " "$tmp/ref.out" | cut -d'|' -f3-8) <(grep "^| " "$tmp/kill.out" | cut -d'|' -f3-8)
+expect "stop + resume: one metrics file, 3 sessions appended, each validation once" \
+  test "$(grep -c '"event": "start"' "$tmp/kill/metrics.jsonl") $(grep -c '"resumed": "true"' "$tmp/kill/metrics.jsonl") $(grep -c '"event": "validation"' "$tmp/kill/metrics.jsonl")" = "3 2 3"
 "$bin" "${tiny[@]}" --out "$tmp/kill" >"$tmp/again.out" 2>&1
 expect "a finished run is reported, not redone" grep -q "already complete" "$tmp/again.out"
 "$bin" "${tiny[@]}" --inner-lr 0.2 --out "$tmp/kill" >/dev/null 2>"$tmp/diff.err"

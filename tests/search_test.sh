@@ -144,6 +144,11 @@ expect "kill + resume: identical best loss and meta-test" diff <(result_lines "$
 sessions=$("$bin" runs export "$tmp/kill" --columns session | tail -n +2 | sort | uniq -c | awk '{print $2 ":" $1}' | tr '\n' ' ')
 expect "every candidate evaluated once: 8 in session 1, 3 in session 2, 7 in session 3 (got $sessions)" \
   test "$sessions" = "1:8 2:3 3:7 "
+# Metrics: the three sessions append to one file, each candidate once, each generation once.
+expect "metrics: 18 candidate lines over 3 sessions, none twice" \
+  test "$(grep -c '"event": "candidate"' "$tmp/kill/metrics.jsonl") $(grep '"event": "candidate"' "$tmp/kill/metrics.jsonl" | grep -o '"generation": [0-9]*, "index": [0-9]*' | sort -u | wc -l)" = "18 18"
+expect "metrics: 3 generation lines, 3 start lines, the meta-test seeds" \
+  test "$(grep -c '"event": "generation"' "$tmp/kill/metrics.jsonl") $(grep -c '"event": "start"' "$tmp/kill/metrics.jsonl") $(grep -c '"event": "meta-test"' "$tmp/kill/metrics.jsonl")" = "3 3 2"
 expect "the last session reused nothing twice" grep -q "7 by this session (5 recorded ones reused)" "$tmp/k3.out"
 
 # A cleanly finished run is one self-contained file in rollback-journal mode (no run.db-wal), so

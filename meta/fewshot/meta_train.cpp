@@ -200,6 +200,10 @@ MetaTrainResult meta_train(Learner& learner, const data::EpisodeSampler& train, 
                  Progress::is_terminal(stderr) ? "\r\033[K" : "", (long long)it, 100 * v.accuracy, 100 * v.ci95,
                  (long long)o.val_tasks, better ? " (best so far, kept)" : "");
     if (store) store->set_result("validation_accuracy_step_" + std::to_string(it), num(v.accuracy));
+    if (o.metrics)
+      o.metrics->write({{"meta_step", double(it)}, {"accuracy", v.accuracy}, {"ci95", v.ci95}, {"loss", v.loss},
+                        {"tasks", double(o.val_tasks)}, {"best", better ? 1.0 : 0.0}},
+                       {{"event", "validation"}});
   };
   const auto t0 = Clock::now();
   const double seconds_before = c.train_seconds;
@@ -210,6 +214,8 @@ MetaTrainResult meta_train(Learner& learner, const data::EpisodeSampler& train, 
     if (store) store->set_result("meta_steps_done", std::to_string(it));  // progress for `runs list`
   };
   const int64_t start = c.iteration;
+  double interval_loss = 0, interval_acc = 0;
+  int64_t interval_n = 0;
   {
     Progress bar("meta-train " + learner.config().method, o.iterations, std::max<int64_t>(1, o.iterations / 20));
     for (int64_t it = start; it < o.iterations; ++it) {
@@ -230,8 +236,18 @@ MetaTrainResult meta_train(Learner& learner, const data::EpisodeSampler& train, 
                                  " (a smaller --meta-lr or --inner-lr may help, in a new --out folder)");
       adam.step();
       bar.update(it + 1, loss);
-      (void)acc;
       const int64_t done = it + 1;
+      interval_loss += loss;
+      interval_acc += acc;
+      ++interval_n;
+      if (o.metrics && (done % std::max<int64_t>(1, o.log_every) == 0 || done == o.iterations)) {
+        o.metrics->write({{"meta_step", double(done)}, {"query_loss", interval_loss / double(interval_n)},
+                          {"query_accuracy", interval_acc / double(interval_n)}, {"meta_grad_norm", norm},
+                          {"meta_lr", adam.lr()}, {"seconds", seconds_before + since(t0)}},
+                         {{"event", "meta-train"}});
+        interval_loss = interval_acc = 0;
+        interval_n = 0;
+      }
       if (o.val_every > 0 && done % o.val_every == 0) validate(done);
       if (done % std::max<int64_t>(1, o.checkpoint_every) == 0 || done == o.iterations) checkpoint(done);
       if (o.stop_after > 0 && done - start >= o.stop_after && done < o.iterations) {

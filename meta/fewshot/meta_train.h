@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "meta/fewshot/learner.h"
+#include "meta/progress.h"
 #include "meta/search/run_store.h"
 
 namespace metaloss::fewshot {
@@ -23,6 +24,11 @@ struct MetaTrainOptions {
   std::string run_dir;            // "": no checkpoints
   // Test hooks: stop (as if killed) after this many meta-steps of this process (0: never).
   int64_t stop_after = 0;
+  // JSON lines (optional): "event": "meta-train" every log_every meta-steps (interval means of
+  // the query loss and accuracy, the last meta-gradient norm before clipping, the meta lr) and
+  // "event": "validation" at each meta-validation (accuracy, 95 % CI).
+  MetricsWriter* metrics = nullptr;
+  int64_t log_every = 10;
 };
 
 struct Evaluation {
