@@ -791,10 +791,15 @@ int runs_show(const std::string& dir) {
   for (const auto& h : s.hall_of_fame()) {
     std::printf("  %2d  %8s  candidate %d/%d  %s\n", ++rank, pct(h.fitness).c_str(), h.generation + 1, h.index,
                 h.genome.c_str());
-    if (!gp || h.genome.find(" @ ") != std::string::npos) continue;  // GLO phase 2: weights per edge of the tree
+    if (!gp) continue;
+    // GLO's CMA-ES phase: "TREE @ [weights per edge]"; the tree is simplified with the weights
+    // left out (and says so), as best_loss.tex does.
+    const size_t at = h.genome.find(" @ ");
+    const std::string tree = h.genome.substr(0, at);
     try {
-      const std::string simple = losses::simplify(losses::Expression::parse(h.genome)).text;
-      if (simple != h.genome) std::printf("%16s simplified: %s\n", "", simple.c_str());
+      const std::string simple = losses::simplify(losses::Expression::parse(tree)).text;
+      if (at != std::string::npos) std::printf("%16s simplified, edge weights left out: %s\n", "", simple.c_str());
+      else if (simple != h.genome) std::printf("%16s simplified: %s\n", "", simple.c_str());
     } catch (const std::exception&) {
     }
   }

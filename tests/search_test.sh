@@ -94,6 +94,8 @@ glo=(search --method glo --model logistic --generations 2 --glo-generations 2 --
 "$bin" "${glo[@]}" --out "$tmp/glo1" >"$tmp/glo1.out" 2>"$tmp/glo1.err" || { bad "glo run"; tail -5 "$tmp/glo1.err"; }
 "$bin" "${glo[@]}" --workers 2 --out "$tmp/glo2" >"$tmp/glo2.out" 2>&1 || bad "glo workers 2 run"
 expect "glo: 4 generations in all" grep -q "generation 4/4" "$tmp/glo1.err"
+expect "runs show: every weighted hall-of-fame entry has its tree simplified" \
+  test "$("$bin" runs show "$tmp/glo1" | grep -cE 'candidate [0-9]+/[0-9]+ .* @ \[')" = "$("$bin" runs show "$tmp/glo1" | grep -c 'simplified, edge weights left out')"
 expect "glo: phase 2 candidates carry weights" grep -q " @ \[" <("$bin" runs export "$tmp/glo1" --columns genome)
 "$bin" runs export "$tmp/glo1" --columns "$cols" >"$tmp/glo1.csv"
 "$bin" runs export "$tmp/glo2" --columns "$cols" >"$tmp/glo2.csv"
