@@ -91,9 +91,10 @@ struct MetaStep {
   Adam meta_opt;
   Batch support, query;
   int unroll;
-  MetaStep(const std::string& model, int k, Generator& gen)
+  bool phi_only;  // the meta-gradient of phi alone (as the search runs it), not backward() to every leaf
+  MetaStep(const std::string& model, int k, bool phi_only_, Generator& gen)
       : base(make_base(model, gen)), loss(gen), meta_opt(loss.net.parameters(), AdamOptions{}), support(random_batch(gen)),
-        query(random_batch(gen)), unroll(k) {}
+        query(random_batch(gen)), unroll(k), phi_only(phi_only_) {}
   void operator()() {
     std::vector<Tensor> theta;
     for (auto& p : base->parameters()) theta.push_back(p.detach().set_requires_grad(true));
@@ -103,7 +104,13 @@ struct MetaStep {
     }
     Tensor outer = cross_entropy(base->forward_with(theta, query.x), query.y);
     meta_opt.zero_grad();
-    outer.backward();
+    if (phi_only) {
+      std::vector<Tensor> phi = loss.net.parameters();
+      const Grads g = grad({outer}, phi);
+      for (size_t i = 0; i < phi.size(); ++i) phi[i].set_grad(g[i]);
+    } else {
+      outer.backward();
+    }
     meta_opt.step();
   }
 };
@@ -122,10 +129,11 @@ std::function<void()> make_workload(const std::string& w, Generator& gen) {
   }
   for (const char* m : {"mlp", "lenet5"})
     for (int k : {1, 5})
-      if (w == "meta_" + std::string(m) + "_" + std::to_string(k)) {
-        auto s = std::make_shared<MetaStep>(m, k, gen);
-        return [s] { (*s)(); };
-      }
+      for (bool phi_only : {false, true})
+        if (w == "meta_" + std::string(m) + "_" + std::to_string(k) + (phi_only ? "_phi" : "")) {
+          auto s = std::make_shared<MetaStep>(m, k, phi_only, gen);
+          return [s] { (*s)(); };
+        }
   if (w == "symbolic") {
     auto in = std::make_shared<bench::SymbolicInputs>(bench::make_symbolic_inputs());
     return [in] {
@@ -134,7 +142,7 @@ std::function<void()> make_workload(const std::string& w, Generator& gen) {
     };
   }
   throw std::invalid_argument("unknown workload '" + w +
-                              "' (train_mlp, train_lenet5, meta_{mlp,lenet5}_{1,5}, symbolic)");
+                              "' (train_mlp, train_lenet5, meta_{mlp,lenet5}_{1,5}[_phi], symbolic)");
 }
 
 }  // namespace

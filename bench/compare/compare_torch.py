@@ -3,8 +3,10 @@
 
     /usr/bin/python3 compare_torch.py WORKLOAD [--threads T] [--iters N] [--warmup W] [--device cpu|cuda]
 
-Prints one JSON line like bench_compare. Run with Debian's python3-torch (1.13). Workloads:
-train_mlp, train_lenet5, meta_{mlp,lenet5}_{1,5}, symbolic (see bench_compare.cpp).
+Prints one JSON line like bench_compare. Runs with Debian's python3-torch (1.13) and with PyTorch
+2.x from PyPI (bench/.venv). Workloads: train_mlp, train_lenet5, meta_{mlp,lenet5}_{1,5}[_phi],
+symbolic (see bench_compare.cpp); "_phi": the meta-gradient with respect to the loss network only
+(torch.autograd.grad), as the search runs it, instead of backward() to every leaf.
 """
 import argparse
 import json
@@ -15,7 +17,10 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.nn.utils.stateless import functional_call
+try:  # PyTorch 2.x
+    from torch.func import functional_call
+except ImportError:  # Debian's 1.13
+    from torch.nn.utils.stateless import functional_call
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import symbolic_loss  # noqa: E402
@@ -67,14 +72,15 @@ def make_workload(w):
         return step
     for m in ("mlp", "lenet5"):
         for k in (1, 5):
-            if w == f"meta_{m}_{k}":
+            if w in (f"meta_{m}_{k}", f"meta_{m}_{k}_phi"):
+                phi_only = w.endswith("_phi")
                 base = make_base(m)
                 loss_net = LossNet().to(DEVICE)
                 meta_opt = torch.optim.Adam(loss_net.parameters(), lr=1e-3)
                 (xs, ys), (xq, yq) = random_batch(), random_batch()
                 names = [n for n, _ in base.named_parameters()]
 
-                def step(base=base, loss_net=loss_net, meta_opt=meta_opt, k=k):
+                def step(base=base, loss_net=loss_net, meta_opt=meta_opt, k=k, phi_only=phi_only):
                     theta = [p.detach().requires_grad_(True) for p in base.parameters()]
                     for _ in range(k):
                         inner = loss_net(functional_call(base, dict(zip(names, theta)), (xs,)), ys)
@@ -82,7 +88,12 @@ def make_workload(w):
                         theta = [p - 0.01 * gi for p, gi in zip(theta, g)]
                     outer = F.cross_entropy(functional_call(base, dict(zip(names, theta)), (xq,)), yq)
                     meta_opt.zero_grad()
-                    outer.backward()
+                    if phi_only:
+                        phi = list(loss_net.parameters())
+                        for p, g in zip(phi, torch.autograd.grad(outer, phi)):
+                            p.grad = g
+                    else:
+                        outer.backward()
                     meta_opt.step()
                 return step
     if w == "symbolic":
