@@ -174,6 +174,11 @@ int mpi_serve(const std::function<search::EvalFn(const std::string&)>& make) {
     search::Evaluation e;
     try {
       e = fn(genome, seed);
+    } catch (const search::CandidateRejected& ex) {
+      e = search::Evaluation{};
+      e.status = "failed";
+      e.rejected = true;
+      e.reason = ex.what();
     } catch (const std::exception& ex) {
       e = search::Evaluation{};
       e.status = "failed";

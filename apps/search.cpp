@@ -433,7 +433,7 @@ int drive(RunStore& store, const RunConfig& c, const std::string& dir, int worke
                        {"seconds", r.seconds}},
                       {{"event", "candidate"}, {"outcome", outcome(r)}, {"genome", r.genome}, {"worker", r.worker},
                        {"device", r.device}});
-        if (r.status != "ok" && !r.cached)
+        if (r.outcome == search::Outcome::Failed || r.outcome == search::Outcome::Rejected)
           std::fprintf(stderr, "%scandidate %d/%d failed: %s\n", tty ? "\r\033[K" : "", r.generation + 1, r.index,
                        r.reason.c_str());
         if (tty)
@@ -446,13 +446,13 @@ int drive(RunStore& store, const RunConfig& c, const std::string& dir, int worke
         const int left = setup->loop_generations - g.generation - 1;
         const int run_here = g.generation + 1 - done_before;
         int trained = 0, rejected = 0, other = 0, equivalent = 0;  // rejected: filtered before any training
-        for (const auto& r : store.candidates(g.generation)) {
-          if (r.cached && r.reason.rfind("gradient-equivalent", 0) == 0) ++equivalent;
-          if (r.cached) continue;
-          if (r.status == "ok") ++trained;
-          else if (r.reason.rfind("rejected:", 0) == 0) ++rejected;
-          else ++other;
-        }
+        for (const auto& r : store.candidates(g.generation)) switch (r.outcome) {
+            case search::Outcome::Trained: ++trained; break;
+            case search::Outcome::Rejected: ++rejected; break;
+            case search::Outcome::Failed: ++other; break;
+            case search::Outcome::Equivalent: ++equivalent; break;
+            case search::Outcome::Cached: break;
+          }
         std::fprintf(stderr, "%sgeneration %d/%d: best %s mean %s trained %d, rejected %d, failed %d, cached %d (%d gradient-equivalent) (%.1f s, ETA %.0f s)\n",
                      tty ? "\r\033[K" : "", g.generation + 1, setup->loop_generations, pct(g.best).c_str(),
                      pct(g.mean).c_str(), trained, rejected, other, g.cached, equivalent, g.seconds,
@@ -563,14 +563,10 @@ struct Table {
   std::vector<bool> numeric;
 };
 
-// What became of a candidate, as the console counts it: trained, rejected (by the rejection
-// protocol, before any training), failed (diverged, over time, a worker died), cached (a genome
-// seen before) or equivalent (the gradient-equivalence filter).
-std::string outcome(const search::CandidateRecord& c) {
-  if (c.cached) return c.reason.rfind("gradient-equivalent", 0) == 0 ? "equivalent" : "cached";
-  if (c.status == "ok") return "trained";
-  return c.reason.rfind("rejected:", 0) == 0 ? "rejected" : "failed";
-}
+// What became of a candidate (search::Outcome): trained, rejected (by the rejection protocol,
+// before any training), failed (diverged, over time, a worker died), cached (a genome seen
+// before) or equivalent (the gradient-equivalence filter).
+std::string outcome(const search::CandidateRecord& c) { return search::outcome_name(c.outcome); }
 
 // The run's results (the meta-test, its status), one row per key.
 Table results_table(const std::map<std::string, std::string>& results) {
@@ -775,9 +771,8 @@ int runs_show(const std::string& dir) {
   // (GP methods, before any training), or failed otherwise (diverged, timed out, worker died).
   std::map<int, int> rejected, failed;
   for (const auto& r : s.candidates()) {
-    if (r.cached || r.status == "ok") continue;
-    if (r.reason.rfind("rejected:", 0) == 0) ++rejected[r.generation];
-    else ++failed[r.generation];
+    if (r.outcome == search::Outcome::Rejected) ++rejected[r.generation];
+    if (r.outcome == search::Outcome::Failed) ++failed[r.generation];
   }
   for (const auto& g : gens)
     std::printf("%-10d %9s %9s %9d %9d %7d %7d %9.1f %8d\n", g.generation + 1, pct(g.best).c_str(), pct(g.mean).c_str(),

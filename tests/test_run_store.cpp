@@ -427,8 +427,8 @@ TEST_CASE("run store: a version-1 store (no device column) is read as it is and 
   {  // as metaloss before the device column wrote it
     sqlite3* h = nullptr;
     REQUIRE(sqlite3_open(db.c_str(), &h) == SQLITE_OK);
-    REQUIRE(sqlite3_exec(h, "ALTER TABLE candidates DROP COLUMN device; UPDATE run SET value = '1' WHERE key = 'schema'",
-                         nullptr, nullptr, nullptr) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(h, "ALTER TABLE candidates DROP COLUMN device; ALTER TABLE candidates DROP COLUMN outcome; "
+                         "UPDATE run SET value = '1' WHERE key = 'schema'", nullptr, nullptr, nullptr) == SQLITE_OK);
     sqlite3_close(h);
   }
   {
@@ -449,7 +449,74 @@ TEST_CASE("run store: a version-1 store (no device column) is read as it is and 
   sqlite3_stmt* st = nullptr;
   REQUIRE(sqlite3_prepare_v2(h, "SELECT value FROM run WHERE key = 'schema'", -1, &st, nullptr) == SQLITE_OK);
   REQUIRE(sqlite3_step(st) == SQLITE_ROW);
-  CHECK(std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 0))) == "2");
+  CHECK(std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 0))) == "3");  // (through 2)
   sqlite3_finalize(st);
   sqlite3_close(h);
+}
+
+TEST_CASE("run store: a version-2 store (no outcome column) derives each outcome, and a writer stores them") {
+  TempDir dir("store_v2");
+  const std::string db = dir / "run.db";
+  // One candidate of each kind, as a metaloss before the column recorded them: the outcome only
+  // in the status, the cached flag and the reason's first words.
+  struct Kind {
+    const char* status;
+    bool cached;
+    const char* reason;
+    Outcome want;
+  };
+  const Kind kinds[] = {{"ok", false, "", Outcome::Trained},
+                        {"failed", false, "rejected: optimising 100 predictions with it ...", Outcome::Rejected},
+                        {"failed", false, "training diverged", Outcome::Failed},
+                        {"ok", true, "same genome as candidate 0/0", Outcome::Cached},
+                        {"ok", true, "gradient-equivalent to candidate 0/0", Outcome::Equivalent}};
+  {
+    RunStore s(db, true);
+    s.begin_session("test");
+    for (int k = 0; k < 5; ++k) {
+      CandidateRecord c;
+      c.index = k;
+      c.genome = "g" + std::to_string(k);
+      c.status = kinds[k].status;
+      c.cached = kinds[k].cached;
+      c.reason = kinds[k].reason;
+      c.fitness = 0.1 * (k + 1);
+      c.session = 1;
+      c.outcome = Outcome::Failed;  // (dropped below)
+      s.add_candidate(c);
+    }
+    s.complete_generation(GenerationRecord{0, 0.1, 0.3, 2, 2, 3, 1.0, "{}", "{}", 1}, 5);
+  }
+  {
+    sqlite3* h = nullptr;
+    REQUIRE(sqlite3_open(db.c_str(), &h) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(h, "ALTER TABLE candidates DROP COLUMN outcome; UPDATE run SET value = '2' WHERE key = 'schema'",
+                         nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(h);
+  }
+  auto check = [&](const RunStore& s) {
+    const auto cs = s.candidates(0);
+    REQUIRE(cs.size() == 5);
+    for (int k = 0; k < 5; ++k) CHECK(outcome_name(cs[size_t(k)].outcome) == std::string(outcome_name(kinds[k].want)));
+    const auto hof = s.hall_of_fame();
+    REQUIRE(!hof.empty());
+    CHECK(hof.front().outcome == Outcome::Trained);  // the best, g0
+  };
+  check(RunStore(db, false));  // read as it is
+  {
+    RunStore writer(db, true);  // migrated
+    check(writer);
+    CandidateRecord c;
+    c.generation = 1;
+    c.genome = "new";
+    c.status = "failed";
+    c.reason = "whatever the text says";
+    c.outcome = Outcome::Rejected;  // the type decides, not the text
+    c.session = 2;
+    writer.add_candidate(c);
+    CHECK(writer.candidates(1).at(0).outcome == Outcome::Rejected);
+  }
+  check(RunStore(db, false));
+  CHECK_THROWS_WITH_AS(parse_outcome("skipped", "here"), doctest::Contains("here: outcome 'skipped', expected trained"),
+                       std::runtime_error);
 }

@@ -102,14 +102,14 @@ Evaluation evaluate_evomal(const Expression& e, const learn::LearnTask& task, co
         Tensor zl = z.detach();
         zl.set_requires_grad(true);
         const Tensor l = e.loss(zl, y);
-        if (!std::isfinite(l.item())) throw std::runtime_error("rejected: non-finite loss in the rejection protocol");
+        if (!std::isfinite(l.item())) throw CandidateRejected("rejected: non-finite loss in the rejection protocol");
         const Tensor g = grad({l}, {zl}, {}, GradOptions{false, -1, true})[0];
         NoGrad ng;
         z = g.defined() ? add(zl.detach(), g, -cfg.rejection_lr) : zl.detach();
       }
       const double after = error_rate(z, y);
       if (!(after < before))
-        throw std::runtime_error("rejected: optimising " + std::to_string(n) + " predictions with it for " +
+        throw CandidateRejected("rejected: optimising " + std::to_string(n) + " predictions with it for " +
                                  std::to_string(cfg.rejection_steps) + " steps left their error at " +
                                  std::to_string(after) + " (was " + std::to_string(before) + ")");
     }

@@ -27,6 +27,12 @@ Evaluation guarded_evaluation(uint64_t seed, const std::function<void(Evaluation
   try {
     body(e);
     e.status = "ok";
+  } catch (const CandidateRejected& ex) {
+    e.fitness = 1;
+    e.status = "failed";
+    e.rejected = true;
+    e.reason = ex.what();
+    e.params.clear();
   } catch (const std::exception& ex) {
     e.fitness = 1;
     e.status = "failed";
@@ -64,6 +70,7 @@ std::string params_json(const std::vector<double>& p) { return "[" + exact_numbe
 
 constexpr const char* kSame = "same genome as";
 constexpr const char* kSymbolic = "symbolically equal to";
+constexpr const char* kEquivalent = "gradient-equivalent to";
 
 bool same_signature(const std::vector<double>& a, const std::vector<double>& b, double tol) {
   if (a.empty() || a.size() != b.size()) return false;
@@ -196,6 +203,7 @@ SearchOutcome run_population_search(PopulationOptimizer& opt, Evaluator& ev, Run
       r.fitness = src.fitness;
       r.status = src.status;
       if (src.genome == r.genome) r.params = src.params;  // another tree's edge weights would not fit this one
+      r.outcome = how == kEquivalent ? Outcome::Equivalent : Outcome::Cached;
       r.reason = std::string(how) + " candidate " + std::to_string(src.generation) + "/" + std::to_string(src.index) +
                  (src.reason.empty() ? "" : ": " + src.reason);
       r.worker = "cache";
@@ -225,7 +233,7 @@ SearchOutcome run_population_search(PopulationOptimizer& opt, Evaluator& ev, Run
       if (opts.signature) {
         sigs[k] = opts.signature(pop[k].genome);
         if (const CandidateRecord* eq = equivalent(sigs[k])) {
-          commit(k, copy_of(k, *eq, "gradient-equivalent to"));
+          commit(k, copy_of(k, *eq, kEquivalent));
           continue;
         }
         bool dup = false;  // equivalent to an earlier job of this generation: wait for its result
@@ -249,6 +257,7 @@ SearchOutcome run_population_search(PopulationOptimizer& opt, Evaluator& ev, Run
       r.seconds = e.seconds;
       r.worker = e.worker;
       r.device = e.device.empty() ? "cpu" : e.device;
+      r.outcome = e.status == "ok" ? Outcome::Trained : e.rejected ? Outcome::Rejected : Outcome::Failed;
       if (!e.params.empty()) r.params = e.params;
       commit(k, r);
       ++out.evaluations;
@@ -263,7 +272,7 @@ SearchOutcome run_population_search(PopulationOptimizer& opt, Evaluator& ev, Run
         const CandidateRecord& src = recs[size_t(duplicate_of[k])];
         const char* how = src.genome == pop[k].genome                  ? kSame
                           : key_of(src.genome) == key_of(pop[k].genome) ? kSymbolic
-                                                                        : "gradient-equivalent to";
+                                                                        : kEquivalent;
         commit(k, copy_of(k, src, how));
       }
     for (size_t k = 0; k < n; ++k)

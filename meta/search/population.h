@@ -46,6 +46,7 @@ struct Evaluation {
   std::string device;  // where it trained ("cpu", "cuda:1", ...): set by the evaluator, which chose it
   std::string params;  // parameters the evaluation produced (JSON array, e.g. EvoMAL's edge weights); "" if none
   bool cached = false;
+  bool rejected = false;  // status "failed" because the evaluation refused it (CandidateRejected), untrained
 };
 
 // Runs `body` on a fresh Evaluation of `seed` and times it: status "ok" when it returns, and when

@@ -20,7 +20,9 @@ namespace {
 
 // Version 2 added candidates.device; a version-1 store is migrated when opened for writing (its
 // candidates ran on the CPU: no earlier metaloss could search elsewhere) and read as it is.
-constexpr int kSchemaVersion = 2;
+// Version 3 added candidates.outcome (search::Outcome); older stores get it from their status,
+// reason and cached columns (kLegacyOutcomeSql), stored when migrated, computed when only read.
+constexpr int kSchemaVersion = 3;
 
 const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS run (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -31,7 +33,8 @@ CREATE TABLE IF NOT EXISTS candidates (
   generation INTEGER NOT NULL, idx INTEGER NOT NULL, genome TEXT NOT NULL, params TEXT NOT NULL,
   fitness REAL NOT NULL, status TEXT NOT NULL, reason TEXT NOT NULL, seed TEXT NOT NULL,
   seconds REAL NOT NULL, worker TEXT NOT NULL, session INTEGER NOT NULL, cached INTEGER NOT NULL,
-  recorded TEXT NOT NULL, device TEXT NOT NULL DEFAULT 'cpu', PRIMARY KEY (generation, idx));
+  recorded TEXT NOT NULL, device TEXT NOT NULL DEFAULT 'cpu', outcome TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (generation, idx));
 CREATE INDEX IF NOT EXISTS candidates_genome ON candidates (genome);
 CREATE TABLE IF NOT EXISTS generations (
   generation INTEGER PRIMARY KEY, best REAL NOT NULL, mean REAL NOT NULL, failed INTEGER NOT NULL,
@@ -113,10 +116,19 @@ std::string json_escape(const std::string& s) {
   return o;
 }
 
-// The candidate columns read_candidate expects; `device` is the literal 'cpu' for a version-1 store.
-std::string candidate_columns(bool has_device) {
-  return std::string("generation, idx, genome, params, fitness, status, reason, seed, seconds, worker, session, cached, ") +
-         (has_device ? "device" : "'cpu'");
+// The candidate columns read_candidate expects (of table alias `t`, "c." or ""); `device` is the
+// literal 'cpu' for a version-1 store, `outcome` derived for a store before version 3.
+std::string candidate_columns(bool has_device, bool has_outcome, const std::string& t = "") {
+  std::string legacy = kLegacyOutcomeSql;
+  if (!t.empty())
+    for (const char* col : {"cached", "reason", "status"})
+      for (size_t p = 0; (p = legacy.find(std::string(" ") + col + " ", p)) != std::string::npos; p += t.size() + 2)
+        legacy.insert(p + 1, t);
+  std::string cols;
+  for (const char* col : {"generation", "idx", "genome", "params", "fitness", "status", "reason", "seed", "seconds", "worker",
+                          "session", "cached"})
+    cols += t + col + ", ";
+  return cols + (has_device ? t + "device" : std::string("'cpu'")) + ", " + (has_outcome ? t + "outcome" : "(" + legacy + ")");
 }
 
 CandidateRecord read_candidate(const Stmt& s, int first = 0) {
@@ -134,6 +146,8 @@ CandidateRecord read_candidate(const Stmt& s, int first = 0) {
   c.session = int(s.integer(first + 10));
   c.cached = s.integer(first + 11) != 0;
   c.device = s.text(first + 12);
+  c.outcome = parse_outcome(s.text(first + 13), "run store candidate " + std::to_string(c.generation + 1) + "/" +
+                                                    std::to_string(c.index));
   return c;
 }
 
@@ -281,10 +295,17 @@ RunStore::RunStore(const std::string& path, bool writer) : path_(path) {
            "UPDATE candidates SET device = '' WHERE cached = 1; UPDATE run SET value = '2' WHERE key = 'schema'; COMMIT");
       version = "2";
     }
-    if (version != "1" && version != std::to_string(kSchemaVersion))
+    if (version == "2" && writer) {  // migrate: the outcome column, from what the rows say
+      exec(std::string("BEGIN IMMEDIATE; ALTER TABLE candidates ADD COLUMN outcome TEXT NOT NULL DEFAULT ''; "
+                       "UPDATE candidates SET outcome = ") + kLegacyOutcomeSql +
+           "; UPDATE run SET value = '3' WHERE key = 'schema'; COMMIT");
+      version = "3";
+    }
+    if (version != "1" && version != "2" && version != std::to_string(kSchemaVersion))
       throw std::runtime_error("run store " + path + ": schema version " + version + ", this metaloss reads versions 1 to " +
                                std::to_string(kSchemaVersion));
     has_device_ = version != "1";
+    has_outcome_ = version == std::to_string(kSchemaVersion);
   } catch (const std::exception& e) {
     sqlite3_close(db_);
     if (lock_fd_ >= 0) ::close(lock_fd_);
@@ -408,15 +429,16 @@ std::vector<SessionRecord> RunStore::sessions() const {
 void RunStore::add_candidate(const CandidateRecord& c) {
   Stmt s(db_, path_,
          "INSERT INTO candidates (generation, idx, genome, params, fitness, status, reason, seed, seconds, worker, "
-         "session, cached, recorded, device) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+         "session, cached, recorded, device, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   s.bind(1, c.generation).bind(2, c.index).bind(3, c.genome).bind(4, c.params.empty() ? "[]" : c.params);
   s.bind(5, c.fitness).bind(6, c.status).bind(7, c.reason).bind(8, std::to_string(c.seed)).bind(9, c.seconds);
   s.bind(10, c.worker).bind(11, c.session).bind(12, int(c.cached)).bind(13, now_utc()).bind(14, c.device);
+  s.bind(15, outcome_name(c.outcome));
   s.step();
 }
 
 std::vector<CandidateRecord> RunStore::candidates(int generation) const {
-  const std::string sql = "SELECT " + candidate_columns(has_device_) + " FROM candidates" +
+  const std::string sql = "SELECT " + candidate_columns(has_device_, has_outcome_) + " FROM candidates" +
                           (generation >= 0 ? " WHERE generation = ?" : "") + " ORDER BY generation, idx";
   Stmt s(db_, path_, sql.c_str());
   if (generation >= 0) s.bind(1, generation);
@@ -481,9 +503,12 @@ std::vector<GenerationRecord> RunStore::generations() const {
 std::vector<CandidateRecord> RunStore::hall_of_fame() const {
   std::vector<CandidateRecord> out;
   // Genome, parameters and fitness from the hall of fame, the rest from the candidate it names.
-  const std::string sql = std::string("SELECT h.generation, h.idx, h.genome, h.params, h.fitness, c.status, c.reason, "
-                                      "c.seed, c.seconds, c.worker, c.session, c.cached, ") +
-                          (has_device_ ? "c.device" : "'cpu'") + " FROM hall_of_fame h JOIN candidates c ON c.generation = h.generation AND "
+  std::string cols = candidate_columns(has_device_, has_outcome_, "c.");
+  for (const char* col : {"generation", "idx", "genome", "params", "fitness"}) {  // these five from h
+    const std::string from = std::string("c.") + col + ",", to = std::string("h.") + col + ",";
+    cols.replace(cols.find(from), from.size(), to);
+  }
+  const std::string sql = "SELECT " + cols + " FROM hall_of_fame h JOIN candidates c ON c.generation = h.generation AND "
                           "c.idx = h.idx ORDER BY h.rank";
   Stmt s(db_, path_, sql.c_str());
   while (s.step()) out.push_back(read_candidate(s));

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "meta/search/outcome.h"
+
 struct sqlite3;
 
 namespace metaloss::search {
@@ -31,6 +33,7 @@ struct CandidateRecord {
   int session = 0;
   bool cached = false;
   std::string device = "cpu";  // where it was trained ("cpu", "cuda:0", ...; "" for a cache hit)
+  Outcome outcome = Outcome::Failed;  // what became of it (status and cached say less: a rejection is "failed")
 };
 
 struct GenerationRecord {
@@ -100,7 +103,8 @@ class RunStore {
   sqlite3* db_ = nullptr;
   int lock_fd_ = -1;
   bool writer_ = false;
-  bool has_device_ = true;  // candidates.device exists (schema 2; a version-1 store read as it is lacks it)
+  bool has_device_ = true;   // candidates.device exists (schema 2; a version-1 store read as it is lacks it)
+  bool has_outcome_ = true;  // candidates.outcome exists (schema 3; older stores read as they are derive it)
   void exec(const std::string& sql) const;
   void rollback() noexcept;
 };

@@ -91,7 +91,9 @@ std::string encode_result(size_t job, const Evaluation& e) {
   std::string params = e.params.empty() ? "-" : e.params;
   params.erase(std::remove(params.begin(), params.end(), ' '), params.end());  // one token
   if (params.find_first_of("\n\r\t") != std::string::npos) throw std::logic_error("search worker protocol: params span lines");
-  return "result " + std::to_string(job) + " " + (e.status.empty() ? std::string("failed") : e.status) + " " +
+  // status: ok, failed, or rejected (a failed evaluation that refused the candidate untrained)
+  const std::string status = e.status == "ok" ? "ok" : e.rejected ? "rejected" : "failed";
+  return "result " + std::to_string(job) + " " + status + " " +
          hex(e.fitness) + " " + hex(e.seconds) + " " + params + " " + one_line(e.reason) + "\n";
 }
 
@@ -106,7 +108,10 @@ void decode_result(const std::string& line, size_t& job, Evaluation& e) {
   e.seconds = std::strtod(seconds.c_str(), &end);
   if (*end) bad_line("result", line);
   if (in.get() == ' ') std::getline(in, e.reason);
-  if (e.status != "ok" && e.status != "failed") bad_line("result (status must be ok or failed)", line);
+  if (e.status != "ok" && e.status != "failed" && e.status != "rejected")
+    bad_line("result (status must be ok, failed or rejected)", line);
+  e.rejected = e.status == "rejected";
+  if (e.rejected) e.status = "failed";
   if (e.status == "ok" && !std::isfinite(e.fitness)) {  // a worker's bug, not a result: fail the candidate
     e.status = "failed";
     e.reason = "worker reported a non-finite fitness";
