@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <stdexcept>
 
@@ -105,6 +106,73 @@ class FlatJson {
   size_t i_ = 0;
 };
 
+// The YAML a flat option file needs, and no more: one "key: value" per line at the left margin,
+// comments (#), an optional "---" first line; values plain, 'single' or "double" quoted; true/false
+// (and yes/no) as on/off. Nested mappings, lists, anchors and multi-line values are refused with
+// the line they are on, as are keys given twice (JSON takes the last; a YAML typo should not).
+std::vector<std::string> flat_yaml(const std::string& text, const std::string& path) {
+  std::vector<std::string> args;
+  std::map<std::string, int> seen;
+  std::istringstream in(text);
+  std::string line;
+  int n = 0;
+  auto fail = [&](const std::string& what) -> std::runtime_error {
+    return std::runtime_error("config file '" + path + "': line " + std::to_string(n) + ": expected " + what);
+  };
+  auto trim = [](std::string t) {
+    const size_t b = t.find_first_not_of(" \t\r"), e = t.find_last_not_of(" \t\r");
+    return b == std::string::npos ? std::string() : t.substr(b, e - b + 1);
+  };
+  while (std::getline(in, line)) {
+    ++n;
+    const std::string t = trim(line);
+    if (t.empty() || t[0] == '#' || (n == 1 && t == "---")) continue;
+    if (std::isspace(static_cast<unsigned char>(line[0])))
+      throw fail("'key: value' at the start of the line (nested mappings are not options)");
+    if (t[0] == '-') throw fail("'key: value' (lists are not options)");
+    const size_t colon = t.find(':');
+    if (colon == std::string::npos) throw fail("'key: value'");
+    std::string key = trim(t.substr(0, colon));
+    for (char ch : key)
+      if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_' && ch != '-') throw fail("an option name before ':', got '" + key + "'");
+    if (key.empty()) throw fail("an option name before ':'");
+    std::string rest = trim(t.substr(colon + 1)), value;
+    if (rest.empty()) throw fail("a value for '" + key + "' (nested mappings are not options)");
+    if (rest[0] == '"' || rest[0] == '\'') {
+      const char q = rest[0];
+      size_t i = 1;
+      for (; i < rest.size() && rest[i] != q; ++i) {
+        if (q == '"' && rest[i] == '\\' && i + 1 < rest.size()) {
+          const char e = rest[++i];
+          if (e == 'n') value += '\n';
+          else if (e == 't') value += '\t';
+          else if (e == '"' || e == '\\' || e == '/') value += e;
+          else throw fail("a simple escape (\\\" \\\\ \\/ \\n \\t)");
+        } else {
+          value += rest[i];
+        }
+      }
+      if (i >= rest.size()) throw fail(std::string("the closing ") + q + " of the value of '" + key + "'");
+      const std::string after = trim(rest.substr(i + 1));
+      if (!after.empty() && after[0] != '#') throw fail("the end of the line after the quoted value of '" + key + "'");
+    } else {
+      const size_t hash = rest.find(" #");
+      value = trim(hash == std::string::npos ? rest : rest.substr(0, hash));
+      if (value[0] == '[' || value[0] == '{' || value[0] == '&' || value[0] == '*' || value[0] == '|' || value[0] == '>')
+        throw fail("a plain value for '" + key + "' (lists, mappings, anchors and block scalars are not options)");
+      if (value == "true" || value == "yes") value = "on";
+      else if (value == "false" || value == "no") value = "off";
+    }
+    for (char& ch : key)
+      if (ch == '_') ch = '-';
+    if (const auto it = seen.find(key); it != seen.end())
+      throw fail("each option once: '" + key + "' was given on line " + std::to_string(it->second) + " too");
+    seen[key] = n;
+    args.push_back("--" + key + "=" + value);
+  }
+  return args;
+}
+
 }  // namespace
 
 std::vector<std::string> config_to_args(const std::string& path) {
@@ -112,6 +180,8 @@ std::vector<std::string> config_to_args(const std::string& path) {
   if (!in) throw std::runtime_error("config file '" + path + "': cannot be opened");
   std::ostringstream ss;
   ss << in.rdbuf();
+  const auto ends = [&](const std::string& x) { return path.size() >= x.size() && path.compare(path.size() - x.size(), x.size(), x) == 0; };
+  if (ends(".yaml") || ends(".yml")) return flat_yaml(ss.str(), path);
   return FlatJson(ss.str(), path).parse();
 }
 

@@ -486,7 +486,7 @@ CLI::App* add_learn_command(CLI::App& app, LearnArgs& a) {
   c->add_option("--metrics", a.metrics, "JSON-lines metrics file (default OUT/metrics.jsonl; a resumed run appends, a fresh one starts it anew)");
   c->add_option("--log-every", a.log_every, "base steps between metrics lines")->check(CLI::PositiveNumber)->capture_default_str();
   // Read by main's expand_config before parsing; registered so that --help lists it.
-  c->add_option("--config", a.config, "JSON file of options, e.g. {\"method\": \"ml3\", \"meta-steps\": 100} (command-line options win)");
+  c->add_option("--config", a.config, "JSON or YAML (.yaml, .yml) file of options, e.g. {\"method\": \"ml3\", \"meta-steps\": 100} (command-line options win)");
   return c;
 }
 

@@ -343,7 +343,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 0.9))->capture_default_str();
   train->add_option("--metrics", a.metrics, "write JSON-lines metrics to this file (replaced: one run per file)")->check(app::kWritableFileCheck);
   train->add_option("--log-every", a.log_every, "steps between log lines / metrics")->check(CLI::PositiveNumber)->capture_default_str();
-  train->add_option("--config", a.config, "JSON file of options (command-line options win)");
+  train->add_option("--config", a.config, "JSON or YAML (.yaml, .yml) file of options (command-line options win)");
 
   app::LearnArgs la;
   auto* learn = app::add_learn_command(app, la);
@@ -359,7 +359,7 @@ int main(int argc, char** argv) {
   // the commands that take it only so that their --help lists it.
   std::string config_seen;
   for (const auto& [name, example] : {std::pair{"search", "{\"generations\": 10}"}, std::pair{"fewshot", "{\"ways\": 20, \"shots\": 1}"}})
-    app.get_subcommand(name)->add_option("--config", config_seen, std::string("JSON file of options, e.g. ") + example + " (command-line options win)");
+    app.get_subcommand(name)->add_option("--config", config_seen, std::string("JSON or YAML (.yaml, .yml) file of options, e.g. ") + example + " (command-line options win)");
   bool quiet = false;
   app.add_flag("-q,--quiet", quiet, "no progress display (bars and periodic progress lines); results, warnings and errors still print");
   for (const char* name : {"train", "learn", "search", "fewshot", "resume"})

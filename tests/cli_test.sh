@@ -95,6 +95,21 @@ check "unknown command: did you mean" 2 "unknown command 'trian' \(did you mean 
 check "unknown option: did you mean" 2 "unexpected arguments '--stpes' '5' \(did you mean --steps\?\)" -- "$bin" train --stpes 5
 echo '{"nesterov": true, "batch_size": 64, "momentum": 0.9, "steps": 2, "model": "logistic"}' >"$tmp/flags.json"
 check "--config: a flag as true, a key with _" 0 "test accuracy" -- "$bin" train --config "$tmp/flags.json"
+# The same options as flat YAML (FILE.yaml / .yml): comments, true/yes, quoted strings; the
+# config's steps (2) lose to the command line's (3).
+printf -- '---\n# a run\nnesterov: true   # a flag\nbatch_size: 64\nmomentum: 0.9\nsteps: 2\nmodel: "logistic"\nshuffle: yes\n' >"$tmp/flags.yaml"
+check "--config FILE.yaml: flags, comments, quotes; the command line wins" 0 "trained 3 steps" -- "$bin" train --config "$tmp/flags.yaml" --steps 3
+printf 'model: logistic\noptimizer:\n  name: sgd\n' >"$tmp/nested.yml"
+check "--config YAML: a nested mapping is refused with its line" 2 "config file '.*nested.yml': line 2: expected a value for 'optimizer' \(nested mappings are not options\)" -- \
+  "$bin" train --config "$tmp/nested.yml"
+printf 'steps: 2\nmodel: logistic\nsteps: 3\n' >"$tmp/twice.yaml"
+check "--config YAML: a key given twice" 2 "line 3: expected each option once: 'steps' was given on line 1 too" -- "$bin" train --config "$tmp/twice.yaml"
+printf 'model: [logistic]\n' >"$tmp/list.yaml"
+check "--config YAML: a list value" 2 "line 1: expected a plain value for 'model' \(lists, mappings" -- "$bin" train --config "$tmp/list.yaml"
+printf 'model: "logistic\n' >"$tmp/quote.yaml"
+check "--config YAML: an unclosed quote" 2 "line 1: expected the closing \" of the value of 'model'" -- "$bin" train --config "$tmp/quote.yaml"
+printf 'lr: abc\nsteps: 1\n' >"$tmp/badlr.yaml"
+check "--config YAML: a bad value names the file" 2 "--lr: expected a finite number, got 'abc' \(options from --config .*badlr.yaml included\)" -- "$bin" train --config "$tmp/badlr.yaml"
 echo '{"lr": "abc"}' >"$tmp/badlr.json"
 check "--config: a bad value names the file" 2 "--lr: expected a finite number, got 'abc' \(options from --config .*badlr.json included\)" -- \
   "$bin" train --config "$tmp/badlr.json" --steps 1
@@ -197,8 +212,8 @@ check "learn: a fresh run truncates its metrics" 0 "^1$" -- grep -c '"event": "s
 check "train without --quiet: progress lines" 0 "^3$" -- bash -c "'$bin' train --model logistic --steps 300 2>&1 | grep -c 'train step'"
 check "train --quiet: no progress lines" 0 "^0 trained 300 steps" -- bash -c "echo \$( ('$bin' train --model logistic --steps 300 --quiet 2>&1 | grep -c 'train step'); '$bin' train --model logistic --steps 300 --quiet 2>&1 | grep -o '^trained 300 steps')"
 check "metaloss --quiet train: the same" 0 "^0$" -- bash -c "'$bin' --quiet train --model logistic --steps 300 2>&1 | grep -c 'train step'; true"
-check "search --help lists --config" 0 "--config TEXT +JSON file of options" -- "$bin" search --help
-check "fewshot --help lists --config" 0 "--config TEXT +JSON file of options" -- "$bin" fewshot --help
+check "search --help lists --config" 0 "--config TEXT +JSON or YAML" -- "$bin" search --help
+check "fewshot --help lists --config" 0 "--config TEXT +JSON or YAML" -- "$bin" fewshot --help
 check "gnuplot's output is not left behind" 0 "^none$" -- bash -c "ls '$tmp'/learn/*.gnuplot.log 2>/dev/null || echo none"
 check "learn: lr grid twice" 2 "--base-lr-grid: rate 0.1 appears twice" -- "$bin" learn --method ml3 --base-lr-grid 0.1,0.1
 check "learn: lr grid + learn-lr" 2 "give one of them" -- "$bin" learn --method adalfl --learn-lr --base-lr-grid 0.1

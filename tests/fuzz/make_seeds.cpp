@@ -94,6 +94,7 @@ int main(int argc, char** argv) {
   }
   // --config JSON.
   put(dir / "config/train.json", R"({"model": "logistic", "steps": 3, "lr": 0.5, "shuffle": false})");
+  put(dir / "config/train.yaml", "---\n# a run\nmodel: logistic\nsteps: 3   # short\nlr: 0.5\nshuffle: false\nloss: \"ce\"\n");
   // Learned-loss files: ML3 classification and AdaLFL regression.
   Generator g(1);
   losses::LearnedLoss::ml3(losses::LearnedLossConfig::Mode::Classification, g)->save((dir / "loss_file/ml3.safetensors").string());
