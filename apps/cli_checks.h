@@ -51,6 +51,29 @@ inline const CLI::Validator kWritableFileCheck(
     },
     "FILE", "writable file");
 
+// An integer that fits 64 bits: CLI11 saturates "--steps 99999999999999999999999" to 2^63 - 1
+// (a run of 9.2e18 steps) instead of refusing it. Only that is checked here (other forms are
+// left to CLI11's own parsing and its range checks).
+inline const CLI::Validator kInt64Range(
+    [](std::string& s) -> std::string {
+      const bool neg = !s.empty() && s[0] == '-';
+      const std::string digits = neg || (!s.empty() && s[0] == '+') ? s.substr(1) : s;
+      if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos) return "";
+      const std::string t = digits.substr(std::min(digits.find_first_not_of('0'), digits.size() - 1));
+      const std::string max = neg ? "9223372036854775808" : "9223372036854775807";
+      if (t.size() > max.size() || (t.size() == max.size() && t > max))
+        return "expected an integer in [-2^63, 2^63 - 1], got '" + s + "'";
+      return "";
+    },
+    "", "64-bit integer");
+
+// Adds kInt64Range to every integer option of `app` and its subcommands (seeds have kSeedCheck).
+inline void check_integer_ranges(CLI::App& app) {
+  for (CLI::Option* o : app.get_options())
+    if (o->get_type_name().rfind("INT", 0) == 0) o->check(kInt64Range);
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) check_integer_ranges(*sub);
+}
+
 // Edit distance, for "did you mean" (a typo of one or two letters, a transposition).
 inline size_t edit_distance(const std::string& a, const std::string& b) {
   std::vector<size_t> row(b.size() + 1);

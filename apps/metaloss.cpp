@@ -360,6 +360,7 @@ int main(int argc, char** argv) {
   std::string config_seen;
   for (const auto& [name, example] : {std::pair{"search", "{\"generations\": 10}"}, std::pair{"fewshot", "{\"ways\": 20, \"shots\": 1}"}})
     app.get_subcommand(name)->add_option("--config", config_seen, std::string("JSON or YAML (.yaml, .yml) file of options, e.g. ") + example + " (command-line options win)");
+  app::check_integer_ranges(app);
   bool quiet = false;
   app.add_flag("-q,--quiet", quiet, "no progress display (bars and periodic progress lines); results, warnings and errors still print");
   for (const char* name : {"train", "learn", "search", "fewshot", "resume"})

@@ -118,7 +118,9 @@ void MetricsWriter::write(const std::map<std::string, double>& numbers, const st
   bool first = true;
   char buf[64];
   for (const auto& [k, v] : numbers) {
-    if (std::isfinite(v)) std::snprintf(buf, sizeof buf, "%.10g", v);
+    // Integers (steps, seeds, counts) exactly up to 2^53; other numbers to 10 significant digits.
+    if (std::isfinite(v) && v == std::floor(v) && std::abs(v) < 9007199254740992.0) std::snprintf(buf, sizeof buf, "%.0f", v);
+    else if (std::isfinite(v)) std::snprintf(buf, sizeof buf, "%.10g", v);
     else std::snprintf(buf, sizeof buf, "null");  // JSON has no NaN/inf
     line += (first ? "\"" : ", \"") + json_escape(k) + "\": " + buf;
     first = false;

@@ -79,6 +79,16 @@ check "loss show: provenance" 0 "method +evomal" -- "$bin" loss show "$tmp/lf-ev
 check "loss export c" 0 "static inline double metaloss_loss_pair" -- "$bin" loss export "$tmp/rank2.safetensors" --format c
 check "loss export pytorch" 0 "def my_loss\\(output, target\\)" -- "$bin" loss export "$tmp/lf-ml3/learned-loss-seed0.safetensors" --format pytorch --name my_loss
 check "loss plot" 0 "wrote .*lfplot.dat and .*lfplot.gp" -- "$bin" loss plot "$tmp/lf-evo/best_loss.safetensors" -o "$tmp/lfplot"
+# gnuplot's own messages stay out of the output: a gnuplot that warns and succeeds leaves no trace;
+# one that fails is reported with the last thing it said. (Fake gnuplots first on PATH.)
+mkdir -p "$tmp/gp-warn" "$tmp/gp-fail"
+printf '#!/bin/sh\necho "warning: noisy font" >&2\n: > "${1%%.gp}.svg"\n' >"$tmp/gp-warn/gnuplot"
+printf '#!/bin/sh\necho "warning: noisy font" >&2\necho "line 9: fatal: no such terminal" >&2\nexit 1\n' >"$tmp/gp-fail/gnuplot"
+chmod +x "$tmp/gp-warn/gnuplot" "$tmp/gp-fail/gnuplot"
+check "gnuplot's warnings are not shown" 0 "^ok$" -- bash -c "out=\$(PATH='$tmp/gp-warn':\$PATH '$bin' loss plot '$tmp/lf-evo/best_loss.safetensors' -o '$tmp/gpw' 2>&1); grep -q 'noisy font' <<<\"\$out\" || echo ok"
+check "a failing gnuplot: its last line named" 0 "gnuplot failed on .*gpf.gp \(line 9: fatal: no such terminal\)" -- \
+  env PATH="$tmp/gp-fail:$PATH" "$bin" loss plot "$tmp/lf-evo/best_loss.safetensors" -o "$tmp/gpf"
+check "gnuplot's log is not left behind" 0 "^none$" -- bash -c "ls '$tmp'/gpw.gnuplot.log '$tmp'/gpf.gnuplot.log 2>/dev/null || echo none"
 check "loss plot: data for y = 1 and y = 0" 0 "^101$" -- bash -c "grep -vc '^#' '$tmp/lfplot.dat'"
 check "loss eval" 0 "\"value\": " -- "$bin" loss eval "$tmp/rank2.safetensors"
 check "--loss-expr with edge weights" 0 "test error" -- "$bin" train --model logistic --steps 5 --loss-expr "mul(-1, mul(y, log(f))) @ [1, 1, 1, 1, 2]"
@@ -172,6 +182,9 @@ check "learn: bad method" 2 "--method: bogus not in \{ml3,adalfl\}" -- "$bin" le
 check "learn: method required" 2 "--method is required" -- "$bin" learn --steps 5
 check "learn: steps and epochs" 2 "either --steps or --epochs" -- "$bin" learn --method ml3 --steps 5 --epochs 1
 check "learn: learn-lr with ml3" 2 "--learn-lr is for --method adalfl" -- "$bin" learn --method ml3 --learn-lr
+check "an integer past 2^63 - 1 is refused, not saturated" 2 "--steps: expected an integer in \[-2\^63, 2\^63 - 1\], got '99999999999999999999999'" -- \
+  "$bin" train --model logistic --steps 99999999999999999999999
+check "the same on every command" 2 "--generations: expected an integer in \[-2\^63, 2\^63 - 1\]" -- "$bin" search --generations 99999999999999999999
 check "learn: bad seeds" 2 "--seeds: expected comma-separated non-negative integers, got 'x'" -- "$bin" learn --method ml3 --seeds 0,x
 check "learn: image model on regression" 2 "--model logistic is not a regression model" -- "$bin" learn --method ml3 --dataset diabetes --model logistic
 check "learn: model/dataset mismatch" 2 "takes inputs \[3, 32, 32\]" -- "$bin" learn --method ml3 --model vgg16
@@ -214,7 +227,6 @@ check "train --quiet: no progress lines" 0 "^0 trained 300 steps" -- bash -c "ec
 check "metaloss --quiet train: the same" 0 "^0$" -- bash -c "'$bin' --quiet train --model logistic --steps 300 2>&1 | grep -c 'train step'; true"
 check "search --help lists --config" 0 "--config TEXT +JSON or YAML" -- "$bin" search --help
 check "fewshot --help lists --config" 0 "--config TEXT +JSON or YAML" -- "$bin" fewshot --help
-check "gnuplot's output is not left behind" 0 "^none$" -- bash -c "ls '$tmp'/learn/*.gnuplot.log 2>/dev/null || echo none"
 check "learn: lr grid twice" 2 "--base-lr-grid: rate 0.1 appears twice" -- "$bin" learn --method ml3 --base-lr-grid 0.1,0.1
 check "learn: lr grid + learn-lr" 2 "give one of them" -- "$bin" learn --method adalfl --learn-lr --base-lr-grid 0.1
 check "learn: bad loss widths" 2 "--loss-hidden: expected comma-separated widths" -- "$bin" learn --method adalfl --loss-hidden 40,0

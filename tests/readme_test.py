@@ -7,8 +7,8 @@ comment dropped) and shrunk: budgets (--steps, --epochs, --meta-steps, --generat
 earlier commands made; `...`: the search command above it; `a|b|c` values: one run each; `[x]`
 optional parts: run without and with them where they can run here). It must exit 0. A command
 that cannot run on this machine (MPI with 9 ranks, several GPUs) is named as skipped, with why.
-A new README command that this script does not know how to shrink fails the test, so the README
-cannot document a command that no test runs.
+A new README command with an optional part or a numeric option (above 100) that this script does
+not know how to shrink fails the test, as does one that runs over 300 s.
 
 Usage: readme_test.py PATH/TO/metaloss [README.md]
 """
@@ -23,8 +23,12 @@ import tempfile
 # Options whose value is a budget, and the value a test uses.
 SHRINK = {
     "--steps": "20", "--meta-steps": "2", "--generations": "2", "--population": "4", "--iterations": "2",
-    "--val-tasks": "3", "--test-tasks": "5",
+    "--val-tasks": "3", "--test-tasks": "5", "--test-steps": "20", "--glo-generations": "1", "--snapshots": "2",
+    "--samples-per-class": "4", "--rejection-steps": "0",
 }
+# Numeric options that are not budgets (kept as written). Any other option with a number above
+# 100 fails the test: it may be a budget this script does not know how to shrink.
+NOT_BUDGETS = {"--batch-size", "--seed", "--task-seed", "--hidden", "--image-size", "--log-every"}
 SEED_LISTS = {"--seeds": 2, "--test-seeds": 1}  # keep this many seeds (2: a paired test still runs)
 # Added to every command of that subcommand, so the shrunk run stays small.
 EXTRA = {
@@ -59,6 +63,10 @@ def shrink(words):
             out += [w, SHRINK[w]]
             i += 2
             continue
+        if (w.startswith("--") and w not in NOT_BUDGETS and i + 1 < len(words)
+                and re.fullmatch(r"[0-9]+", words[i + 1]) and int(words[i + 1]) > 100):
+            raise SystemExit(f"readme_test: '{w} {words[i + 1]}' may be a budget this script does not shrink "
+                             "(add it to SHRINK or NOT_BUDGETS)")
         if w in SEED_LISTS and i + 1 < len(words):
             out += [w, ",".join(words[i + 1].split(",")[: SEED_LISTS[w]])]
             i += 2
@@ -149,9 +157,14 @@ def main():
             for words in runs:
                 words = [binary if w == "metaloss" else w for w in words]
                 words = [os.path.join(work, "runs/tg-lenet5/best_loss.safetensors") if w == "FILE" else w for w in words]
-                p = subprocess.run(words, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                   timeout=600)
                 shown = " ".join(shlex.quote(w) for w in words).replace(binary, "metaloss")
+                try:
+                    p = subprocess.run(words, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                       timeout=300)
+                except subprocess.TimeoutExpired:
+                    failed += 1
+                    print(f"FAIL (over 300 s: not shrunk enough?): {shown}\n  README: {cmd}")
+                    continue
                 if p.returncode == 0:
                     passed += 1
                 else:

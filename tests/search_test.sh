@@ -23,7 +23,7 @@ expect() {  # expect NAME CONDITION-COMMAND...
 }
 
 common=(search --model logistic --generations 3 --population 6 --steps 30 --seed 4 --test-seeds 4,5)
-cols=generation,index,genome,params,fitness,status,reason,seed,cached
+cols=generation,index,genome,params,fitness,status,reason,seed,cached,outcome
 # The lines that state the result (not the timing or counts of this session).
 # (Not the simplified form: GiNaC may order its terms differently from one process to another.)
 result_lines() { grep -E "^(best loss:|best loss, LaTeX|test error)" "$1"; }
@@ -87,6 +87,12 @@ expect "runs export: each candidate's outcome, as the console counts them ($outc
 expect "evomal: C header, LaTeX and plot data written" test -s "$tmp/evo1/best_loss.h" -a -s "$tmp/evo1/best_loss.tex" -a -s "$tmp/evo1/best_loss.dat"
 expect "fitness plot: titled by method and data, integer generation ticks, each generation's best as points" \
   bash -c "grep -q 'evomal on fashion-mnist / logistic' '$tmp/evo1/fitness.gp' && grep -q 'set xtics 1' '$tmp/evo1/fitness.gp' && grep -q 'using 1:3 with points' '$tmp/evo1/fitness.gp'"
+# A rejection is typed end to end: a label-blind seed expression evaluated by a worker process
+# (the wire says "rejected") is recorded and exported as rejected, not as failed.
+"$bin" search --method gplfl --model logistic --generations 1 --population 6 --steps 20 --seed 5 --workers 2 \
+  --seed-expr "mul(square(f), sign(y))" --seed-expr "mul(-1, mul(y, log(f)))" --out "$tmp/rej" >/dev/null 2>"$tmp/rej.err" || bad "rejection run"
+expect "a label-blind loss from a worker is exported as rejected" \
+  grep -q '^0,"mul(sign(y), square(f))",rejected$' <("$bin" runs export "$tmp/rej" --columns index,genome,outcome)
 expect "evomal: the rejection protocol is reported" grep -qE "trained [0-9]+, rejected [0-9]+" "$tmp/evo1.err"
 # GLO: GP generations, then CMA-ES on the best tree's edge weights; 2 workers give the same run.
 glo=(search --method glo --model logistic --generations 2 --glo-generations 2 --population 6 --steps 20 --seed 3

@@ -240,6 +240,7 @@ TEST_CASE("EvoMAL evaluation: cross entropy passes, a label-blind loss is reject
   const auto blind = search::evaluate_evomal(Expression::parse("mul(square(f), sign(y))"), task, cfg, 3);
   CHECK(blind.status == "failed");
   CHECK(blind.reason.rfind("rejected:", 0) == 0);
+  CHECK(blind.rejected);  // recorded as Outcome::Rejected, not failed
   cfg.local_search = false;  // GP-LFL: unit weights
   std::vector<double> ones;
   const auto gplfl = search::evaluate_evomal(ce, task, cfg, 3, &ones);

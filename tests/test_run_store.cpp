@@ -340,6 +340,23 @@ TEST_CASE("worker protocol: exact round trips, one-line reasons, malformed lines
   CHECK(d.status == "failed");
   CHECK(d.reason == "two lines");
   CHECK(d.params == "[0.10000000000000001,-2]");  // one token: spaces dropped, numbers kept exactly
+  CHECK_FALSE(d.rejected);
+  Evaluation rej;  // a rejection crosses the wire as one: status "failed", rejected
+  rej.status = "failed";
+  rej.rejected = true;
+  rej.reason = "rejected: optimising 100 predictions with it ...";
+  line = encode_result(3, rej);
+  line.pop_back();
+  CHECK(line.rfind("result 3 rejected ", 0) == 0);
+  Evaluation rd;
+  decode_result(line, job, rd);
+  CHECK(rd.status == "failed");
+  CHECK(rd.rejected);
+  Evaluation ok;
+  ok.status = "ok";
+  ok.rejected = true;  // (meaningless with ok: the status wins)
+  line = encode_result(4, ok);
+  CHECK(line.rfind("result 4 ok ", 0) == 0);
   CHECK_THROWS_WITH_AS(decode_result("result x", job, d), doctest::Contains("malformed result line"), std::runtime_error);
   CHECK_THROWS_AS(encode_job(0, EvalJob{0, 0, "two\nlines", 1}), std::logic_error);
 }

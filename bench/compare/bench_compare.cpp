@@ -18,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <stdexcept>
+#include <sys/resource.h>
 #include <string>
 #include <vector>
 
@@ -180,16 +181,26 @@ int main(int argc, char** argv) {
     for (int i = 0; i < warmup; ++i) run();
     sync();
     std::vector<double> us;
+    auto cpu_seconds = [] {
+      rusage r{};
+      getrusage(RUSAGE_SELF, &r);
+      return double(r.ru_utime.tv_sec + r.ru_stime.tv_sec) + 1e-6 * double(r.ru_utime.tv_usec + r.ru_stime.tv_usec);
+    };
+    const double cpu0 = cpu_seconds();
+    const auto wall0 = std::chrono::steady_clock::now();
     for (int i = 0; i < iters; ++i) {
       auto t0 = std::chrono::steady_clock::now();
       run();
       sync();
       us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
     }
+    // CPU time over wall time of the timed iterations: about 1 for a run held to one core.
+    const double cpu_util = (cpu_seconds() - cpu0) / std::chrono::duration<double>(std::chrono::steady_clock::now() - wall0).count();
     std::sort(us.begin(), us.end());
     std::printf("{\"library\": \"metaloss\", \"workload\": \"%s\", \"device\": \"%s\", \"threads\": %d, \"iters\": %d, "
-                "\"median_us\": %.2f, \"min_us\": %.2f, \"p90_us\": %.2f}\n",
-                workload.c_str(), g_device.str().c_str(), threads, iters, us[us.size() / 2], us.front(), us[us.size() * 9 / 10]);
+                "\"median_us\": %.2f, \"min_us\": %.2f, \"p90_us\": %.2f, \"cpu_util\": %.3f}\n",
+                workload.c_str(), g_device.str().c_str(), threads, iters, us[us.size() / 2], us.front(), us[us.size() * 9 / 10],
+                cpu_util);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_compare: %s\n", e.what());
     return 1;

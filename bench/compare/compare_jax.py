@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import sys
 import time
 
@@ -39,6 +40,8 @@ os.environ.setdefault("XLA_FLAGS", f"--xla_cpu_multi_thread_eigen={'true' if A.t
                                    f"intra_op_parallelism_threads={A.threads}")
 if A.device == "cpu":
     os.environ.setdefault("JAX_PLATFORMS", "cpu")
+else:  # full float32 matmuls, as metaloss and compare_torch.py (no TF32)
+    os.environ.setdefault("JAX_DEFAULT_MATMUL_PRECISION", "highest")
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -217,15 +220,20 @@ def main():
     for _ in range(A.warmup):
         run()
     us = []
+    r0, w0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     for _ in range(A.iters):
         t0 = time.perf_counter()
         run()
         us.append((time.perf_counter() - t0) * 1e6)
+    r1, w1 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    # CPU time over wall time of the timed iterations: about 1 for a run held to one core.
+    cpu_util = (r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime) / (w1 - w0)
     us.sort()
     print(json.dumps({"library": "jax", "jax_version": jax.__version__, "workload": A.workload, "device": A.device,
                       "threads": A.threads, "iters": A.iters, "median_us": round(us[len(us) // 2], 2),
                       "min_us": round(us[0], 2), "p90_us": round(us[len(us) * 9 // 10], 2),
-                      "compile_ms": round(compile_ms, 1), "backend": jax.default_backend()}))
+                      "compile_ms": round(compile_ms, 1), "backend": jax.default_backend(),
+                      "cpu_util": round(cpu_util, 3)}))
 
 
 if __name__ == "__main__":

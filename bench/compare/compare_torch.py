@@ -11,6 +11,7 @@ symbolic (see bench_compare.cpp); "_phi": the meta-gradient with respect to the 
 import argparse
 import json
 import os
+import resource
 import sys
 import time
 
@@ -127,15 +128,18 @@ def main():
         run()
     sync()
     us = []
+    r0, w0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
     for _ in range(a.iters):
         t0 = time.perf_counter()
         run()
         sync()
         us.append((time.perf_counter() - t0) * 1e6)
+    r1, w1 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+    cpu_util = (r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime) / (w1 - w0)  # ~1 when held to one core
     us.sort()
     print(json.dumps({"library": "pytorch", "workload": a.workload, "device": a.device, "threads": a.threads, "iters": a.iters,
                       "median_us": round(us[len(us) // 2], 2), "min_us": round(us[0], 2),
-                      "p90_us": round(us[len(us) * 9 // 10], 2)}))
+                      "p90_us": round(us[len(us) * 9 // 10], 2), "cpu_util": round(cpu_util, 3)}))
 
 
 if __name__ == "__main__":

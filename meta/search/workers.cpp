@@ -165,6 +165,11 @@ int serve_worker(int in_fd, int out_fd, const std::function<EvalFn(const std::st
     Evaluation e;
     try {
       e = fn(genome, seed);
+    } catch (const CandidateRejected& ex) {  // (guarded_evaluation catches it first; the same if not)
+      e = Evaluation{};
+      e.status = "failed";
+      e.rejected = true;
+      e.reason = ex.what();
     } catch (const std::exception& ex) {  // EvalFn should not throw; if it does, the candidate fails
       e = Evaluation{};
       e.status = "failed";
