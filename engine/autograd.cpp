@@ -127,6 +127,15 @@ void attach_node(const std::shared_ptr<Node>& node, const Tensor* inputs, size_t
 // ---- the backward engine -----------------------------------------------------------------
 namespace {
 
+// Whether `small` broadcasts to `big` (NumPy rules, aligned from the right): `big` is then a
+// gradient sum_to can reduce to `small`.
+bool is_broadcast_of(const Shape& big, const Shape& small) {
+  if (small.size() > big.size()) return false;
+  for (int i = 1; i <= small.size(); ++i)
+    if (small[small.size() - i] != 1 && small[small.size() - i] != big[big.size() - i]) return false;
+  return true;
+}
+
 using NodeList = std::vector<std::shared_ptr<Node>, PoolAllocator<std::shared_ptr<Node>>>;
 using TensorList = std::vector<Tensor, PoolAllocator<Tensor>>;
 
@@ -347,9 +356,21 @@ Grads run_backward(const NodeList& roots, const TensorList& root_grads, const No
       n->edge_mask = mask;
     }
     RuleGrads in_grads;
+    const size_t n_in = size_t(first[size_t(p) + 1] - first[size_t(p)]);
     try {
       METALOSS_PROFILE_SCOPE(n->name, "backward");
       in_grads = n->apply(g);
+      // Broadcasting's adjoint, once for every op: a gradient of the broadcast shape is summed
+      // back to its input's shape here (recorded under create_graph like the rule's own ops), so
+      // a rule returns the gradient as it computes it. A shape that is not a broadcast of the
+      // input's stays an error below.
+      for (size_t i = 0; i < n_in && i < in_grads.size(); ++i) {
+        const int cp = edges[size_t(first[size_t(p)]) + i];
+        if (cp < 0 || !in_grads[i].defined() || !needed[size_t(cp)]) continue;
+        const Shape& want = order[size_t(cp)]->out_shape;
+        if (in_grads[i].shape() != want && is_broadcast_of(in_grads[i].shape(), want))
+          in_grads[i] = sum_to(in_grads[i], want);
+      }
     } catch (...) {
       n->edge_mask = ~uint64_t(0);
       t_backward_of = prev_origin;
@@ -357,7 +378,6 @@ Grads run_backward(const NodeList& roots, const TensorList& root_grads, const No
     }
     n->edge_mask = ~uint64_t(0);
     t_backward_of = prev_origin;
-    const size_t n_in = size_t(first[size_t(p) + 1] - first[size_t(p)]);
     for (size_t i = 0; i < n_in && i < in_grads.size(); ++i) {
       const int cp = edges[size_t(first[size_t(p)]) + i];
       if (cp < 0 || !in_grads[i].defined()) continue;

@@ -25,10 +25,9 @@ Tensor binary_fwd(BinaryOp k, const Tensor& a, const Tensor& b, const char* op) 
   return out;
 }
 
-// Gradient of a broadcast binary op for input i: reduce g back to that input's shape.
-inline Tensor to_input(const Node& n, size_t i, const Tensor& g, const Shape& s) {
-  return n.needs_grad(i) ? sum_to(g, s) : Tensor();
-}
+// Gradient of a broadcast binary op for input i that passes g through: the engine reduces a
+// gradient of the broadcast shape back to the input's (backward() calls sum_to), so rules do not.
+inline Tensor to_input(const Node& n, size_t i, const Tensor& g) { return n.needs_grad(i) ? g : Tensor(); }
 
 Tensor compare_fwd(CompareOp k, const Tensor& a, const Tensor& b, const char* op) {
   METALOSS_PROFILE_SCOPE(op, "op");
@@ -53,8 +52,8 @@ Tensor add(const Tensor& a, const Tensor& b) {
   METALOSS_PROFILE_SCOPE("add", "op");
   Tensor out = binary_fwd(BinaryOp::Add, a, b, "add");
   if (should_record(a, b))
-    record("add", {a, b}, out, {}, [sa = a.shape(), sb = b.shape()](Node& n, const Tensor& g) -> RuleGrads {
-      return {to_input(n, 0, g, sa), to_input(n, 1, g, sb)};
+    record("add", {a, b}, out, {}, [](Node& n, const Tensor& g) -> RuleGrads {
+      return {to_input(n, 0, g), to_input(n, 1, g)};
     });
   return out;
 }
@@ -69,8 +68,9 @@ Tensor add(const Tensor& a, const Tensor& b, double alpha) {
   Tensor out = Tensor::empty(s, a.dtype(), a.device());
   kernels::axpby(broadcast_view(a, s), broadcast_view(b, s), out.view(), 1.0, alpha);
   if (should_record(a, b))
-    record("add_scaled", {a, b}, out, {}, [sa = a.shape(), sb = b.shape(), alpha](Node& n, const Tensor& g) -> RuleGrads {
-      return {to_input(n, 0, g, sa), n.needs_grad(1) ? mul(sum_to(g, sb), alpha) : Tensor()};
+    // (b's gradient is reduced before it is scaled: fewer elements to scale)
+    record("add_scaled", {a, b}, out, {}, [sb = b.shape(), alpha](Node& n, const Tensor& g) -> RuleGrads {
+      return {to_input(n, 0, g), n.needs_grad(1) ? mul(sum_to(g, sb), alpha) : Tensor()};
     });
   return out;
 }
@@ -79,8 +79,8 @@ Tensor sub(const Tensor& a, const Tensor& b) {
   METALOSS_PROFILE_SCOPE("sub", "op");
   Tensor out = binary_fwd(BinaryOp::Sub, a, b, "sub");
   if (should_record(a, b))
-    record("sub", {a, b}, out, {}, [sa = a.shape(), sb = b.shape()](Node& n, const Tensor& g) -> RuleGrads {
-      return {to_input(n, 0, g, sa), n.needs_grad(1) ? neg(sum_to(g, sb)) : Tensor()};
+    record("sub", {a, b}, out, {}, [sb = b.shape()](Node& n, const Tensor& g) -> RuleGrads {
+      return {to_input(n, 0, g), n.needs_grad(1) ? neg(sum_to(g, sb)) : Tensor()};
     });
   return out;
 }
@@ -89,10 +89,10 @@ Tensor mul(const Tensor& a, const Tensor& b) {
   METALOSS_PROFILE_SCOPE("mul", "op");
   Tensor out = binary_fwd(BinaryOp::Mul, a, b, "mul");
   if (should_record(a, b))
-    record("mul", {a, b}, out, {a, b}, [sa = a.shape(), sb = b.shape()](Node& n, const Tensor& g) -> RuleGrads {
+    record("mul", {a, b}, out, {a, b}, [](Node& n, const Tensor& g) -> RuleGrads {
       Tensor ga, gb;
-      if (n.needs_grad(0)) ga = sum_to(mul(g, n.saved_tensor(1)), sa);
-      if (n.needs_grad(1)) gb = sum_to(mul(g, n.saved_tensor(0)), sb);
+      if (n.needs_grad(0)) ga = mul(g, n.saved_tensor(1));
+      if (n.needs_grad(1)) gb = mul(g, n.saved_tensor(0));
       return {ga, gb};
     });
   return out;
@@ -102,10 +102,10 @@ Tensor div(const Tensor& a, const Tensor& b) {
   METALOSS_PROFILE_SCOPE("div", "op");
   Tensor out = binary_fwd(BinaryOp::Div, a, b, "div");
   if (should_record(a, b))
-    record("div", {a, b}, out, {b, out}, [sa = a.shape(), sb = b.shape()](Node& n, const Tensor& g) -> RuleGrads {
+    record("div", {a, b}, out, {b, out}, [](Node& n, const Tensor& g) -> RuleGrads {
       Tensor b = n.saved_tensor(0), ga, gb;
-      if (n.needs_grad(0)) ga = sum_to(div(g, b), sa);
-      if (n.needs_grad(1)) gb = sum_to(neg(div(mul(g, n.saved_tensor(1)), b)), sb);  // -g a / b^2
+      if (n.needs_grad(0)) ga = div(g, b);
+      if (n.needs_grad(1)) gb = neg(div(mul(g, n.saved_tensor(1)), b));  // -g a / b^2
       return {ga, gb};
     });
   return out;
@@ -115,18 +115,18 @@ Tensor pow(const Tensor& a, const Tensor& b) {
   METALOSS_PROFILE_SCOPE("pow", "op");
   Tensor out = binary_fwd(BinaryOp::Pow, a, b, "pow");
   if (should_record(a, b))
-    record("pow", {a, b}, out, {a, b, out}, [sa = a.shape(), sb = b.shape()](Node& n, const Tensor& g) -> RuleGrads {
+    record("pow", {a, b}, out, {a, b, out}, [](Node& n, const Tensor& g) -> RuleGrads {
       Tensor a = n.saved_tensor(0), b = n.saved_tensor(1), ga, gb;
       // d/da a^b = b a^(b-1), defined as 0 where b == 0 (else 0 * 0^-1 = NaN at a = 0), as PyTorch.
       if (n.needs_grad(0)) {
         Tensor d = mul(b, pow(a, add(b, -1.0)));
-        ga = sum_to(mul(g, where(eq(b, 0.0), zeros_like(d), d)), sa);
+        ga = mul(g, where(eq(b, 0.0), zeros_like(d), d));
       }
       if (n.needs_grad(1)) {
         // d/db a^b = a^b log a; defined as 0 where a == 0 and b >= 0 (as PyTorch).
         Tensor zero_base = mul(eq(a, 0.0), ge(b, 0.0));
         Tensor y = n.saved_tensor(2);
-        gb = sum_to(mul(g, where(zero_base, zeros_like(y), mul(y, log(a)))), sb);
+        gb = mul(g, where(zero_base, zeros_like(y), mul(y, log(a))));
       }
       return {ga, gb};
     });
@@ -142,14 +142,14 @@ Tensor min_max(const Tensor& a, const Tensor& b, bool is_max) {
   Tensor out = binary_fwd(is_max ? BinaryOp::Max : BinaryOp::Min, a, b, name);
   if (should_record(a, b))
     record(name, {a, b}, out, {a, b},
-           [sa = a.shape(), sb = b.shape(), is_max](Node& n, const Tensor& g) -> RuleGrads {
+           [is_max](Node& n, const Tensor& g) -> RuleGrads {
              Tensor a = n.saved_tensor(0), b = n.saved_tensor(1);
              // Selected, not multiplied by a 0/1 mask: an infinite incoming gradient must give 0 to
              // the operand not chosen (inf * 0 is NaN), as PyTorch's where-based rule does.
              const Tensor tie = eq(a, b), half = where(tie, mul(g, 0.5), zeros_like(g));
              Tensor ga, gb;
-             if (n.needs_grad(0)) ga = sum_to(where(is_max ? gt(a, b) : lt(a, b), g, half), sa);
-             if (n.needs_grad(1)) gb = sum_to(where(is_max ? lt(a, b) : gt(a, b), g, half), sb);
+             if (n.needs_grad(0)) ga = where(is_max ? gt(a, b) : lt(a, b), g, half);
+             if (n.needs_grad(1)) gb = where(is_max ? lt(a, b) : gt(a, b), g, half);
              return {ga, gb};
            });
   return out;
@@ -295,11 +295,11 @@ Tensor tanh_backward(const Tensor& g, const Tensor& y) {
   METALOSS_PROFILE_SCOPE("tanh_backward", "op");
   Tensor out = binary_fwd(BinaryOp::TanhBackward, g, y, "tanh_backward");
   if (should_record(g, y))
-    record("tanh_backward", {g, y}, out, {g, y}, [sg = g.shape(), sy = y.shape()](Node& n, const Tensor& gg) -> RuleGrads {
+    record("tanh_backward", {g, y}, out, {g, y}, [](Node& n, const Tensor& gg) -> RuleGrads {
       const Tensor g = n.saved_tensor(0), y = n.saved_tensor(1);
       Tensor dg, dy;
-      if (n.needs_grad(0)) dg = sum_to(tanh_backward(gg, y), sg);
-      if (n.needs_grad(1)) dy = sum_to(mul(mul(gg, g), mul(y, -2.0)), sy);  // d/dy g (1 - y^2) = -2 g y
+      if (n.needs_grad(0)) dg = tanh_backward(gg, y);
+      if (n.needs_grad(1)) dy = mul(mul(gg, g), mul(y, -2.0));  // d/dy g (1 - y^2) = -2 g y
       return {dg, dy};
     });
   return out;
@@ -308,11 +308,11 @@ Tensor sigmoid_backward(const Tensor& g, const Tensor& y) {
   METALOSS_PROFILE_SCOPE("sigmoid_backward", "op");
   Tensor out = binary_fwd(BinaryOp::SigmoidBackward, g, y, "sigmoid_backward");
   if (should_record(g, y))
-    record("sigmoid_backward", {g, y}, out, {g, y}, [sg = g.shape(), sy = y.shape()](Node& n, const Tensor& gg) -> RuleGrads {
+    record("sigmoid_backward", {g, y}, out, {g, y}, [](Node& n, const Tensor& gg) -> RuleGrads {
       const Tensor g = n.saved_tensor(0), y = n.saved_tensor(1);
       Tensor dg, dy;
-      if (n.needs_grad(0)) dg = sum_to(sigmoid_backward(gg, y), sg);
-      if (n.needs_grad(1)) dy = sum_to(mul(mul(gg, g), rsub(1.0, mul(y, 2.0))), sy);  // d/dy g y (1 - y) = g (1 - 2y)
+      if (n.needs_grad(0)) dg = sigmoid_backward(gg, y);
+      if (n.needs_grad(1)) dy = mul(mul(gg, g), rsub(1.0, mul(y, 2.0)));  // d/dy g y (1 - y) = g (1 - 2y)
       return {dg, dy};
     });
   return out;
@@ -322,10 +322,10 @@ Tensor relu_backward(const Tensor& g, const Tensor& x) {
   // A select (x > 0 ? g : 0), not g times a 0/1 mask: an infinite g over x <= 0 gives 0 (PyTorch).
   Tensor out = binary_fwd(BinaryOp::ReluBackward, g, x, "relu_backward");
   if (should_record(g, x))
-    record("relu_backward", {g, x}, out, {x}, [sg = g.shape()](Node& n, const Tensor& gg) -> RuleGrads {
+    record("relu_backward", {g, x}, out, {x}, [](Node& n, const Tensor& gg) -> RuleGrads {
       // Piecewise constant in x: its gradient is zero (defined, as PyTorch's threshold_backward).
       const Tensor x = n.saved_tensor(0);
-      return {n.needs_grad(0) ? sum_to(relu_backward(gg, x), sg) : Tensor(), n.needs_grad(1) ? zeros_like(x) : Tensor()};
+      return {n.needs_grad(0) ? relu_backward(gg, x) : Tensor(), n.needs_grad(1) ? zeros_like(x) : Tensor()};
     });
   return out;
 }
@@ -376,10 +376,10 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   Tensor out = Tensor::empty(s, a.dtype(), a.device());
   kernels::where(broadcast_view(cond, s), broadcast_view(a, s), broadcast_view(b, s), out.view());
   if (should_record(a, b))
-    record("where", {a, b}, out, {cond}, [sa = a.shape(), sb = b.shape()](Node& n, const Tensor& g) -> RuleGrads {
+    record("where", {a, b}, out, {cond}, [](Node& n, const Tensor& g) -> RuleGrads {
       Tensor c = n.saved_tensor(0), z = Tensor::zeros(Shape{}, g.dtype(), g.device()), ga, gb;
-      if (n.needs_grad(0)) ga = sum_to(where(c, g, z), sa);
-      if (n.needs_grad(1)) gb = sum_to(where(c, z, g), sb);
+      if (n.needs_grad(0)) ga = where(c, g, z);
+      if (n.needs_grad(1)) gb = where(c, z, g);
       return {ga, gb};
     });
   return out;

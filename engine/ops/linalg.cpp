@@ -118,17 +118,17 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   const Shape batch = broadcast_shapes(ba, bb, "matmul");
   Tensor out = bmm_fwd(a, b, batch);
   if (should_record(a, b))
-    record("matmul", {a, b}, out, {a, b}, [sa = a.shape(), sb = b.shape()](Node& n, const Tensor& g) -> RuleGrads {
+    record("matmul", {a, b}, out, {a, b}, [](Node& n, const Tensor& g) -> RuleGrads {
       Tensor a = n.saved_tensor(0), b = n.saved_tensor(1), ga, gb;
       // A 2-d operand that is a transposed dense matrix (linear's W^T) gets its gradient in its
       // own layout, (g^T a)^T rather than a^T g: the same GEMM, but the permute's backward then
       // hands W a dense gradient instead of a strided one that a transposing copy must densify.
       if (n.needs_grad(0))
         ga = is_transposed_dense(a) && g.dim() == 2 ? transpose(matmul(b, transpose(g, 0, 1)), 0, 1)
-                                                    : sum_to(matmul(g, transpose(b, -1, -2)), sa);
+                                                    : matmul(g, transpose(b, -1, -2));
       if (n.needs_grad(1))
         gb = is_transposed_dense(b) && a.dim() == 2 ? transpose(matmul(transpose(g, 0, 1), a), 0, 1)
-                                                    : sum_to(matmul(transpose(a, -1, -2), g), sb);
+                                                    : matmul(transpose(a, -1, -2), g);
       return {ga, gb};
     });
   return out;
