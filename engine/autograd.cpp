@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/op_names.h"
 #include "engine/ops.h"
 #include "kernels/profiler.h"
 
@@ -106,8 +107,20 @@ std::shared_ptr<Node> gradient_edge(const Tensor& t) {
   return impl->grad_accumulator;
 }
 
+namespace {
+std::atomic<RecordObserver> g_record_observer{nullptr};
+}
+
+RecordObserver set_record_observer(RecordObserver observer) { return g_record_observer.exchange(observer); }
+
 void attach_node(const std::shared_ptr<Node>& node, const Tensor* inputs, size_t n_inputs, Tensor& out,
                  const Tensor* saved, size_t n_saved) {
+#ifndef NDEBUG  // (the sanitize preset's tests; a release build does not pay for the lookup)
+  if (!is_op_name(node->name))
+    throw std::logic_error(std::string("record: op '") + node->name +
+                           "' is not in engine/op_names.h (add it there, and an op record to tests/op_records.cpp)");
+#endif
+  if (RecordObserver obs = g_record_observer.load(std::memory_order_relaxed)) obs(node->name);
   node->seq = g_seq.fetch_add(1, std::memory_order_relaxed);
   node->next.reserve(n_inputs);
   for (size_t i = 0; i < n_inputs; ++i) node->next.push_back(gradient_edge(inputs[i]));

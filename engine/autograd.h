@@ -155,6 +155,11 @@ std::shared_ptr<Node> gradient_edge(const Tensor& t);
 void attach_node(const std::shared_ptr<Node>& node, const Tensor* inputs, size_t n_inputs, Tensor& out,
                  const Tensor* saved, size_t n_saved);
 
+// Called with the name of every op recorded while it is set (nullptr: none); returns the previous
+// one. For tools and the test suite's op coverage (which ops a computation records).
+using RecordObserver = void (*)(const char* op);
+RecordObserver set_record_observer(RecordObserver observer);
+
 // Records op `name` producing `out` from `inputs`; `saved` tensors are available to `backward`
 // as node.saved_tensor(i). backward(Node&, const Tensor& grad_out) -> RuleGrads (one per input).
 template <class F>

@@ -228,6 +228,10 @@ std::vector<OpRecord> build() {
   unary("rdiv", [](const Ts& x) { return rdiv(2.0, x[0]); }, [](double a) { return 2 / a; }, nz);
   unary("neg", [](const Ts& x) { return neg(x[0]); }, [](double a) { return -a; }, any);
   unary("exp", [](const Ts& x) { return exp(x[0]); }, [](double a) { return std::exp(a); }, any);
+  // to_device: a round trip over the host check device cpu:1 (exact).
+  unary("to_device", [](const Ts& x) { return to_device(to_device(x[0], Device::parse("cpu:1")), x[0].device()); },
+        [](double a) { return a; }, any);
+
   unary("log", [](const Ts& x) { return log(x[0]); }, [](double a) { return std::log(a); }, pos);
   unary("sqrt", [](const Ts& x) { return sqrt(x[0]); }, [](double a) { return std::sqrt(a); }, pos);
   unary("rsqrt", [](const Ts& x) { return rsqrt(x[0]); }, [](double a) { return 1 / std::sqrt(a); }, pos);
