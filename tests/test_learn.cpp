@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 
 #include "meta/learn/adalfl.h"
@@ -239,6 +240,28 @@ TEST_CASE("learn: frozen_loss matches the loss and takes no gradient into phi; p
   CHECK(std::filesystem::exists(f.gp));
   CHECK(std::filesystem::exists(f.dat));
   CHECK((f.svg.empty() ? !f.note.empty() : std::filesystem::exists(f.svg)));
+  // A long title (a learned expression) is wrapped into at most three lines of <= 95 characters.
+  learn::LossPlot wide = plot;
+  wide.title = "learned loss ";
+  for (int i = 0; i < 40; ++i) wide.title += "add(f, y), ";
+  const learn::PlotFiles fw = learn::write_plot(wide, (dir / "wide").string());
+  std::ifstream gp(fw.gp);
+  std::string line, title;
+  while (std::getline(gp, line))
+    if (line.rfind("set title ", 0) == 0) title = line.substr(11, line.size() - 12);  // inside the quotes
+  size_t lines = 1, longest = 0, run = 0;
+  for (size_t i = 0; i < title.size(); ++i) {
+    if (title.compare(i, 2, "\\n") == 0) {
+      ++lines, longest = std::max(longest, run), run = 0, ++i;
+      continue;
+    }
+    ++run;
+  }
+  longest = std::max(longest, run);
+  CHECK(lines == 3);
+  CHECK(longest <= 95);
+  CHECK(title.size() >= 3);
+  CHECK(title.substr(title.size() - 3) == "...");
   std::filesystem::remove_all(dir);
 }
 

@@ -19,10 +19,36 @@ namespace {
 std::string gp_quote(const std::string& s) {
   std::string o = "\"";
   for (char c : s) {
+    if (c == '\n') {  // gnuplot's own escape: a line break in a title
+      o += "\\n";
+      continue;
+    }
     if (c == '"' || c == '\\') o += '\\';
     o += c;
   }
   return o + "\"";
+}
+// A title that fits the plot's width: lines of at most `width` characters, broken after ", " or
+// at a space where one is near, at most three lines (the rest cut with "..."). A learned loss's
+// expression can be hundreds of characters long.
+std::string wrap_title(const std::string& t, size_t width) {
+  std::string out, rest = t;
+  for (int line = 0; line < 3 && !rest.empty(); ++line) {
+    if (rest.size() <= width) {
+      out += rest;
+      rest.clear();
+      break;
+    }
+    size_t cut = rest.rfind(", ", width - 1);  // (the comma stays on this line)
+    if (cut == std::string::npos || cut < width / 2) cut = rest.rfind(' ', width);
+    if (cut == std::string::npos || cut < width / 2) cut = width;
+    else cut += rest[cut] == ',' ? 1 : 0;
+    out += rest.substr(0, cut) + (line < 2 ? "\n" : "");
+    rest = rest.substr(cut);
+    while (!rest.empty() && rest[0] == ' ') rest.erase(0, 1);
+  }
+  if (!rest.empty()) out.replace(out.size() - std::min<size_t>(out.size(), 3), 3, "...");
+  return out;
 }
 // A string for a single-quoted POSIX shell word.
 std::string sh_quote(const std::string& s) {
@@ -144,7 +170,7 @@ PlotFiles write_plot(const LossPlot& plot, const std::string& base_path) {
       return o.str();
     };
     if (!multi) {
-      gp << "set title " << gp_quote(plot.title) << "\nset key outside right top\nplot ";
+      gp << "set title " << gp_quote(wrap_title(plot.title, 95)) << "\nset key outside right top\nplot ";
       for (size_t c = 0; c < nc; ++c) gp << (c ? ", \\\n     " : "") << curve(c, false);
       gp << "\n";
     } else {
@@ -157,7 +183,7 @@ PlotFiles write_plot(const LossPlot& plot, const std::string& base_path) {
         gp << "set yrange [" << lo - pad << ":" << hi + pad << "]\n";
       }
       // The key once, in the first panel (every panel draws the same kinds of curve).
-      gp << "set key inside right top opaque box\nset multiplot layout " << rows << "," << cols << " title " << gp_quote(plot.title) << "\n";
+      gp << "set key inside right top opaque box\nset multiplot layout " << rows << "," << cols << " title " << gp_quote(wrap_title(plot.title, 40 * cols)) << "\n";
       for (size_t g = 0; g < plot.panels.size(); ++g) {
         gp << "set title " << gp_quote(plot.panels[g]) << "\nplot ";
         bool first = true;
