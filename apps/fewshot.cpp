@@ -337,8 +337,8 @@ int run_fewshot(const FewShotArgs& a, const std::string& command_line) {
   MetricsWriter metrics(a.metrics.empty() ? (fs::path(dir) / "metrics.jsonl").string() : a.metrics, resuming);
   metrics.write({{"ways", double(a.ways)}, {"shots", double(a.shots)}, {"meta_steps", double(a.iterations)},
                  {"meta_batch", double(meta_batch)}},
-                {{"event", "start"}, {"method", a.method}, {"dataset", a.dataset}, {"run", dir}, {"device", device.str()},
-                 {"resumed", resuming ? "true" : "false"}});
+                {{"event", "start"}, {"method", a.method}, {"dataset", a.dataset}, {"run", dir}, {"device", device.str()}},
+                {{"resumed", resuming}});
   o.metrics = &metrics;
   o.log_every = a.log_every;
   std::fprintf(stderr, "metaloss fewshot: %s; %lld-way %lld-shot, %lld queries per class, meta-batch %lld, %lld meta-steps; data %s; run %s\n",

@@ -741,8 +741,8 @@ int run_learn(const LearnArgs& in) {
                  {"meta_lr", a.meta_lr}, {"steps", double(a.steps)}, {"epochs", double(a.epochs)},
                  {"batch_size", double(a.batch_size)}, {"momentum", a.momentum}},
                 {{"event", "start"}, {"method", a.method}, {"dataset", a.dataset}, {"model", model}, {"seeds", a.seeds},
-                 {"loss_network", lcfg.to_json()}, {"base_lr_grid", a.base_lr_grid}, {"device", device.str()},
-                 {"resumed", resuming ? "true" : "false"}});
+                 {"loss_network", lcfg.to_json()}, {"base_lr_grid", a.base_lr_grid}, {"device", device.str()}},
+                {{"resumed", resuming}});
   std::fprintf(stderr, "metaloss learn: %s on %s with %s, seeds %s, %lld meta steps, %s %lld, loss network %s%s, output in %s\n",
                a.method.c_str(), a.dataset.c_str(), model.c_str(), a.seeds.c_str(), (long long)a.meta_steps,
                a.epochs > 0 ? "epochs" : "steps", (long long)(a.epochs > 0 ? a.epochs : a.steps), lcfg.to_json().c_str(),

@@ -419,7 +419,8 @@ int drive(RunStore& store, const RunConfig& c, const std::string& dir, int worke
   metrics.write({{"generations", double(setup->loop_generations)}, {"population", double(setup->tg.population)},
                  {"generations_done", double(done_before)}},
                 {{"event", "start"}, {"method", need(c, "method")}, {"dataset", need(c, "dataset")}, {"model", setup->model},
-                 {"run", dir}, {"resumed", done_before > 0 || recorded > 0 ? "true" : "false"}});
+                 {"run", dir}},
+                {{"resumed", done_before > 0 || recorded > 0}});
   const bool tty = isatty(2) && !Progress::quiet();  // the in-place candidate counter
   int in_generation = 0;
   const auto t0 = std::chrono::steady_clock::now();

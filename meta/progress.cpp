@@ -113,7 +113,8 @@ MetricsWriter::MetricsWriter(const std::string& path, bool append)
   if (!out_) throw std::runtime_error("metrics file '" + path + "': cannot open for writing");
 }
 
-void MetricsWriter::write(const std::map<std::string, double>& numbers, const std::map<std::string, std::string>& strings) {
+void MetricsWriter::write(const std::map<std::string, double>& numbers, const std::map<std::string, std::string>& strings,
+                          const std::map<std::string, bool>& flags) {
   std::string line = "{";
   bool first = true;
   char buf[64];
@@ -127,6 +128,10 @@ void MetricsWriter::write(const std::map<std::string, double>& numbers, const st
   }
   for (const auto& [k, v] : strings) {
     line += (first ? "\"" : ", \"") + json_escape(k) + "\": \"" + json_escape(v) + "\"";
+    first = false;
+  }
+  for (const auto& [k, v] : flags) {
+    line += (first ? "\"" : ", \"") + json_escape(k) + "\": " + (v ? "true" : "false");
     first = false;
   }
   out_ << line << "}\n";

@@ -42,7 +42,8 @@ class MetricsWriter {
   // Throws naming the path if it cannot be opened. append: keep earlier lines (a resumed run);
   // otherwise the file starts empty (a fresh run's lines are not mixed into an older run's).
   explicit MetricsWriter(const std::string& path, bool append = true);
-  void write(const std::map<std::string, double>& numbers, const std::map<std::string, std::string>& strings = {});
+  void write(const std::map<std::string, double>& numbers, const std::map<std::string, std::string>& strings = {},
+             const std::map<std::string, bool>& flags = {});  // flags: JSON true / false
 
  private:
   std::ofstream out_;

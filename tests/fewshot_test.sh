@@ -55,7 +55,7 @@ expect "runs list: complete with its test accuracy" grep -qE "kill +npbml .* 6/6
 expect "stop + resume: the same result as the uninterrupted run" \
   diff <(grep "^| " "$tmp/ref.out" | cut -d'|' -f3-8) <(grep "^| " "$tmp/kill.out" | cut -d'|' -f3-8)
 expect "stop + resume: one metrics file, 3 sessions appended, each validation once" \
-  test "$(grep -c '"event": "start"' "$tmp/kill/metrics.jsonl") $(grep -c '"resumed": "true"' "$tmp/kill/metrics.jsonl") $(grep -c '"event": "validation"' "$tmp/kill/metrics.jsonl")" = "3 2 3"
+  test "$(grep -c '"event": "start"' "$tmp/kill/metrics.jsonl") $(grep -c '"resumed": true' "$tmp/kill/metrics.jsonl") $(grep -c '"event": "validation"' "$tmp/kill/metrics.jsonl")" = "3 2 3"
 "$bin" "${tiny[@]}" --out "$tmp/kill" >"$tmp/again.out" 2>&1
 expect "a finished run is reported, not redone" grep -q "already complete" "$tmp/again.out"
 "$bin" "${tiny[@]}" --inner-lr 0.2 --out "$tmp/kill" >/dev/null 2>"$tmp/diff.err"
