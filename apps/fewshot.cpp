@@ -374,4 +374,31 @@ int run_fewshot(const FewShotArgs& a, const std::string& command_line) {
   return 0;
 }
 
+bool is_fewshot_run(const std::string& dir) {
+  const std::string db = (fs::path(dir) / search::RunStore::kFileName).string();
+  if (!fs::exists(db)) return false;
+  const auto c = search::RunStore(db, false).config();
+  return c.count("kind") && c.at("kind") == "fewshot";
+}
+
+int resume_fewshot(const std::string& dir, const std::string& device, bool device_given, const std::string& metrics,
+                   const std::string& command_line) {
+  const std::string db = (fs::path(dir) / search::RunStore::kFileName).string();
+  FewShotArgs fa = fewshot_args_from_config(search::RunStore(db, false).config(), dir);
+  fa.device = device;  // (may differ from the device it started on)
+  fa.metrics = metrics;
+  if (!device_given) {  // say so when that silently changes the device
+    std::string last;
+    int last_session = 0;
+    for (const auto& [k, v] : search::RunStore(db, false).results())
+      if (k.rfind("device_session_", 0) == 0 && std::stoi(k.substr(15)) > last_session)
+        last_session = std::stoi(k.substr(15)), last = v;
+    const std::string here = parse_device_option(device, "--device").str();
+    if (!last.empty() && last != here)
+      std::fprintf(stderr, "note: %s last ran on %s; resuming on %s (--device %s continues there)\n", dir.c_str(),
+                   last.c_str(), here.c_str(), last.c_str());
+  }
+  return run_fewshot(fa, command_line);
+}
+
 }  // namespace metaloss::app

@@ -33,5 +33,12 @@ int run_fewshot(const FewShotArgs& a, const std::string& command_line);
 // The options a few-shot run was made with, from its recorded configuration (for `metaloss
 // resume RUN_DIR`); throws naming a missing or malformed entry.
 FewShotArgs fewshot_args_from_config(const std::map<std::string, std::string>& config, const std::string& dir);
+// Whether `dir` holds a few-shot run (its run store says kind "fewshot"): `metaloss resume`
+// then continues it with run_fewshot instead of the search.
+bool is_fewshot_run(const std::string& dir);
+// `metaloss resume DIR` of a few-shot run, on `device` (device_given: --device was on the command
+// line; otherwise a change from the device it last ran on is said).
+int resume_fewshot(const std::string& dir, const std::string& device, bool device_given, const std::string& metrics,
+                   const std::string& command_line);
 
 }  // namespace metaloss::app

@@ -14,12 +14,14 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <tuple>
 #include <set>
 #include <sstream>
 
 #include "engine/runtime.h"
 #include "meta/data/data.h"
+#include "meta/experiment/problem.h"
 #include "meta/learn/adalfl.h"
 #include "meta/learn/ml3.h"
 #include "meta/learn/plot.h"
@@ -47,107 +49,26 @@ constexpr int64_t kDefaultAdaLFLOfflineSteps = 2500;  // AdaLFL's S_init (arXiv 
 // (scripts/adalfl_selection.sh, scripts/adalfl_selection_regression.sh, docs/results.md).
 constexpr double kDefaultMetaLr = 1e-3, kDefaultAdaLFLMetaLr = 1e-4;
 
-bool is_regression(const std::string& dataset) { return dataset == "boston" || dataset == "diabetes"; }
+using experiment::is_regression;
+using experiment::SeededRun;
+using experiment::test_score;
+using experiment::train_and_score;
 
 std::vector<uint64_t> parse_seeds(const std::string& text) {
-  std::vector<uint64_t> out;
-  size_t start = 0;
-  while (start <= text.size()) {
-    const size_t comma = std::min(text.find(',', start), text.size());
-    const std::string item = text.substr(start, comma - start);
-    const bool digits = !item.empty() && std::all_of(item.begin(), item.end(), [](char c) { return c >= '0' && c <= '9'; });
-    if (!digits || item.size() > 19)
-      throw UsageError("--seeds: expected comma-separated non-negative integers, got '" + item + "' in '" + text + "'");
-    const uint64_t s = std::stoull(item);
-    if (std::find(out.begin(), out.end(), s) != out.end()) throw UsageError("--seeds: seed " + item + " appears twice");
-    out.push_back(s);
-    start = comma + 1;
-  }
-  return out;
+  return as_usage("", [&] { return experiment::parse_seed_list(text, "--seeds"); });
+}
+
+// The problem the options describe (dataset, files, validation split, base model).
+experiment::Problem problem_of(const LearnArgs& a) {
+  experiment::Problem p;
+  p.dataset = a.dataset;
+  p.data_dir = a.data_dir;
+  p.model = a.model;
+  p.val_fraction = a.val_fraction;
+  return p;
 }
 
 }  // namespace
-
-// The whole dataset as its files partition it (classification) or as one table (regression).
-data::TrainTest load_classification(const LearnArgs& a) {
-  if (a.dataset == "fashion-mnist") return a.data_dir.empty() ? data::load_fashion_mnist() : data::load_fashion_mnist(a.data_dir);
-  if (a.data_dir.empty()) throw UsageError("--dataset " + a.dataset + " needs --data-dir with its files");
-  return a.dataset == "mnist" ? data::load_idx_dataset(a.data_dir) : data::load_cifar10(a.data_dir);
-}
-
-// Splits for one seed: classification takes a stratified validation split from the training
-// files (the test files stay the test set); regression a 60/20/20 random split. Inputs (and
-// regression targets) are standardised with training-split statistics only.
-data::Splits make_splits(const LearnArgs& a, const data::TrainTest& tt, const data::Dataset& table, Generator& gen) {
-  data::Splits s = is_regression(a.dataset) ? data::random_split(table, gen, 0.6, 0.2) : data::stratified_split(tt, gen, a.val_fraction);
-  data::normalize(s);
-  return s;
-}
-
-std::vector<uint64_t> parse_seed_list(const std::string& text, const std::string& option) {
-  try {
-    return parse_seeds(text);
-  } catch (const std::invalid_argument& e) {
-    std::string m = e.what();
-    if (m.rfind("--seeds", 0) == 0) m = option + m.substr(7);
-    throw UsageError(m);
-  }
-}
-
-std::string default_model(const std::string& dataset) {
-  if (is_regression(dataset)) return "mlp";
-  return dataset == "cifar10" ? "allcnn_c" : "logistic";
-}
-
-// The base-model factory, after checking that the model fits the data (exit 2 otherwise).
-learn::ModelFactory model_factory(const LearnArgs& a, const std::string& model, const data::Dataset& train) {
-  if (is_regression(a.dataset)) {
-    const auto& names = learn::regression_model_names();
-    if (std::find(names.begin(), names.end(), model) == names.end())
-      throw UsageError("--model " + model + " is not a regression model; --dataset " + a.dataset +
-                                  " takes linear or mlp (in -> 100 -> 100 -> 1)");
-    const int64_t in = train.inputs.size(1);
-    return [model, in](Generator& g) { return learn::make_regression_model(model, in, g); };
-  }
-  if (model == "linear")
-    throw UsageError("--model linear is for the regression datasets (boston, diabetes); try logistic");
-  const ModelSpec& spec = as_usage("--model", [&]() -> const ModelSpec& { return model_spec(model); });  // lists the names
-  Shape example;
-  for (int i = 1; i < train.inputs.dim(); ++i) example.push_back(train.inputs.size(i));
-  if (example != spec.input)
-    throw UsageError("model '" + model + "' takes inputs " + spec.input.str() + " but dataset '" + a.dataset +
-                                "' has " + example.str());
-  const int64_t classes = train.num_classes;
-  return [model, classes](Generator& g) { return make_model(model, classes, g); };
-}
-
-// Test error (classification) or test MSE in standardised units (regression).
-double test_score(Module& m, const data::Dataset& test) {
-  return test.is_classification() ? 1 - evaluate_accuracy(m, test) : evaluate_loss(m, test, "mse");
-}
-
-// A fresh model of `seed` trained with SGD and options `o`, then scored. Every run of one seed
-// uses the same streams: init 0, batch order 2, and dropout masks 4 (the default generator is
-// reseeded, so no seed depends on the seeds before it in the list).
-SeededRun train_and_score(const learn::ModelFactory& factory, uint64_t seed, const data::Splits& sp,
-                          const TrainOptions& o, double lr, double momentum, MetricsWriter* metrics,
-                          const std::string& run) {
-  seeds::seed_dropout(seed);
-  Generator init = seeds::derive(seed, seeds::Stream::Init), order = seeds::derive(seed, seeds::Stream::Order);
-  auto m = factory(init);
-  SGD opt(m->parameters(), SGDOptions{lr, momentum});
-  TrainOptions labelled = o;  // its training curve, told apart from the other runs of the command
-  labelled.metrics_labels = {{"event", "train"}, {"run", run}};
-  labelled.metrics_numbers = {{"seed", double(seed)}, {"base_lr", lr}};
-  const double seconds = train_supervised(*m, opt, sp.train, labelled, order, metrics).seconds;
-  return {test_score(*m, sp.valid), test_score(*m, sp.test), seconds};
-}
-
-std::pair<double, double> train_seeded(const learn::ModelFactory& factory, uint64_t seed, const data::Splits& sp,
-                                       const TrainOptions& o, double lr, double momentum) {
-  const SeededRun r = train_and_score(factory, seed, sp, o, lr, momentum);
-  return {r.test, r.seconds};
-}
 
 namespace {
 
@@ -166,27 +87,6 @@ struct SeedResult {
   int64_t skipped = 0;
   std::vector<double> extra, extra_seconds;  // one per --extra-baselines loss
 };
-
-// The comma-separated positive rates of --base-lr-grid, in the given order (ties go to the first).
-std::vector<double> parse_lr_grid(const std::string& text) {
-  std::vector<double> out;
-  if (text.empty()) return out;
-  size_t start = 0;
-  while (start <= text.size()) {
-    const size_t comma = std::min(text.find(',', start), text.size());
-    const std::string item = text.substr(start, comma - start);
-    char* end = nullptr;
-    const double v = item.empty() ? NAN : std::strtod(item.c_str(), &end);
-    if (item.empty() || end != item.c_str() + item.size() || !std::isfinite(v) || !(v > 0))
-      throw UsageError("--base-lr-grid: expected comma-separated positive learning rates, got '" + item +
-                                  "' in '" + text + "'");
-    if (std::find(out.begin(), out.end(), v) != out.end())
-      throw UsageError("--base-lr-grid: rate " + item + " appears twice");
-    out.push_back(v);
-    start = comma + 1;
-  }
-  return out;
-}
 
 // The learned loss's network: the method's default with the --loss-* options applied.
 losses::LearnedLossConfig loss_config(const LearnArgs& a, Mode mode) {
@@ -437,8 +337,12 @@ std::string verdict(const std::string& what, const std::string& method, const st
 
 CLI::App* add_learn_command(CLI::App& app, LearnArgs& a) {
   auto* c = app.add_subcommand("learn", "Meta-learn a loss function (ML3 or AdaLFL) and compare it with CE/MSE over seeds");
-  c->add_option("--method", a.method, "ml3 (offline, Bechtle et al.) or adalfl (online, Raymond et al.)")
-      ->required()->check(CLI::IsMember({"ml3", "adalfl"}));
+  c->add_option("--method", a.method, "ml3 (offline, Bechtle et al.) or adalfl (online, Raymond et al.); required unless --meta-test")
+      ->check(CLI::IsMember({"ml3", "adalfl"}));
+  c->add_option("--meta-test", a.meta_test,
+                "instead of learning a loss, meta-test the one in FILE (a search's best_loss.safetensors, `runs export "
+                "--loss`, a learn run's learned-loss-seedN.safetensors) against the baseline: the same seeds, splits, "
+                "inits, batches, budget and --base-lr-grid, with the same table and paired tests");
   c->add_option("--dataset", a.dataset, "fashion-mnist (Debian's package), mnist or cifar10 (need --data-dir), boston or diabetes (regression, python3-sklearn's CSVs)")
       ->check(CLI::IsMember({"fashion-mnist", "mnist", "cifar10", "boston", "diabetes"}))->capture_default_str();
   c->add_option("--data-dir", a.data_dir, "folder with the dataset files");
@@ -558,9 +462,13 @@ void write_tables(const LearnArgs& a, const std::string& model, const std::strin
   for (const auto& line : reading) std::printf("%s\n", line.c_str());
 
   std::ostringstream md, csv;
-  md << "# metaloss learn: " << a.method << " on " << a.dataset << " with " << model << "\n\n"
-     << "meta steps " << a.meta_steps << ", inner steps " << a.inner_steps << ", alpha " << a.inner_lr << ", meta lr "
-     << a.meta_lr << ", " << (a.epochs > 0 ? "epochs " + std::to_string(a.epochs) : "steps " + std::to_string(a.steps))
+  md << "# metaloss learn: " << a.method << " on " << a.dataset << " with " << model << "\n\n";
+  if (a.meta_test.empty())
+    md << "meta steps " << a.meta_steps << ", inner steps " << a.inner_steps << ", alpha " << a.inner_lr << ", meta lr "
+       << a.meta_lr << ", ";
+  else
+    md << "meta-test of the loss in " << a.meta_test << " (nothing learned), alpha " << a.inner_lr << ", ";
+  md << (a.epochs > 0 ? "epochs " + std::to_string(a.epochs) : "steps " + std::to_string(a.steps))
      << ", batch " << a.batch_size << ", momentum " << a.momentum;
   if (tuned) md << ", lr grid " << a.base_lr_grid << " (chosen per seed on the validation split)";
   md << "\n\n| seed |";
@@ -678,6 +586,40 @@ bool load_seed(const std::string& out, const std::string& fingerprint, SeedResul
   return true;
 }
 
+// A short digest of a file's bytes (FNV-1a, 64 bits): seeds finished with one loss file are not
+// taken for another file written to the same path.
+std::string file_digest(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  uint64_t h = 1469598103934665603ull;
+  char buf[1 << 14];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    for (std::streamsize i = 0; i < in.gcount(); ++i) h = (h ^ uint64_t(uint8_t(buf[i]))) * 1099511628211ull;
+    if (!in) break;
+  }
+  char out[20];
+  std::snprintf(out, sizeof out, "%016llx", (unsigned long long)h);
+  return out;
+}
+
+// --meta-test: the file's loss at --inner-lr and over the grid, from the baseline's init, masks
+// and batches (a network is used frozen, as ML3's meta-test uses its learned loss).
+void meta_test_file(const SeedSetup& s, const losses::LossFile& file, Device device, SeedResult& r) {
+  losses::LossFile f = file;
+  if (f.network && device != Device::cpu()) {  // a copy of its own on the device
+    f = losses::load_loss_file(s.a.meta_test);
+    f.network->to(device);
+  }
+  TrainOptions lt = s.to;
+  lt.loss = s.a.method;
+  lt.loss_fn = f.function();
+  std::fprintf(stderr, "seed %llu: meta-test of %s (%s)\n", (unsigned long long)s.seed, s.a.meta_test.c_str(),
+               f.formula().c_str());
+  std::tie(r.learned, r.learned_tuned) = s.thesis_and_tuned("meta-test", [&](double lr) {
+    const SeededRun m = train_and_score(s.factory, s.seed, s.sp, lt, lr, s.a.momentum, &s.metrics, "meta-test " + s.a.method);
+    return Arm{lr, m.valid, m.test, m.seconds};
+  });
+}
+
 std::vector<std::string> parse_extras(const LearnArgs& a, bool regression) {
   std::vector<std::string> extras;
   for (size_t b = 0; b < a.extra_baselines.size();) {
@@ -700,39 +642,52 @@ int run_learn(const LearnArgs& in) {
   LearnArgs a = in;
   // ---- option combinations (std::invalid_argument: exit 2) ----
   const bool regression = is_regression(a.dataset);
+  // --meta-test FILE: the loss is read first (a damaged file exits 1 before any data or training).
+  std::optional<losses::LossFile> given;
+  if (!a.meta_test.empty()) {
+    if (!a.method.empty()) throw UsageError("--meta-test tests the loss in a file; --method learns one: give one of them");
+    given = losses::load_loss_file(a.meta_test);
+    if (given->regression != regression)
+      throw UsageError("--meta-test " + a.meta_test + ": a " + (given->regression ? "regression" : "classification") +
+                       " loss (" + given->formula() + "), but --dataset " + a.dataset + " is " +
+                       (regression ? "regression" : "classification"));
+    const auto m = given->provenance.find("method");
+    a.method = m != given->provenance.end() && !m->second.empty() ? m->second : "file";
+    if (a.meta_steps < 0) a.meta_steps = 0;
+    if (a.learn_lr) throw UsageError("--learn-lr is for --method adalfl (--meta-test trains with a fixed lr)");
+  } else if (a.method.empty()) {
+    throw UsageError("give --method ml3 or adalfl to learn a loss, or --meta-test FILE to test one");
+  }
   if (a.steps > 0 && a.epochs > 0) throw UsageError("give either --steps or --epochs, not both");
   if (a.steps == 0 && a.epochs == 0) a.steps = kDefaultSteps;
   if (a.meta_steps < 0) a.meta_steps = a.method == "ml3" ? kDefaultMetaSteps : kDefaultAdaLFLOfflineSteps;
   if (std::isnan(a.meta_lr)) a.meta_lr = a.method == "ml3" || regression ? kDefaultMetaLr : kDefaultAdaLFLMetaLr;
-  if (a.method == "ml3" && a.meta_steps == 0) throw UsageError("--method ml3 needs --meta-steps >= 1");
-  if (a.method == "ml3" && a.learn_lr) throw UsageError("--learn-lr is for --method adalfl (ML3 meta-tests with a fixed lr)");
+  if (a.method == "ml3" && a.meta_steps == 0 && !given) throw UsageError("--method ml3 needs --meta-steps >= 1");
+  if (a.method == "ml3" && a.learn_lr && !given) throw UsageError("--learn-lr is for --method adalfl (ML3 meta-tests with a fixed lr)");
   if (regression && !a.data_dir.empty() && !fs::is_directory(a.data_dir))
     throw UsageError("--data-dir " + a.data_dir + ": no such directory");
   const std::vector<uint64_t> seeds = parse_seeds(a.seeds);
-  const std::vector<double> grid = parse_lr_grid(a.base_lr_grid);
+  const std::vector<double> grid = as_usage("", [&] { return experiment::parse_lr_grid(a.base_lr_grid, "--base-lr-grid"); });
   if (!grid.empty() && a.learn_lr)
     throw UsageError("--base-lr-grid tunes the base lr; --learn-lr meta-learns it: give one of them");
   const std::vector<std::string> extras = parse_extras(a, regression);
   const Mode mode = regression ? Mode::Regression : Mode::Classification;
   const losses::LearnedLossConfig lcfg = loss_config(a, mode);
-  const std::string model = a.model.empty() ? default_model(a.dataset) : a.model;
+  const experiment::Problem problem = problem_of(a);
+  const std::string model = problem.model_name();
   if (a.threads > 0) set_num_threads(a.threads);
   const Device device = parse_device_option(a.device, "--device");
 
   // ---- data (loaded once, split per seed) ----
-  data::TrainTest tt;
-  data::Dataset table;
-  if (regression) {
-    const std::string dir = a.data_dir.empty() ? data::kSklearnDataDir : a.data_dir;
-    table = a.dataset == "boston" ? data::load_boston(dir) : data::load_diabetes(dir);
-  } else {
-    tt = load_classification(a);
-  }
-  model_factory(a, model, regression ? table : tt.train);  // fail on a mismatch before any long work
+  const experiment::ProblemData pdata = as_usage("", [&] { return experiment::load_problem_data(problem); });
+  // fail on a model that does not fit the data before any long work
+  as_usage("", [&] { return experiment::model_factory(problem, pdata.example_split()); });
   const std::string base_loss = regression ? "mse" : "ce";
-  const std::string out = a.out.empty() ? "runs/learn-" + a.method + "-" + a.dataset + "-" + model : a.out;
+  const std::string out =
+      !a.out.empty() ? a.out : (given ? "runs/meta-test-" : "runs/learn-") + a.method + "-" + a.dataset + "-" + model;
   fs::create_directories(out);
-  const std::string fingerprint = seed_fingerprint(a, model, lcfg);
+  const std::string fingerprint =
+      seed_fingerprint(a, model, lcfg) + (given ? " meta_test=" + a.meta_test + " file=" + file_digest(a.meta_test) : "");
   // A run that resumes (a seed already done under these options) appends to its metrics file;
   // a fresh one starts it anew, so no older run's lines are mixed in.
   const bool resuming = std::any_of(seeds.begin(), seeds.end(), [&](uint64_t s) { return seed_on_disk(out, fingerprint, s); });
@@ -741,11 +696,14 @@ int run_learn(const LearnArgs& in) {
                  {"meta_lr", a.meta_lr}, {"steps", double(a.steps)}, {"epochs", double(a.epochs)},
                  {"batch_size", double(a.batch_size)}, {"momentum", a.momentum}},
                 {{"event", "start"}, {"method", a.method}, {"dataset", a.dataset}, {"model", model}, {"seeds", a.seeds},
-                 {"loss_network", lcfg.to_json()}, {"base_lr_grid", a.base_lr_grid}, {"device", device.str()}},
+                 {"loss_network", lcfg.to_json()}, {"base_lr_grid", a.base_lr_grid}, {"device", device.str()},
+                 {"meta_test", a.meta_test}},
                 {{"resumed", resuming}});
-  std::fprintf(stderr, "metaloss learn: %s on %s with %s, seeds %s, %lld meta steps, %s %lld, loss network %s%s, output in %s\n",
-               a.method.c_str(), a.dataset.c_str(), model.c_str(), a.seeds.c_str(), (long long)a.meta_steps,
-               a.epochs > 0 ? "epochs" : "steps", (long long)(a.epochs > 0 ? a.epochs : a.steps), lcfg.to_json().c_str(),
+  const std::string budget = (a.epochs > 0 ? "epochs " : "steps ") + std::to_string(a.epochs > 0 ? a.epochs : a.steps);
+  const std::string what = given ? budget + ", the loss of " + a.meta_test + ": " + given->formula()
+                                 : std::to_string(a.meta_steps) + " meta steps, " + budget + ", loss network " + lcfg.to_json();
+  std::fprintf(stderr, "metaloss learn: %s on %s with %s, seeds %s, %s%s, output in %s\n", a.method.c_str(),
+               a.dataset.c_str(), model.c_str(), a.seeds.c_str(), what.c_str(),
                grid.empty() ? "" : (", lr grid " + a.base_lr_grid).c_str(), out.c_str());
 
   std::vector<SeedResult> results;
@@ -753,8 +711,8 @@ int run_learn(const LearnArgs& in) {
     // The same streams as `metaloss train --seed`: 0 init, 1 split, 2 batch order; 3 loss init.
     Generator split_gen = seeds::derive(seed, seeds::Stream::Split);
     // Split and standardised on the host, then moved to the device once for the whole seed.
-    const data::Splits sp = data::to_device(make_splits(a, tt, table, split_gen), device);
-    const learn::ModelFactory factory = learn::on_device(model_factory(a, model, sp.train), device);
+    const data::Splits sp = data::to_device(experiment::make_splits(problem, pdata, split_gen), device);
+    const learn::ModelFactory factory = learn::on_device(experiment::model_factory(problem, sp.train), device);
     const learn::LearnTask task{sp.train, sp.valid, factory};
     TrainOptions to;
     to.steps = a.steps;
@@ -786,6 +744,16 @@ int run_learn(const LearnArgs& in) {
       r.extra_seconds.push_back(x.seconds);
     }
 
+    if (given) {  // --meta-test: the file's loss, trained like a learned one at each rate
+      meta_test_file(setup, *given, device, r);
+      metrics.write({{"seed", double(seed)}, {"baseline", r.base.test}, {"learned", r.learned.test},
+                     {"baseline_tuned", r.base_tuned.test}, {"baseline_tuned_lr", r.base_tuned.lr},
+                     {"learned_tuned", r.learned_tuned.test}, {"learned_tuned_lr", r.learned_tuned.lr}},
+                    {{"event", "seed-end"}, {"metric", regression ? "test_mse" : "test_error"}});
+      save_seed(out, fingerprint, r);
+      results.push_back(r);
+      continue;
+    }
     Generator loss_gen = seeds::derive(seed, seeds::Stream::LossInit);
     auto loss = std::make_shared<LearnedLoss>(lcfg, loss_gen);
     loss->to(device);  // phi, its Adam state and alpha live on the device

@@ -8,9 +8,6 @@
 #include <utility>
 #include <vector>
 
-#include "meta/data/data.h"
-#include "meta/learn/task.h"
-#include "meta/train.h"
 
 namespace CLI {
 class App;
@@ -34,6 +31,9 @@ struct LearnArgs {
   // error is reported beside the thesis protocol's fixed --inner-lr.
   std::string base_lr_grid;
   std::string device = "cpu";  // where the splits, base models and loss network live
+  // A loss file (a search's best_loss.safetensors, `runs export --loss`, a learned network) to
+  // meta-test exactly as a learned loss is, instead of learning one (--method is then not given).
+  std::string meta_test;
 };
 
 // Registers the subcommand (options write into `a`); returns it so main can test `*learn`.
@@ -41,27 +41,5 @@ CLI::App* add_learn_command(CLI::App& app, LearnArgs& a);
 // Runs it. Bad option combinations throw std::invalid_argument (exit 2), failures while running
 // other exceptions (exit 1).
 int run_learn(const LearnArgs& a);
-
-// Shared with `metaloss search` (apps/search.cpp).
-// The whole dataset as its files partition it (fashion-mnist, mnist, cifar10).
-data::TrainTest load_classification(const LearnArgs& a);
-// The seed's splits (stratified validation split for classification), standardised.
-data::Splits make_splits(const LearnArgs& a, const data::TrainTest& tt, const data::Dataset& table, Generator& gen);
-std::string default_model(const std::string& dataset);
-// "0,1,2" -> {0, 1, 2}; std::invalid_argument naming `option` for anything else.
-std::vector<uint64_t> parse_seed_list(const std::string& text, const std::string& option);
-// The base-model factory after checking that the model fits the data (std::invalid_argument otherwise).
-learn::ModelFactory model_factory(const LearnArgs& a, const std::string& model, const data::Dataset& train);
-// A fresh model of `seed` trained with SGD and options `o`, scored on the validation and test
-// splits (error, or MSE for regression).
-struct SeededRun {
-  double valid, test, seconds;
-};
-SeededRun train_and_score(const learn::ModelFactory& factory, uint64_t seed, const data::Splits& sp,
-                          const TrainOptions& o, double lr, double momentum, MetricsWriter* metrics = nullptr,
-                          const std::string& run = "");
-// The same, returning {test score, training seconds}.
-std::pair<double, double> train_seeded(const learn::ModelFactory& factory, uint64_t seed, const data::Splits& sp,
-                                       const TrainOptions& o, double lr, double momentum);
 
 }  // namespace metaloss::app

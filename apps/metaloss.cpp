@@ -12,6 +12,7 @@
 
 #include <optional>
 
+#include "meta/experiment/problem.h"
 #include "meta/progress.h"
 #include "meta/losses/loss_file.h"
 #include "meta/losses/simplify.h"
@@ -76,17 +77,14 @@ std::vector<double> parse_number_list(const std::string& option, const std::stri
   return out;
 }
 
+// The image sets of `train` (regression sets are `learn`'s), through the loader every command uses.
 data::TrainTest load_dataset(const TrainArgs& a) {
-  if (a.dataset == "fashion-mnist") return a.data_dir.empty() ? data::load_fashion_mnist() : data::load_fashion_mnist(a.data_dir);
-  if (a.dataset == "mnist" || a.dataset == "idx") {
-    if (a.data_dir.empty()) throw UsageError("--dataset " + a.dataset + " needs --data-dir with the IDX files");
-    return data::load_idx_dataset(a.data_dir);
-  }
-  if (a.dataset == "cifar10" || a.dataset == "cifar100") {
-    if (a.data_dir.empty()) throw UsageError("--dataset " + a.dataset + " needs --data-dir with the binary files");
-    return a.dataset == "cifar10" ? data::load_cifar10(a.data_dir) : data::load_cifar100(a.data_dir);
-  }
-  throw UsageError("unknown dataset '" + a.dataset + "'");
+  if (experiment::is_regression(a.dataset))
+    throw UsageError("--dataset " + a.dataset + ": a regression set; `metaloss learn` trains on it");
+  experiment::Problem p;
+  p.dataset = a.dataset;
+  p.data_dir = a.data_dir;
+  return app::as_usage("", [&] { return experiment::load_problem_data(p); }).files;
 }
 
 int run_train(const TrainArgs& a) {
@@ -457,6 +455,11 @@ int main(int argc, char** argv) {
     if (*learn) return app::run_learn(la);
     if (*fewshot) return app::run_fewshot(fa, command_line);
     if (*loss_cmd) return app::run_loss(lossa, *loss_cmd);
+    if (*sc.resume && app::is_fewshot_run(ra.dir)) {  // a few-shot run continues with its own command and options
+      if (ra.generations > 0 || ra.mpi || ra.workers > 1 || !ra.place.devices.empty())
+        throw UsageError("resume " + ra.dir + ": a few-shot run takes no --generations, --workers, --devices or --mpi");
+      return app::resume_fewshot(ra.dir, ra.place.device, sc.resume->count("--device") > 0, ra.metrics, command_line);
+    }
     if (*sc.search || *sc.resume || *sc.worker || *sc.runs)
       return finish(app::run_search_command(sc, sa, ra, runs, command_line));
   } catch (const UsageError& e) {  // exit 2: the command line was wrong (library errors exit 1)

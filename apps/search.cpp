@@ -19,8 +19,6 @@
 #include <sstream>
 #include <thread>
 
-#include "apps/fewshot.h"
-#include "apps/learn.h"
 #include "apps/mpi_search.h"
 #include "engine/runtime.h"
 #include "meta/progress.h"
@@ -29,10 +27,7 @@
 #include "meta/learn/plot.h"
 #include "meta/losses/simplify.h"
 #include "meta/search/run_store.h"
-#include "meta/search/evomal.h"
-#include "meta/search/glo.h"
-#include "meta/search/gp.h"
-#include "meta/search/taylor_glo_search.h"
+#include "meta/search/search_run.h"
 #include "meta/search/workers.h"
 #include "meta/train.h"
 #include "meta/seeds.h"
@@ -45,191 +40,15 @@ namespace fs = std::filesystem;
 using search::RunConfig;
 using search::RunStore;
 
-std::string num(double v) {
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
-
 std::string pct(double f) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.2f%%", 100 * f);
   return buf;
 }
 
-// The run's configuration: everything that decides its result (not --workers / --mpi, which do not).
-RunConfig make_config(const SearchArgs& a) {
-  RunConfig c;
-  c["method"] = a.method;
-  c["dataset"] = a.dataset;
-  c["data_dir"] = a.data_dir;
-  c["model"] = a.model.empty() ? default_model(a.dataset) : a.model;
-  c["seed"] = std::to_string(a.seed);
-  c["generations"] = std::to_string(a.generations);
-  const bool gp = a.method != "taylorglo";
-  c["population"] = std::to_string(a.population > 0 ? a.population : gp ? 25 : 20);
-  c["sigma"] = num(a.sigma);  // (removed again below for the GP methods)
-  const int64_t steps = a.steps > 0 ? a.steps : gp ? 500 : 1000;
-  c["steps"] = std::to_string(steps);
-  c["test_steps"] = std::to_string(a.test_steps > 0 ? a.test_steps : steps);
-  if (gp) {  // GP settings; sigma is CMA-ES only
-    c.erase("sigma");
-    c["local_search"] = a.method == "evomal" ? "on" : "off";
-    if (a.method == "glo") {
-      c["glo_generations"] = std::to_string(a.glo_generations);
-      c["glo_sigma"] = num(a.glo_sigma);
-    }
-    if (a.method == "evomal") c["meta_steps"] = std::to_string(a.meta_steps);
-    c["rejection_steps"] = std::to_string(a.rejection_steps);
-    c["rejection_samples"] = std::to_string(a.rejection_samples);
-    c["rejection_lr"] = num(a.rejection_lr);
-    c["equivalence_tol"] = num(a.equivalence_tol);
-    c["crossover"] = num(a.crossover);
-    c["mutation"] = num(a.mutation);
-    c["elitism"] = num(a.elitism);
-    c["max_height"] = std::to_string(a.max_height);
-    std::string seeds;
-    for (const auto& e : a.seed_exprs)
-      seeds += (seeds.empty() ? "" : "; ") + as_usage("--seed-expr", [&] { return losses::Expression::parse(e).str(); });
-    c["seed_exprs"] = seeds;
-    // The fitness cache's keys: simplified by GiNaC (recorded with its version and key scheme), or
-    // the canonical text (--simplify canonical, or a build without GiNaC). Runs made before this
-    // key existed used the canonical text (see the_simplify_mode).
-    const std::string simplify = a.simplify.empty() ? losses::simplify_backend() : a.simplify;
-    if (simplify != "ginac" && simplify != "canonical")
-      throw UsageError("--simplify: expected ginac or canonical, got '" + simplify + "'");
-    if (simplify == "ginac" && std::string(losses::simplify_backend()) != "ginac")
-      throw UsageError("--simplify ginac: this metaloss was built without GiNaC (METALOSS_GINAC=OFF)");
-    c["simplify"] = simplify == "ginac" ? losses::simplify_key_scheme() : "canonical";
-  } else if (!a.seed_exprs.empty()) {
-    throw UsageError("--seed-expr is for --method evomal or gplfl");
-  }
-  std::string seeds;
-  for (uint64_t t : parse_seed_list(a.test_seeds.empty() ? std::to_string(a.seed) : a.test_seeds, "--test-seeds"))
-    seeds += (seeds.empty() ? "" : ",") + std::to_string(t);
-  c["test_seeds"] = seeds;
-  c["batch_size"] = std::to_string(a.batch_size);
-  c["lr"] = num(a.lr);
-  c["val_fraction"] = num(a.val_fraction);
-  c["threads"] = std::to_string(a.threads);
-  c["time_limit"] = num(a.time_limit);
-  return c;
-}
-
-const std::string& need(const RunConfig& c, const std::string& key) {
-  auto it = c.find(key);
-  if (it == c.end()) throw std::runtime_error("run configuration: missing '" + key + "'");
-  return it->second;
-}
-double need_double(const RunConfig& c, const std::string& key) {
-  const std::string& v = need(c, key);
-  char* end = nullptr;
-  const double d = std::strtod(v.c_str(), &end);
-  if (v.empty() || *end) throw std::runtime_error("run configuration: '" + key + "' is '" + v + "', expected a number");
-  return d;
-}
-int64_t need_int(const RunConfig& c, const std::string& key) {
-  const double d = need_double(c, key);
-  if (d != std::floor(d)) throw std::runtime_error("run configuration: '" + key + "' must be an integer");
-  return int64_t(d);
-}
-uint64_t need_seed(const RunConfig& c) {
-  const std::string& v = need(c, "seed");
-  if (v.empty() || v.find_first_not_of("0123456789") != std::string::npos)
-    throw std::runtime_error("run configuration: 'seed' is '" + v + "', expected a non-negative integer");
-  return std::stoull(v);
-}
-
-// How a GP run keys its fitness cache: "ginac" or "canonical" (also when the key is missing: a run
-// made before simplification existed).
-std::string the_simplify_mode(const RunConfig& c) {
-  const auto it = c.find("simplify");
-  return it == c.end() ? "canonical" : it->second;
-}
-
-// What a configuration trains on: the data split of the run seed and the base model.
-struct SearchSetup {
-  LearnArgs la;
-  std::string model;
-  data::Splits splits;
-  learn::ModelFactory factory;
-  learn::LearnTask task;
-  search::TaylorGLOConfig tg;  // seed, generations, population, steps, batch size, lr, time limit for all methods
-  bool gp = false;             // evomal / gplfl
-  search::EvoMALConfig evo;
-  search::GPConfig gpc;
-  double equivalence_tol = 0;  // gradient-equivalence filter (0: off)
-  search::GLOConfig glo;       // glo: the GP phase, then CMA-ES on the best tree's edge weights
-  int loop_generations = 0;    // generations of the population loop (glo: both phases)
-};
-
-std::unique_ptr<SearchSetup> build_setup(const RunConfig& c, Device device) {
-  const std::string method = need(c, "method");
-  if (method != "taylorglo" && method != "evomal" && method != "gplfl" && method != "glo")
-    throw std::runtime_error("run configuration: method '" + method +
-                                "' (this metaloss searches taylorglo, evomal, gplfl, glo)");
-  auto s = std::make_unique<SearchSetup>();
-  s->la.dataset = need(c, "dataset");
-  s->la.data_dir = need(c, "data_dir");
-  s->la.val_fraction = need_double(c, "val_fraction");
-  s->model = need(c, "model");
-  set_num_threads(int(need_int(c, "threads")));
-  const data::TrainTest tt = load_classification(s->la);
-  const uint64_t seed = need_seed(c);
-  Generator split_gen = seeds::derive(seed, seeds::Stream::Split);
-  // Split and standardised on the host (the same split everywhere), then on the device once.
-  s->splits = data::to_device(make_splits(s->la, tt, data::Dataset{}, split_gen), device);
-  s->factory = learn::on_device(model_factory(s->la, s->model, s->splits.train), device);
-  s->task = learn::LearnTask{s->splits.train, s->splits.valid, s->factory};
-  s->task.validate();
-  s->tg.seed = seed;
-  s->tg.generations = int(need_int(c, "generations"));
-  s->tg.population = int(need_int(c, "population"));
-  s->gp = method != "taylorglo";
-  if (!s->gp) s->tg.sigma = need_double(c, "sigma");
-  s->tg.steps = need_int(c, "steps");
-  s->tg.batch_size = need_int(c, "batch_size");
-  s->tg.lr = need_double(c, "lr");
-  s->tg.time_limit = need_double(c, "time_limit");
-  if (s->gp) {
-    s->evo.fitness_steps = s->tg.steps;
-    s->evo.local_search = need(c, "local_search") == "on";
-    if (s->evo.local_search) s->evo.meta_steps = need_int(c, "meta_steps");
-    s->evo.lr = s->tg.lr;
-    s->evo.batch_size = s->tg.batch_size;
-    s->evo.rejection_steps = need_int(c, "rejection_steps");
-    s->evo.rejection_samples = need_int(c, "rejection_samples");
-    s->evo.rejection_lr = need_double(c, "rejection_lr");
-    s->evo.time_limit = s->tg.time_limit;
-    s->equivalence_tol = need_double(c, "equivalence_tol");
-    s->evo.validate();
-    s->gpc.population = s->tg.population;
-    s->gpc.crossover = need_double(c, "crossover");
-    s->gpc.mutation = need_double(c, "mutation");
-    s->gpc.elitism = need_double(c, "elitism");
-    s->gpc.max_height = int(need_int(c, "max_height"));
-    s->gpc.seed = seed;
-    std::stringstream ss(need(c, "seed_exprs"));
-    std::string e;
-    while (std::getline(ss, e, ';'))
-      if (e.find_first_not_of(' ') != std::string::npos) s->gpc.seeds.push_back(e);
-    s->gpc.validate();
-    if (method == "glo") {
-      s->glo.gp = s->gpc;
-      s->glo.gp_generations = s->tg.generations;
-      s->glo.cmaes_generations = int(need_int(c, "glo_generations"));
-      s->glo.sigma = need_double(c, "glo_sigma");
-      s->loop_generations = s->tg.generations + s->glo.cmaes_generations;
-    }
-  }
-  if (s->loop_generations == 0) s->loop_generations = s->tg.generations;
-  return s;
-}
-
 search::EvalFn eval_fn_from_init(const std::string& init, Device device) {
-  const RunConfig c = search::parse_config_json(init);
-  std::shared_ptr<SearchSetup> s = build_setup(c, device);
-  auto fn = s->gp ? search::evomal_eval_fn(s->task, s->evo) : search::taylor_glo_eval_fn(s->task, s->tg);
+  std::shared_ptr<search::SearchSetup> s = search::build_setup(search::parse_config_json(init), device);
+  auto fn = s->method->eval_fn(*s);
   return [s, fn](const std::string& genome, uint64_t seed) { return fn(genome, seed); };
 }
 
@@ -301,27 +120,6 @@ void write_expression_outputs(const std::string& dir, const losses::Expression& 
 
 std::string store_path(const std::string& dir) { return (fs::path(dir) / RunStore::kFileName).string(); }
 
-// A recorded candidate as a loss file: TaylorGLO parameters, or an expression with the edge weights
-// its evaluation learned (EvoMAL) or its genome carries (GLO's second phase); with provenance.
-losses::LossFile candidate_loss(const search::CandidateRecord& r, const RunConfig& c, const std::string& dir) {
-  losses::LossFile f;
-  if (r.genome.rfind("taylorglo(", 0) == 0 || r.genome.find(" @ ") != std::string::npos) {
-    f = losses::parse_loss_spec(r.genome);
-  } else {
-    f.expression = losses::Expression::parse(r.genome);
-    f.weights = search::parse_weights_json(r.params.empty() ? "[]" : r.params);
-    if (!f.weights.empty() && f.weights.size() != f.expression.size() - 1)
-      throw std::runtime_error("run " + dir + ": candidate " + std::to_string(r.generation) + "/" + std::to_string(r.index) +
-                               " has " + std::to_string(f.weights.size()) + " edge weights for " +
-                               std::to_string(f.expression.size() - 1) + " edges");
-  }
-  f.provenance = {{"method", need(c, "method")},     {"run", dir},
-                  {"seed", need(c, "seed")},         {"generation", std::to_string(r.generation + 1)},
-                  {"candidate", std::to_string(r.index)}, {"dataset", need(c, "dataset")},
-                  {"model", need(c, "model")},       {"validation_error", num(r.fitness)}};
-  return f;
-}
-
 // Workers beyond the cores only compete for them (the pool bounds their memory itself).
 void warn_workers(int workers) {
   const unsigned cores = std::thread::hardware_concurrency();
@@ -357,10 +155,11 @@ std::string outcome(const search::CandidateRecord& c);
 
 int drive(RunStore& store, const RunConfig& c, const std::string& dir, int workers, bool mpi, const Devices& devices,
           const std::string& command_line, const std::string& metrics_path) {
-  const auto setup = build_setup(c, devices.main);
+  const auto setup = search::build_setup(c, devices.main);
+  const search::SearchMethod& method = *setup->method;
   std::unique_ptr<search::Evaluator> ev;
   const std::string init = search::config_json(c);
-  const double time_limit = need_double(c, "time_limit");
+  const double time_limit = setup->time_limit;
   if (mpi) {
     std::vector<std::string> ranks;
     for (int r = 1; r < mpi_size(); ++r) ranks.push_back(rank_device(devices, r));
@@ -373,52 +172,28 @@ int drive(RunStore& store, const RunConfig& c, const std::string& dir, int worke
                                                             devices.workers);
     });
   } else {
-    ev = std::make_unique<search::SerialEvaluator>(setup->gp ? search::evomal_eval_fn(setup->task, setup->evo)
-                                                             : search::taylor_glo_eval_fn(setup->task, setup->tg),
-                                                   devices.main.str());
+    ev = std::make_unique<search::SerialEvaluator>(method.eval_fn(*setup), devices.main.str());
   }
-  std::unique_ptr<search::PopulationOptimizer> optimizer;
-  if (need(c, "method") == "glo") optimizer = std::make_unique<search::GLOOptimizer>(setup->glo);
-  else if (setup->gp) optimizer = std::make_unique<search::GPOptimizer>(setup->gpc);
-  else optimizer = std::make_unique<search::TaylorGLOOptimizer>(setup->tg);
-  search::PopulationOptimizer& opt = *optimizer;
-  search::SearchLoopOptions lo;
-  lo.seed = setup->tg.seed;
-  lo.generations = setup->loop_generations;
-  lo.command = command_line;
-  if (setup->gp && setup->equivalence_tol > 0) {
-    lo.signature = search::gradient_signature(setup->task, setup->tg.seed, 100);  // 100 examples, whatever the rejection protocol uses
-    lo.signature_tolerance = setup->equivalence_tol;
-  }
-  if (setup->gp) {
-    const std::string mode = the_simplify_mode(c);
-    if (mode.rfind("ginac", 0) == 0) {
-      if (mode != losses::simplify_key_scheme())
-        throw std::runtime_error("run " + dir + " keys its fitness cache by simplification '" + mode +
-                                    "', this metaloss by '" + losses::simplify_key_scheme() +
-                                    "': other keys would change which candidates count as repeats; continue it "
-                                    "with the build that made it");
-      lo.cache_key = losses::equivalence_key;  // GLO's weighted genomes keep their text
-    } else if (mode != "canonical") {
-      throw std::runtime_error("run configuration: 'simplify' is '" + mode + "', expected ginac or canonical");
-    }
-  }
+  const std::unique_ptr<search::PopulationOptimizer> optimizer = method.optimizer(*setup);
+  search::SearchLoopOptions lo = search::loop_options(*setup, dir, command_line);
   if (const char* k = std::getenv("METALOSS_TEST_SIGKILL_AFTER")) lo.kill_after_evaluations = std::atoll(k);
+  const int generations = lo.generations, population = setup->population;
+  const std::string& name = search::need(c, "method");
   const int done_before = int(store.generations().size());
   const int recorded = int(store.candidates(done_before).size());
   std::fprintf(stderr, "metaloss search: %s on %s with %s, seed %s, %d generations x %d candidates x %s steps, %s, run %s\n",
-               need(c, "method").c_str(), need(c, "dataset").c_str(), setup->model.c_str(), need(c, "seed").c_str(),
-               setup->loop_generations, setup->tg.population, need(c, "steps").c_str(), ev->describe().c_str(), dir.c_str());
+               name.c_str(), search::need(c, "dataset").c_str(), setup->model.c_str(), search::need(c, "seed").c_str(),
+               generations, population, search::need(c, "steps").c_str(), ev->describe().c_str(), dir.c_str());
   if (done_before > 0 || recorded > 0)
     std::fprintf(stderr, "resuming: %d of %d generations complete, %d candidates of generation %d already recorded\n",
-                 done_before, setup->loop_generations, recorded, done_before + 1);
+                 done_before, generations, recorded, done_before + 1);
   // JSON lines: a fresh run starts the file anew, a resumed one appends (candidates recorded
   // before the resume are not written again).
   MetricsWriter metrics(metrics_path.empty() ? (fs::path(dir) / "metrics.jsonl").string() : metrics_path,
                         done_before > 0 || recorded > 0);
-  metrics.write({{"generations", double(setup->loop_generations)}, {"population", double(setup->tg.population)},
+  metrics.write({{"generations", double(generations)}, {"population", double(population)},
                  {"generations_done", double(done_before)}},
-                {{"event", "start"}, {"method", need(c, "method")}, {"dataset", need(c, "dataset")}, {"model", setup->model},
+                {{"event", "start"}, {"method", name}, {"dataset", search::need(c, "dataset")}, {"model", setup->model},
                  {"run", dir}},
                 {{"resumed", done_before > 0 || recorded > 0}});
   const bool tty = isatty(2) && !Progress::quiet();  // the in-place candidate counter
@@ -427,7 +202,7 @@ int drive(RunStore& store, const RunConfig& c, const std::string& dir, int worke
   std::vector<search::GenerationLog> all;  // every completed generation, for the fitness plot
   for (const auto& r : store.generations()) all.push_back({r.generation, r.best, r.mean, r.failed, r.cached, r.evaluated, r.seconds});
   const search::SearchOutcome o = search::run_population_search(
-      opt, *ev, store, lo,
+      *optimizer, *ev, store, lo,
       [&](const search::CandidateRecord& r) {
         ++in_generation;
         metrics.write({{"generation", double(r.generation + 1)}, {"index", double(r.index)}, {"fitness", r.fitness},
@@ -437,14 +212,12 @@ int drive(RunStore& store, const RunConfig& c, const std::string& dir, int worke
         if (r.outcome == search::Outcome::Failed || r.outcome == search::Outcome::Rejected)
           std::fprintf(stderr, "%scandidate %d/%d failed: %s\n", tty ? "\r\033[K" : "", r.generation + 1, r.index,
                        r.reason.c_str());
-        if (tty)
-          std::fprintf(stderr, "\r\033[Kgeneration %d: %d/%d candidates", r.generation + 1, in_generation,
-                       setup->tg.population);
+        if (tty) std::fprintf(stderr, "\r\033[Kgeneration %d: %d/%d candidates", r.generation + 1, in_generation, population);
       },
       [&](const search::GenerationLog& g) {
         in_generation = 0;
         const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        const int left = setup->loop_generations - g.generation - 1;
+        const int left = generations - g.generation - 1;
         const int run_here = g.generation + 1 - done_before;
         int trained = 0, rejected = 0, other = 0, equivalent = 0;  // rejected: filtered before any training
         for (const auto& r : store.candidates(g.generation)) switch (r.outcome) {
@@ -455,15 +228,15 @@ int drive(RunStore& store, const RunConfig& c, const std::string& dir, int worke
             case search::Outcome::Cached: break;
           }
         std::fprintf(stderr, "%sgeneration %d/%d: best %s mean %s trained %d, rejected %d, failed %d, cached %d (%d gradient-equivalent) (%.1f s, ETA %.0f s)\n",
-                     tty ? "\r\033[K" : "", g.generation + 1, setup->loop_generations, pct(g.best).c_str(),
-                     pct(g.mean).c_str(), trained, rejected, other, g.cached, equivalent, g.seconds,
+                     tty ? "\r\033[K" : "", g.generation + 1, generations, pct(g.best).c_str(), pct(g.mean).c_str(),
+                     trained, rejected, other, g.cached, equivalent, g.seconds,
                      run_here > 0 ? elapsed / run_here * left : 0.0);
         metrics.write({{"generation", double(g.generation + 1)}, {"best", g.best}, {"mean", g.mean},
                        {"trained", double(trained)}, {"rejected", double(rejected)}, {"failed", double(other)},
                        {"cached", double(g.cached)}, {"equivalent", double(equivalent)}, {"seconds", g.seconds}},
                       {{"event", "generation"}});
         all.push_back(g);
-        write_fitness_plot(dir, need(c, "method") + " on " + need(c, "dataset") + " / " + setup->model, setup->tg.population, all);
+        write_fitness_plot(dir, name + " on " + search::need(c, "dataset") + " / " + setup->model, population, all);
       });
   ev.reset();  // workers exit before the meta-test uses this machine
   double search_seconds = 0;
@@ -474,56 +247,29 @@ int drive(RunStore& store, const RunConfig& c, const std::string& dir, int worke
                              "`); nothing to meta-test");
   }
   // The best loss as a loss file (best_loss.safetensors: `metaloss train --loss` takes it) and as
-  // the training loss of the meta-test below, through the same function, so that training with
-  // the file reproduces the meta-test.
-  const losses::LossFile best_file = candidate_loss(o.best, c, dir);
+  // the training loss of the meta-test, through the same function, so that training with the file
+  // reproduces the meta-test.
+  const losses::LossFile best_file = search::candidate_loss(o.best, c, dir);
   losses::save_loss_file(dir + "/best_loss.safetensors", best_file);
-  const std::function<Tensor(const Tensor&, const Tensor&)> best_loss = best_file.function();
-  if (setup->gp) write_expression_outputs(dir, best_file.expression, best_file.weights);
-  // Meta-test: for each test seed, the best loss and cross entropy from the same fresh init,
-  // batches and budget (the run's split; the test files are the test set).
-  const std::vector<uint64_t> test_seeds = parse_seed_list(need(c, "test_seeds"), "test_seeds");
+  if (method.symbolic()) write_expression_outputs(dir, best_file.expression, best_file.weights);
+  const bool tested = search::meta_test(*setup, store, o.best, best_file.function(), [&](const search::MetaTestSeed& m) {
+    std::fprintf(stderr, "meta-test seed %llu: %s %s, cross entropy %s\n", (unsigned long long)m.seed, name.c_str(),
+                 pct(m.test_error).c_str(), pct(m.ce_test_error).c_str());
+    metrics.write({{"seed", double(m.seed)}, {"test_error", m.test_error}, {"ce_test_error", m.ce_test_error}},
+                  {{"event", "meta-test"}, {"genome", o.best.genome}});
+  });
+  if (!tested) std::fprintf(stderr, "meta-test already recorded in the run store\n");
   auto results = store.results();
-  if (results.count("best_genome") && results["best_genome"] == o.best.genome && results.count("test_error")) {
-    std::fprintf(stderr, "meta-test already recorded in the run store\n");
-    store.set_result("status", "complete");  // (an extended run whose best loss did not change)
-  } else {
-    TrainOptions to;
-    to.steps = need_int(c, "test_steps");
-    to.batch_size = setup->tg.batch_size;
-    to.log_every = std::max<int64_t>(100, to.steps / 10);
-    TrainOptions bo = to;
-    bo.loss = need(c, "method");
-    bo.loss_fn = best_loss;
-    double sum_test = 0, sum_ce = 0;
-    for (uint64_t seed : test_seeds) {
-      const double test = train_seeded(setup->factory, seed, setup->splits, bo, setup->tg.lr, 0).first;
-      const double ce = train_seeded(setup->factory, seed, setup->splits, to, setup->tg.lr, 0).first;
-      std::fprintf(stderr, "meta-test seed %llu: %s %s, cross entropy %s\n", (unsigned long long)seed,
-                   need(c, "method").c_str(), pct(test).c_str(), pct(ce).c_str());
-      metrics.write({{"seed", double(seed)}, {"test_error", test}, {"ce_test_error", ce}}, {{"event", "meta-test"}, {"genome", o.best.genome}});
-      store.set_result("test_error_seed_" + std::to_string(seed), num(test));
-      store.set_result("ce_test_error_seed_" + std::to_string(seed), num(ce));
-      sum_test += test;
-      sum_ce += ce;
-    }
-    store.set_result("best_genome", o.best.genome);
-    store.set_result("best_validation_error", num(o.best.fitness));
-    store.set_result("test_error", num(sum_test / double(test_seeds.size())));
-    store.set_result("ce_test_error", num(sum_ce / double(test_seeds.size())));
-    store.set_result("status", "complete");
-    results = store.results();
-  }
   int64_t evaluations = 0;
   for (const auto& r : store.candidates())
     if (!r.cached) ++evaluations;
   std::printf("best loss: %s (candidate %d/%d)\n", o.best.genome.c_str(), o.best.generation + 1, o.best.index);
   std::printf("validation error %s after %s steps; %lld trainings in all, %lld by this session (%lld recorded ones reused), search %.1f s\n",
-              pct(o.best.fitness).c_str(), need(c, "steps").c_str(), (long long)evaluations, (long long)o.evaluations,
-              (long long)o.reused, search_seconds);
+              pct(o.best.fitness).c_str(), search::need(c, "steps").c_str(), (long long)evaluations,
+              (long long)o.evaluations, (long long)o.reused, search_seconds);
   std::printf("test error, %s steps from scratch, mean over seeds %s: %s %s, cross entropy %s\n",
-              need(c, "test_steps").c_str(), need(c, "test_seeds").c_str(), need(c, "method").c_str(), pct(std::stod(results["test_error"])).c_str(),
-              pct(std::stod(results["ce_test_error"])).c_str());
+              search::need(c, "test_steps").c_str(), search::need(c, "test_seeds").c_str(), name.c_str(),
+              pct(std::stod(results["test_error"])).c_str(), pct(std::stod(results["ce_test_error"])).c_str());
   std::fprintf(stderr, "run store %s; `metaloss runs show %s` for details, fitness plot %s/fitness.{gp,svg}\n",
                store.path().c_str(), dir.c_str(), dir.c_str());
   return 0;
@@ -584,8 +330,8 @@ Table candidate_table(const std::vector<search::CandidateRecord>& cs) {
                "session", "cached", "device", "outcome"};
   t.numeric = {true, true, false, true, true, false, false, true, true, false, true, true, false, false};
   for (const auto& c : cs)
-    t.rows.push_back({std::to_string(c.generation + 1), std::to_string(c.index), c.genome, c.params, num(c.fitness), c.status,
-                      c.reason, std::to_string(c.seed), num(c.seconds), c.worker, std::to_string(c.session),
+    t.rows.push_back({std::to_string(c.generation + 1), std::to_string(c.index), c.genome, c.params, search::config_number(c.fitness), c.status,
+                      c.reason, std::to_string(c.seed), search::config_number(c.seconds), c.worker, std::to_string(c.session),
                       c.cached ? "1" : "0", c.device, outcome(c)});
   return t;
 }
@@ -595,8 +341,8 @@ Table generation_table(const std::vector<search::GenerationRecord>& gs) {
   t.columns = {"generation", "best", "mean", "failed", "cached", "evaluated", "seconds", "session", "rng_state"};
   t.numeric = {true, true, true, true, true, true, true, true, false};
   for (const auto& g : gs)
-    t.rows.push_back({std::to_string(g.generation + 1), num(g.best), num(g.mean), std::to_string(g.failed),
-                      std::to_string(g.cached), std::to_string(g.evaluated), num(g.seconds), std::to_string(g.session),
+    t.rows.push_back({std::to_string(g.generation + 1), search::config_number(g.best), search::config_number(g.mean), std::to_string(g.failed),
+                      std::to_string(g.cached), std::to_string(g.evaluated), search::config_number(g.seconds), std::to_string(g.session),
                       g.rng_state});
   return t;
 }
@@ -646,7 +392,7 @@ bool is_learn_run(const fs::path& d, std::string& start_line) {
   while (std::getline(in, line))
     if (json_field(line, "event") == "start") {
       const std::string m = json_field(line, "method");
-      if (m != "ml3" && m != "adalfl") return false;
+      if (m != "ml3" && m != "adalfl" && json_field(line, "meta_test").empty()) return false;
       start_line = line;  // (the last start: a resumed run appends one per session)
     }
   return !start_line.empty();
@@ -783,7 +529,11 @@ int runs_show(const std::string& dir) {
     std::printf("(generation %zu interrupted with %zu candidates recorded)\n", gens.size() + 1, partial.size());
   std::printf("\nhall of fame (best distinct losses):\n");
   int rank = 0;
-  const bool gp = s.config().count("method") && s.config().at("method") != "taylorglo";
+  bool gp = false;  // a symbolic method's hall of fame is also shown simplified
+  try {
+    gp = s.config().count("method") && search::find_method(s.config().at("method")).symbolic();
+  } catch (const std::invalid_argument&) {
+  }
   for (const auto& h : s.hall_of_fame()) {
     std::printf("  %2d  %8s  candidate %d/%d  %s\n", ++rank, pct(h.fitness).c_str(), h.generation + 1, h.index,
                 h.genome.c_str());
@@ -815,7 +565,7 @@ int runs_export(const RunsArgs& a) {
       throw UsageError("runs export --loss " + std::to_string(a.loss_rank) + ": the hall of fame of " + a.run + " holds " +
                        std::to_string(hall.size()) + " entries");
     if (a.out.empty()) throw UsageError("runs export --loss needs -o FILE (a .safetensors loss file)");
-    const losses::LossFile f = candidate_loss(hall[size_t(a.loss_rank - 1)], s.config(), run_dir_of(a.run));
+    const losses::LossFile f = search::candidate_loss(hall[size_t(a.loss_rank - 1)], s.config(), run_dir_of(a.run));
     losses::save_loss_file(a.out, f);
     std::fprintf(stderr, "wrote %s: hall-of-fame rank %d, %s\n", a.out.c_str(), a.loss_rank, f.formula().c_str());
     return 0;
@@ -873,53 +623,54 @@ SearchCommands add_search_commands(CLI::App& app, SearchArgs& a, ResumeArgs& r, 
   SearchCommands sc{};
   auto* c = sc.search = app.add_subcommand(
       "search", "Search a population of loss functions (TaylorGLO: CMA-ES over a Taylor polynomial; EvoMAL, GP-LFL, GLO: genetic programming over expressions) with a crash-safe run store");
-  c->add_option("--method", a.method, "taylorglo (CMA-ES), evomal (GP + local search), gplfl (GP only) or glo "
-                                      "(GP, then CMA-ES on the best tree's edge weights)")
-      ->check(CLI::IsMember({"taylorglo", "evomal", "gplfl", "glo"}))->capture_default_str();
-  c->add_option("--glo-generations", a.glo_generations, "glo: CMA-ES generations after the GP generations")
+  std::string methods;  // "taylorglo (CMA-ES over a Taylor polynomial), evomal (GP + local search), ..."
+  for (const std::string& m : search::method_names())
+    methods += (methods.empty() ? "" : ", ") + m + " (" + search::find_method(m).summary() + ")";
+  c->add_option("--method", a.s.method, methods)->check(CLI::IsMember(search::method_names()))->capture_default_str();
+  c->add_option("--glo-generations", a.s.glo_generations, "glo: CMA-ES generations after the GP generations")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
-  c->add_option("--glo-sigma", a.glo_sigma, "glo: CMA-ES step size around unit weights")->check(CLI::PositiveNumber)->capture_default_str();
-  c->add_option("--dataset", a.dataset, "fashion-mnist, mnist or cifar10 (the last two need --data-dir)")
+  c->add_option("--glo-sigma", a.s.glo_sigma, "glo: CMA-ES step size around unit weights")->check(CLI::PositiveNumber)->capture_default_str();
+  c->add_option("--dataset", a.s.problem.dataset, "fashion-mnist, mnist or cifar10 (the last two need --data-dir)")
       ->check(CLI::IsMember({"fashion-mnist", "mnist", "cifar10"}))->capture_default_str();
-  c->add_option("--data-dir", a.data_dir, "folder with the dataset files");
-  c->add_option("--model", a.model, "base model from the zoo (default logistic; allcnn_c for cifar10)");
-  c->add_option("--seed", a.seed, "run seed: split, CMA-ES, and every candidate's seed (from seed, generation, index)")->check(kSeedCheck)->capture_default_str();
-  c->add_option("--generations", a.generations, "CMA-ES generations")->check(CLI::PositiveNumber)->capture_default_str();
-  c->add_option("--population", a.population, "candidates per generation (default 20 taylorglo, 25 evomal/gplfl)")
+  c->add_option("--data-dir", a.s.problem.data_dir, "folder with the dataset files");
+  c->add_option("--model", a.s.problem.model, "base model from the zoo (default logistic; allcnn_c for cifar10)");
+  c->add_option("--seed", a.s.seed, "run seed: split, CMA-ES, and every candidate's seed (from seed, generation, index)")->check(kSeedCheck)->capture_default_str();
+  c->add_option("--generations", a.s.generations, "CMA-ES generations")->check(CLI::PositiveNumber)->capture_default_str();
+  c->add_option("--population", a.s.population, "candidates per generation (default 20 taylorglo, 25 evomal/gplfl)")
       ->check(CLI::Range(2, 100000));
-  c->add_option("--sigma", a.sigma, "CMA-ES initial step size")->check(CLI::PositiveNumber)->capture_default_str();
-  c->add_option("--steps", a.steps, "base-training steps per candidate: the fitness run (default 1000 taylorglo, 500 evomal/gplfl)")
+  c->add_option("--sigma", a.s.sigma, "CMA-ES initial step size")->check(CLI::PositiveNumber)->capture_default_str();
+  c->add_option("--steps", a.s.steps, "base-training steps per candidate: the fitness run (default 1000 taylorglo, 500 evomal/gplfl)")
       ->check(CLI::PositiveNumber);
-  c->add_option("--meta-steps", a.meta_steps, "evomal: local-search steps (Adam on the edge weights, unrolled)")
+  c->add_option("--meta-steps", a.s.meta_steps, "evomal: local-search steps (Adam on the edge weights, unrolled)")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
-  c->add_option("--rejection-steps", a.rejection_steps, "evomal/gplfl: steps of the rejection protocol (0: off)")
+  c->add_option("--rejection-steps", a.s.rejection_steps, "evomal/gplfl: steps of the rejection protocol (0: off)")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
-  c->add_option("--rejection-samples", a.rejection_samples, "evomal/gplfl: predictions the rejection protocol optimises")
+  c->add_option("--rejection-samples", a.s.rejection_samples, "evomal/gplfl: predictions the rejection protocol optimises")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
-  c->add_option("--rejection-lr", a.rejection_lr, "evomal/gplfl: SGD step on those predictions")->check(CLI::PositiveNumber)->capture_default_str();
-  c->add_option("--simplify", a.simplify,
+  c->add_option("--rejection-lr", a.s.rejection_lr, "evomal/gplfl: SGD step on those predictions")->check(CLI::PositiveNumber)->capture_default_str();
+  c->add_option("--simplify", a.s.simplify,
                 "evomal/gplfl/glo: fitness-cache key: ginac (symbolically equal trees share a result, as the "
                 "thesis; for evomal their edge-weight families differ, so this is an approximation) or canonical "
                 "(exact: only argument order of add/mul/min/max ignored); default ginac when built with GiNaC")
       ->check(CLI::IsMember({"ginac", "canonical"}));
-  c->add_option("--equivalence-tol", a.equivalence_tol, "evomal/gplfl: gradient-equivalence filter tolerance (0: off)")
+  c->add_option("--equivalence-tol", a.s.equivalence_tol, "evomal/gplfl: gradient-equivalence filter tolerance (0: off)")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
-  c->add_option("--crossover", a.crossover, "GP crossover probability")->check(CLI::Range(0.0, 1.0))->capture_default_str();
-  c->add_option("--mutation", a.mutation, "GP mutation probability")->check(CLI::Range(0.0, 1.0))->capture_default_str();
-  c->add_option("--elitism", a.elitism, "GP: fraction of the best kept unchanged")->check(CLI::Range(0.0, 0.99))->capture_default_str();
-  c->add_option("--max-height", a.max_height, "GP: tree height limit")->check(CLI::Range(4, 40))->capture_default_str();
-  c->add_option("--seed-expr", a.seed_exprs, "GP: an expression for the initial population, e.g. \"mul(-1, mul(y, log(f)))\" (repeatable)")
+  c->add_option("--crossover", a.s.crossover, "GP crossover probability")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  c->add_option("--mutation", a.s.mutation, "GP mutation probability")->check(CLI::Range(0.0, 1.0))->capture_default_str();
+  c->add_option("--elitism", a.s.elitism, "GP: fraction of the best kept unchanged")->check(CLI::Range(0.0, 0.99))->capture_default_str();
+  c->add_option("--max-height", a.s.max_height, "GP: tree height limit")->check(CLI::Range(4, 40))->capture_default_str();
+  c->add_option("--seed-expr", a.s.seed_exprs, "GP: an expression for the initial population, e.g. \"mul(-1, mul(y, log(f)))\" (repeatable)")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  c->add_option("--test-steps", a.test_steps, "steps of the final from-scratch training with the best loss and with CE (default: --steps)")
+  c->add_option("--test-steps", a.s.test_steps, "steps of the final from-scratch training with the best loss and with CE (default: --steps)")
       ->check(CLI::NonNegativeNumber);
-  c->add_option("--test-seeds", a.test_seeds, "seeds of the meta-test, comma-separated (default: --seed)");
-  c->add_option("--lr", a.lr, "base SGD learning rate")->check(kFiniteCheck)->check(CLI::PositiveNumber)->capture_default_str();
-  c->add_option("--batch-size", a.batch_size, "examples per step")->check(CLI::PositiveNumber)->capture_default_str();
-  c->add_option("--val-fraction", a.val_fraction, "stratified validation split scoring the candidates")->check(kFiniteCheck)
+  c->add_option("--test-seeds", a.s.test_seeds, "seeds of the meta-test, comma-separated (default: --seed)");
+  c->add_option("--lr", a.s.lr, "base SGD learning rate")->check(kFiniteCheck)->check(CLI::PositiveNumber)->capture_default_str();
+  c->add_option("--batch-size", a.s.batch_size, "examples per step")->check(CLI::PositiveNumber)->capture_default_str();
+  c->add_option("--val-fraction", a.s.problem.val_fraction, "stratified validation split scoring the candidates")->check(kFiniteCheck)
       ->check(CLI::Range(0.01, 0.9))->capture_default_str();
-  c->add_option("--threads", a.threads, "CPU threads per evaluation (part of the configuration: results are identical "
+  c->add_option("--threads", a.s.threads, "CPU threads per evaluation (part of the configuration: results are identical "
                                         "for any --workers)")->check(CLI::PositiveNumber)->capture_default_str();
-  c->add_option("--time-limit", a.time_limit, "seconds of training per candidate; over it the candidate fails (0: none)")
+  c->add_option("--time-limit", a.s.time_limit, "seconds of training per candidate; over it the candidate fails (0: none)")
       ->check(CLI::NonNegativeNumber)->capture_default_str();
   c->add_option("--workers", a.workers, "local worker processes evaluating candidates in parallel (1: in this process)")
       ->check(CLI::Range(1, 1024))->capture_default_str();
@@ -993,8 +744,8 @@ int run_search_command(const SearchCommands& c, const SearchArgs& a, const Resum
   if (c.search->parsed()) {
     if (a.mpi && a.workers > 1) throw UsageError("--workers and --mpi exclude each other");
     const Devices devices = resolve_placement(a.place, a.workers, a.mpi);
-    RunConfig cfg = make_config(a);
-    const std::string dir = a.out.empty() ? "runs/search-" + a.method + "-" + a.dataset + "-" + cfg.at("model") : a.out;
+    RunConfig cfg = as_usage("", [&] { return search::make_run_config(a.s); });
+    const std::string dir = a.out.empty() ? "runs/search-" + a.s.method + "-" + a.s.problem.dataset + "-" + cfg.at("model") : a.out;
     fs::create_directories(dir);
     RunStore store(store_path(dir), true);
     // A run from before the "simplify" key keyed its cache by the canonical text: the same as
@@ -1013,27 +764,6 @@ int run_search_command(const SearchCommands& c, const SearchArgs& a, const Resum
   // resume
   if (r.mpi && r.workers > 1) throw UsageError("--workers and --mpi exclude each other");
   const Devices devices = resolve_placement(r.place, r.workers, r.mpi);
-  {  // a few-shot run continues with its own command and the recorded options
-    const RunConfig peek = RunStore(store_path(run_dir_of(r.dir)), false).config();
-    if (peek.count("kind") && peek.at("kind") == "fewshot") {
-      if (r.generations > 0 || r.mpi || r.workers > 1 || !r.place.devices.empty())
-        throw UsageError("resume " + r.dir + ": a few-shot run takes no --generations, --workers, --devices or --mpi");
-      FewShotArgs fa = fewshot_args_from_config(peek, r.dir);
-      fa.device = r.place.device;  // (may differ from the device it started on)
-      fa.metrics = r.metrics;
-      if (c.resume->count("--device") == 0) {  // say so when that silently changes the device
-        std::string last;
-        int last_session = 0;
-        for (const auto& [k, v] : RunStore(store_path(run_dir_of(r.dir)), false).results())
-          if (k.rfind("device_session_", 0) == 0 && std::stoi(k.substr(15)) > last_session)
-            last_session = std::stoi(k.substr(15)), last = v;
-        if (!last.empty() && last != devices.main.str())
-          std::fprintf(stderr, "note: %s last ran on %s; resuming on %s (--device %s continues there)\n", r.dir.c_str(),
-                       last.c_str(), devices.main.str().c_str(), last.c_str());
-      }
-      return run_fewshot(fa, command_line);
-    }
-  }
   RunStore store(store_path(run_dir_of(r.dir)), true);
   if (!store.has_config()) throw std::runtime_error("run " + r.dir + " has no configuration recorded: nothing to resume");
   RunConfig cfg = store.config();
@@ -1052,10 +782,9 @@ int run_search_command(const SearchCommands& c, const SearchArgs& a, const Resum
     // More generations continue the same trajectory: the optimisers' ask/tell and every candidate's
     // seed depend on the generation index only, never on the total. GLO switches from GP to CMA-ES
     // at the GP total, so its generations cannot change; fewer generations would orphan records.
-    const int had = int(need_int(cfg, "generations"));
-    if (need(cfg, "method") == "glo")
-      throw UsageError("resume --generations: a glo run switches to CMA-ES after its " + std::to_string(had) +
-                                  " GP generations, so they cannot change; start a new run");
+    const int had = int(search::need_int(cfg, "generations"));
+    const std::string why = as_usage("", [&] { return search::find_method(search::need(cfg, "method")).why_not_extendable(cfg); });
+    if (!why.empty()) throw UsageError("resume --generations: " + why);
     if (r.generations < had)
       throw UsageError("resume --generations " + std::to_string(r.generations) + ": the run has " +
                                   std::to_string(had) + " generations; a run can only be extended");

@@ -1,10 +1,12 @@
 // `metaloss search`, `metaloss resume`, `metaloss runs` and the hidden `metaloss search-worker`:
-// population searches over loss functions (TaylorGLO so far) on the shared machinery of
-// meta/search (run store, cache, evaluators), with local worker processes or MPI ranks.
+// population searches over loss functions (the methods of meta/search/method.h) on the shared
+// machinery of meta/search (run store, cache, evaluators), with local worker processes or MPI ranks.
 #pragma once
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "meta/search/method.h"
 
 namespace CLI {
 class App;
@@ -21,23 +23,12 @@ struct Placement {
 };
 
 struct SearchArgs {
-  std::string method = "taylorglo", dataset = "fashion-mnist", data_dir, model, out;
-  std::string test_seeds;  // meta-test seeds, comma-separated (default: the run seed)
-  uint64_t seed = 0;
-  int generations = 50, population = 0, threads = 1, workers = 1;  // population 0: 20 (taylorglo), 25 (GP)
-  double sigma = 1.2, lr = 0.01, val_fraction = 0.1, time_limit = 0;
-  int64_t steps = 0, test_steps = 0, batch_size = 128;  // steps 0: 1000 (taylorglo), 500 (evomal, gplfl)
+  search::SearchSettings s;  // what decides the run's result (the stored configuration)
+  std::string out;
+  int workers = 1;
   bool mpi = false;
-  // evomal / gplfl
-  int64_t meta_steps = 250, rejection_steps = 100, rejection_samples = 100;
-  double rejection_lr = 10, crossover = 0.7, mutation = 0.25, elitism = 0.05, equivalence_tol = 1e-2;
-  int max_height = 10;
-  int glo_generations = 10;  // glo: CMA-ES generations on the best tree's edge weights
-  double glo_sigma = 0.2;
-  std::vector<std::string> seed_exprs;
-  std::string simplify;  // ginac | canonical; empty: ginac when built with GiNaC
-  Placement place;       // (also the hidden search-worker's --device)
-  std::string metrics;   // JSON lines ("": RUN/metrics.jsonl); not part of the configuration
+  Placement place;      // (also the hidden search-worker's --device)
+  std::string metrics;  // JSON lines ("": RUN/metrics.jsonl); not part of the configuration
 };
 
 struct ResumeArgs {

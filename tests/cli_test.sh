@@ -70,6 +70,26 @@ check "loss file round trip: TaylorGLO (search -> train --loss)" 0 "test error $
 want=$(grep -oE "meta-test seed 4: evomal [0-9.]+%" "$tmp/lf-evo.out" | grep -oE "[0-9.]+%$")
 check "loss file round trip: EvoMAL expression + edge weights (search -> train --loss)" 0 "test error $want" -- \
   "$bin" train --model logistic --steps 40 --seed 4 --loss "$tmp/lf-evo/best_loss.safetensors"
+# learn --meta-test FILE: a loss file meta-tested as a learned loss is, so it reproduces the
+# method's own meta-test: ML3's learned column, and a search's meta-test of its run seed.
+"$bin" learn --meta-test "$tmp/lf-ml3/learned-loss-seed0.safetensors" --model logistic --steps 60 --seeds 0 \
+  --out "$tmp/mt-ml3" >/dev/null 2>&1
+check "learn --meta-test: reproduces ML3's meta-test (baseline and learned columns)" 0 "^same$" -- bash -c \
+  "[[ \$(awk -F, 'NR == 2 {print \$2, \$3}' '$tmp/mt-ml3/results.csv') == \$(awk -F, 'NR == 2 {print \$2, \$3}' '$tmp/lf-ml3/results.csv') ]] && echo same"
+"$bin" learn --meta-test "$tmp/lf-evo/best_loss.safetensors" --model logistic --steps 40 --seeds 4 --out "$tmp/mt-evo" \
+  >"$tmp/mt-evo.out" 2>/dev/null
+want=$(grep -oE "meta-test seed 4: evomal [0-9.]+%" "$tmp/lf-evo.out" | grep -oE "[0-9.]+%$")
+check "learn --meta-test: reproduces EvoMAL's meta-test of the run seed" 0 "^4 +[0-9.]+% +$want" -- cat "$tmp/mt-evo.out"
+check "learn --meta-test: named after the file's method" 0 "evomal \\(lr 0.01\\) test error" -- cat "$tmp/mt-evo.out"
+"$bin" learn --meta-test "$tmp/lf-tg/best_loss.safetensors" --model logistic --steps 20 --seeds 0,1 --base-lr-grid 0.01,0.1 \
+  --out "$tmp/mt-tg" >"$tmp/mt-tg.out" 2>/dev/null
+check "learn --meta-test: tuned columns and paired test over seeds" 0 "each tuned on validation over lr 0.01,0.1: taylorglo - ce" -- cat "$tmp/mt-tg.out"
+check "learn --meta-test with --method" 2 "--meta-test tests the loss in a file; --method learns one" -- \
+  "$bin" learn --method ml3 --meta-test "$tmp/lf-tg/best_loss.safetensors"
+check "learn --meta-test: classification loss on regression data" 2 "a classification loss .* but --dataset diabetes is regression" -- \
+  "$bin" learn --meta-test "$tmp/lf-tg/best_loss.safetensors" --dataset diabetes
+check "learn --meta-test: missing file" 1 "no-such.safetensors" -- "$bin" learn --meta-test "$tmp/no-such.safetensors"
+check "runs list shows meta-test runs" 0 "mt-ml3 +ml3 +fashion-mnist +logistic +seeds 1/1" -- "$bin" runs list "$tmp"
 check "runs export --loss RANK" 0 "wrote .*rank2.safetensors: hall-of-fame rank 2, taylorglo\\(" -- \
   "$bin" runs export "$tmp/lf-tg" --loss 2 -o "$tmp/rank2.safetensors"
 check "runs export --loss past the hall of fame" 2 "--loss 99: the hall of fame of .* holds 3 entries" -- \
@@ -179,7 +199,7 @@ check "NaN loss" 1 "training diverged: the ce loss is (nan|inf|-nan) at step 2" 
 
 # metaloss learn: usage errors exit 2 with a message; tiny runs print the table and write the files.
 check "learn: bad method" 2 "--method: bogus not in \{ml3,adalfl\}" -- "$bin" learn --method bogus
-check "learn: method required" 2 "--method is required" -- "$bin" learn --steps 5
+check "learn: method required" 2 "give --method ml3 or adalfl to learn a loss, or --meta-test FILE" -- "$bin" learn --steps 5
 check "learn: steps and epochs" 2 "either --steps or --epochs" -- "$bin" learn --method ml3 --steps 5 --epochs 1
 check "learn: learn-lr with ml3" 2 "--learn-lr is for --method adalfl" -- "$bin" learn --method ml3 --learn-lr
 check "an integer past 2^63 - 1 is refused, not saturated" 2 "--steps: expected an integer in \[-2\^63, 2\^63 - 1\], got '99999999999999999999999'" -- \
