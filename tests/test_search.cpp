@@ -176,3 +176,54 @@ TEST_CASE("TaylorGLO search: seeded candidates, failed candidates, an all-failed
   CHECK(r3.generations[0].failed == 6);
   CHECK(r3.best_fitness == 1.0);
 }
+
+// ---- the method registry (meta/search/method.h) -------------------------------------------
+
+#include "meta/search/search_run.h"
+
+TEST_CASE("search methods: registered by name; an unknown name lists them") {
+  using namespace metaloss::search;
+  CHECK(method_names() == std::vector<std::string>{"taylorglo", "evomal", "gplfl", "glo"});
+  for (const std::string& n : method_names()) CHECK(find_method(n).name() == n);
+  try {
+    find_method("hill-climb");
+    FAIL("expected an error");
+  } catch (const std::invalid_argument& e) {
+    CHECK(std::string(e.what()) == "search method 'hill-climb' (this metaloss searches taylorglo, evomal, gplfl, glo)");
+  }
+}
+
+TEST_CASE("search methods: each writes its own keys of the stored configuration") {
+  using namespace metaloss::search;
+  SearchSettings s;
+  s.test_seeds = "3,1";
+  auto config = [&](const std::string& m) {
+    s.method = m;
+    return make_run_config(s);
+  };
+  const RunConfig tg = config("taylorglo"), evo = config("evomal"), gplfl = config("gplfl"), glo = config("glo");
+  CHECK(tg.at("sigma") == "1.2");
+  CHECK(tg.at("population") == "20");
+  CHECK(tg.at("steps") == "1000");
+  CHECK(tg.count("local_search") == 0);
+  CHECK(tg.at("test_seeds") == "3,1");
+  CHECK(evo.count("sigma") == 0);
+  CHECK(evo.at("local_search") == "on");
+  CHECK(evo.at("meta_steps") == "250");
+  CHECK(evo.at("population") == "25");
+  CHECK(evo.at("steps") == "500");
+  CHECK(gplfl.at("local_search") == "off");
+  CHECK(gplfl.count("meta_steps") == 0);
+  CHECK(glo.at("glo_generations") == "10");
+  CHECK(find_method("glo").loop_generations(glo) == 60);
+  CHECK(find_method("evomal").loop_generations(evo) == 50);
+  CHECK(find_method("glo").why_not_extendable(glo) != "");
+  CHECK(find_method("evomal").why_not_extendable(evo) == "");
+  CHECK(find_method("taylorglo").symbolic() == false);
+  CHECK(find_method("gplfl").symbolic() == true);
+  // Settings a method does not take are refused, naming the option.
+  s.seed_exprs = {"mul(-1, mul(y, log(f)))"};
+  CHECK_THROWS_WITH_AS(config("taylorglo"), "--seed-expr is for --method evomal or gplfl", std::invalid_argument);
+  s.seed_exprs = {"mul(y"};
+  CHECK_THROWS_AS(config("evomal"), std::invalid_argument);
+}
