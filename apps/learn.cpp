@@ -587,7 +587,7 @@ bool load_seed(const std::string& out, const std::string& fingerprint, SeedResul
 }
 
 // A short digest of a file's bytes (FNV-1a, 64 bits): seeds finished with one loss file are not
-// taken for another file written to the same path.
+// taken for another file written to the same path, and a copy of the file elsewhere resumes them.
 std::string file_digest(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   uint64_t h = 1469598103934665603ull;
@@ -687,7 +687,7 @@ int run_learn(const LearnArgs& in) {
       !a.out.empty() ? a.out : (given ? "runs/meta-test-" : "runs/learn-") + a.method + "-" + a.dataset + "-" + model;
   fs::create_directories(out);
   const std::string fingerprint =
-      seed_fingerprint(a, model, lcfg) + (given ? " meta_test=" + a.meta_test + " file=" + file_digest(a.meta_test) : "");
+      seed_fingerprint(a, model, lcfg) + (given ? " meta_test_file=" + file_digest(a.meta_test) : "");  // the bytes, not the path
   // A run that resumes (a seed already done under these options) appends to its metrics file;
   // a fresh one starts it anew, so no older run's lines are mixed in.
   const bool resuming = std::any_of(seeds.begin(), seeds.end(), [&](uint64_t s) { return seed_on_disk(out, fingerprint, s); });

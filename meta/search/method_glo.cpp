@@ -6,15 +6,11 @@
 namespace metaloss::search {
 namespace {
 
-class GLOMethod : public SearchMethod {
+class GLOMethod : public GPMethod {
  public:
-  std::string name() const override { return "glo"; }
-  std::string summary() const override { return "GP, then CMA-ES on the best tree's edge weights"; }
-  int default_population() const override { return 25; }
-  int64_t default_steps() const override { return 500; }
-  bool symbolic() const override { return true; }
+  GLOMethod() : GPMethod("glo", "GP, then CMA-ES on the best tree's edge weights", /*local_search=*/false) {}
   void write_config(const SearchSettings& s, RunConfig& c) const override {
-    write_gp_config(s, false, c);
+    GPMethod::write_config(s, c);
     c["glo_generations"] = std::to_string(s.glo_generations);
     c["glo_sigma"] = config_number(s.glo_sigma);
   }
@@ -25,10 +21,6 @@ class GLOMethod : public SearchMethod {
     return "a glo run switches to CMA-ES after its " + need(c, "generations") +
            " GP generations, so they cannot change; start a new run";
   }
-  void validate(const SearchSetup& s) const override {
-    evomal_config(s);
-    gp_config(s);
-  }
   std::unique_ptr<PopulationOptimizer> optimizer(const SearchSetup& s) const override {
     GLOConfig g;
     g.gp = gp_config(s);
@@ -37,7 +29,6 @@ class GLOMethod : public SearchMethod {
     g.sigma = need_double(s.config, "glo_sigma");
     return std::make_unique<GLOOptimizer>(g);
   }
-  EvalFn eval_fn(const SearchSetup& s) const override { return evomal_eval_fn(s.task, evomal_config(s)); }
 };
 
 }  // namespace
