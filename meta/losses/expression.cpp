@@ -10,24 +10,12 @@ namespace metaloss::losses {
 
 namespace {
 
-constexpr double kEps = 1e-7;  // the protected log / sqrt floor
-
-struct PrimInfo {
-  Prim p;
-  const char* name;
-  int arity;
-};
-const PrimInfo kPrims[] = {
-    {Prim::Y, "y", 0},        {Prim::F, "f", 0},       {Prim::One, "1", 0},      {Prim::MinusOne, "-1", 0},
-    {Prim::Add, "add", 2},    {Prim::Sub, "sub", 2},   {Prim::Mul, "mul", 2},    {Prim::Div, "div", 2},
-    {Prim::Min, "min", 2},    {Prim::Max, "max", 2},   {Prim::Sign, "sign", 1},  {Prim::Square, "square", 1},
-    {Prim::Abs, "abs", 1},    {Prim::Log, "log", 1},   {Prim::Sqrt, "sqrt", 1},  {Prim::Tanh, "tanh", 1},
-};
+constexpr double kEps = kProtectEps;
 
 }  // namespace
 
-int arity(Prim p) { return kPrims[int(p)].arity; }
-const char* prim_name(Prim p) { return kPrims[int(p)].name; }
+int arity(Prim p) { return primitive(p).arity; }
+const char* prim_name(Prim p) { return primitive(p).name; }
 
 const std::vector<Prim>& functions() {
   static const std::vector<Prim> f{Prim::Add, Prim::Sub, Prim::Mul,    Prim::Div, Prim::Min,  Prim::Max,
@@ -62,12 +50,15 @@ Expression Expression::parse(const std::string& text) {
     const std::string word = text.substr(i, j - i);
     if (word.empty()) throw fail(std::string("unexpected '") + text[i] + "'");
     if (word == "f" && text.compare(j, 3, "(x)") == 0) j += 3;  // "f(x)" is f
-    const PrimInfo* info = nullptr;
-    for (const auto& p : kPrims)
-      if (word == p.name) info = &p;
-    if (!info) throw fail("unknown name '" + word + "' (terminals y, f, 1, -1; functions add, sub, mul, div, min, "
-                          "max, sign, square, abs, log, sqrt, tanh)");
-    e.nodes.push_back(info->p);
+    const Primitive* info = nullptr;
+    for (int p = 0; p < kPrimCount; ++p)
+      if (word == primitive(Prim(p)).name) info = &primitive(Prim(p));
+    if (!info) {
+      std::string fns;
+      for (Prim p : functions()) fns += std::string(fns.empty() ? "" : ", ") + prim_name(p);
+      throw fail("unknown name '" + word + "' (terminals y, f, 1, -1; functions " + fns + ")");
+    }
+    e.nodes.push_back(info->prim);
     i = j;
     if (info->arity == 0) return;
     ws();
@@ -194,29 +185,6 @@ std::string Expression::str() const {
   });
 }
 
-namespace {
-std::string latex_node(Prim p, const std::vector<std::string>& k) {
-  switch (p) {
-      case Prim::Y: return "y";
-      case Prim::F: return "f(x)";
-      case Prim::One: return "1";
-      case Prim::MinusOne: return "(-1)";
-      case Prim::Add: return "\\left(" + k[0] + " + " + k[1] + "\\right)";
-      case Prim::Sub: return "\\left(" + k[0] + " - " + k[1] + "\\right)";
-      case Prim::Mul: return k[0] + " \\cdot " + k[1];
-      case Prim::Div: return "\\frac{" + k[0] + "}{\\sqrt{1 + " + k[1] + "^2}}";
-      case Prim::Min: return "\\min\\left(" + k[0] + ", " + k[1] + "\\right)";
-      case Prim::Max: return "\\max\\left(" + k[0] + ", " + k[1] + "\\right)";
-      case Prim::Sign: return "\\operatorname{sign}\\left(" + k[0] + "\\right)";
-      case Prim::Square: return "\\left(" + k[0] + "\\right)^2";
-      case Prim::Abs: return "\\left|" + k[0] + "\\right|";
-      case Prim::Log: return "\\log\\left|" + k[0] + "\\right|";
-      case Prim::Sqrt: return "\\sqrt{\\left|" + k[0] + "\\right|}";
-      case Prim::Tanh: return "\\tanh\\left(" + k[0] + "\\right)";
-    }
-  return "?";
-}
-}  // namespace
 
 
 std::string Expression::latex(const std::vector<double>& weights) const {
@@ -226,7 +194,7 @@ std::string Expression::latex(const std::vector<double>& weights) const {
                                 std::to_string(nodes.size() - 1) + " edges");
   size_t i = 0;
   return fold<std::string>(nodes, i, [&](size_t at, const std::vector<std::string>& k) -> std::string {
-    const std::string body = latex_node(nodes[at], k);
+    const std::string body = primitive(nodes[at]).latex(k.data());
     if (at == 0 || weights.empty()) return body;
     char w[32];
     std::snprintf(w, sizeof w, "%.3g", weights[at - 1]);
@@ -243,25 +211,7 @@ Tensor Expression::evaluate(const Tensor& y, const Tensor& f, const Tensor& weig
   const Tensor w = weights.defined() && weights.dtype() != f.dtype() ? weights.to(f.dtype()) : weights;
   size_t i = 0;
   return fold<Tensor>(nodes, i, [&](size_t at, const std::vector<Tensor>& k) -> Tensor {
-    Tensor v;
-    switch (nodes[at]) {
-      case Prim::Y: v = y; break;
-      case Prim::F: v = f; break;
-      case Prim::One: v = Tensor::full(f.shape(), 1.0, f.dtype(), f.device()); break;
-      case Prim::MinusOne: v = Tensor::full(f.shape(), -1.0, f.dtype(), f.device()); break;
-      case Prim::Add: v = add(k[0], k[1]); break;
-      case Prim::Sub: v = sub(k[0], k[1]); break;
-      case Prim::Mul: v = mul(k[0], k[1]); break;
-      case Prim::Div: v = div(k[0], sqrt(add(square(k[1]), 1.0))); break;  // as value(): a / sqrt(1 + b^2)
-      case Prim::Min: v = minimum(k[0], k[1]); break;
-      case Prim::Max: v = maximum(k[0], k[1]); break;
-      case Prim::Sign: v = sign(k[0]); break;
-      case Prim::Square: v = square(k[0]); break;
-      case Prim::Abs: v = abs(k[0]); break;
-      case Prim::Log: v = log(clamp(abs(k[0]), kEps, INFINITY)); break;
-      case Prim::Sqrt: v = sqrt(clamp(abs(k[0]), kEps, INFINITY)); break;
-      case Prim::Tanh: v = tanh(k[0]); break;
-    }
+    Tensor v = primitive(nodes[at]).tensor(k.data(), y, f);
     if (w.defined() && at > 0) v = mul(v, reshape(slice(w, 0, int64_t(at) - 1, int64_t(at)), {}));
     return v;
   });
@@ -281,25 +231,7 @@ double Expression::value(double y, double f) const {
   if (!valid()) throw std::invalid_argument("expression: not a well-formed tree");
   size_t i = 0;
   return fold<double>(nodes, i, [&](size_t at, const std::vector<double>& k) -> double {
-    switch (nodes[at]) {
-      case Prim::Y: return y;
-      case Prim::F: return f;
-      case Prim::One: return 1;
-      case Prim::MinusOne: return -1;
-      case Prim::Add: return k[0] + k[1];
-      case Prim::Sub: return k[0] - k[1];
-      case Prim::Mul: return k[0] * k[1];
-      case Prim::Div: return k[0] / std::sqrt(1 + k[1] * k[1]);
-      case Prim::Min: return std::min(k[0], k[1]);
-      case Prim::Max: return std::max(k[0], k[1]);
-      case Prim::Sign: return double((k[0] > 0) - (k[0] < 0));
-      case Prim::Square: return k[0] * k[0];
-      case Prim::Abs: return std::abs(k[0]);
-      case Prim::Log: return std::log(std::max(std::abs(k[0]), kEps));
-      case Prim::Sqrt: return std::sqrt(std::max(std::abs(k[0]), kEps));
-      case Prim::Tanh: return std::tanh(k[0]);
-    }
-    return NAN;
+    return primitive(nodes[at]).scalar(k.data(), y, f);
   });
 }
 
@@ -318,49 +250,16 @@ std::string export_c_header(const Expression& e, const std::string& name, const 
   std::string body;
   size_t i = 0;
   fold<int>(e.nodes, i, [&](size_t at, const std::vector<int>& k) -> int {
-    const std::string v = "v" + std::to_string(at), d = "d" + std::to_string(at);
-    // (std::string(1, ch).append(...) rather than "v" + to_string(...): GCC 12's -Wrestrict
-    // false positive on operator+(const char*, string&&))
-    auto V = [&](int c) { return std::string(1, 'v').append(std::to_string(k[size_t(c)])); };
-    auto D = [&](int c) { return std::string(1, 'd').append(std::to_string(k[size_t(c)])); };
-    std::string vs, ds;
-    switch (e.nodes[at]) {
-      case Prim::Y: vs = "y"; ds = "0.0"; break;
-      case Prim::F: vs = "f"; ds = "1.0"; break;
-      case Prim::One: vs = "1.0"; ds = "0.0"; break;
-      case Prim::MinusOne: vs = "-1.0"; ds = "0.0"; break;
-      case Prim::Add: vs = V(0) + " + " + V(1); ds = D(0) + " + " + D(1); break;
-      case Prim::Sub: vs = V(0) + " - " + V(1); ds = D(0) + " - " + D(1); break;
-      case Prim::Mul: vs = V(0) + " * " + V(1); ds = D(0) + " * " + V(1) + " + " + V(0) + " * " + D(1); break;
-      case Prim::Div: {
-        const std::string s = "(1.0 / sqrt(1.0 + " + V(1) + " * " + V(1) + "))";
-        vs = V(0) + " * " + s;
-        ds = D(0) + " * " + s + " - " + V(0) + " * " + V(1) + " * " + D(1) + " * " + s + " * " + s + " * " + s;
-        break;
-      }
-      case Prim::Min: vs = V(0) + " < " + V(1) + " ? " + V(0) + " : " + V(1);
-        ds = V(0) + " < " + V(1) + " ? " + D(0) + " : (" + V(0) + " > " + V(1) + " ? " + D(1) + " : 0.5 * (" + D(0) +
-             " + " + D(1) + "))";
-        break;
-      case Prim::Max: vs = V(0) + " > " + V(1) + " ? " + V(0) + " : " + V(1);
-        ds = V(0) + " > " + V(1) + " ? " + D(0) + " : (" + V(0) + " < " + V(1) + " ? " + D(1) + " : 0.5 * (" + D(0) +
-             " + " + D(1) + "))";
-        break;
-      case Prim::Sign: vs = "(double)((" + V(0) + " > 0) - (" + V(0) + " < 0))"; ds = "0.0"; break;
-      case Prim::Square: vs = V(0) + " * " + V(0); ds = "2.0 * " + V(0) + " * " + D(0); break;
-      case Prim::Abs: vs = "fabs(" + V(0) + ")";
-        ds = "(double)((" + V(0) + " > 0) - (" + V(0) + " < 0)) * " + D(0);
-        break;
-      case Prim::Log: vs = "log(fabs(" + V(0) + ") > 1e-7 ? fabs(" + V(0) + ") : 1e-7)";
-        ds = "fabs(" + V(0) + ") >= 1e-7 ? " + D(0) + " / " + V(0) + " : 0.0";
-        break;
-      case Prim::Sqrt: vs = "sqrt(fabs(" + V(0) + ") > 1e-7 ? fabs(" + V(0) + ") : 1e-7)";
-        ds = "fabs(" + V(0) + ") >= 1e-7 ? (double)((" + V(0) + " > 0) - (" + V(0) + " < 0)) * " + D(0) +
-             " / (2.0 * sqrt(fabs(" + V(0) + "))) : 0.0";
-        break;
-      case Prim::Tanh: vs = "tanh(" + V(0) + ")"; ds = "(1.0 - u" + std::to_string(at) + " * u" + std::to_string(at) + ") * " + D(0); break;
+    // Variable names (std::string(1, ch).append(...) rather than "v" + to_string(...): GCC 12's
+    // -Wrestrict false positive on operator+(const char*, string&&)).
+    auto var = [](char c, size_t n) { return std::string(1, c).append(std::to_string(n)); };
+    const std::string v = var('v', at), d = var('d', at), u = var('u', at), t = var('t', at);
+    std::vector<std::string> cv, cd;  // the children's values and derivatives
+    for (int c : k) {
+      cv.push_back(var('v', size_t(c)));
+      cd.push_back(var('d', size_t(c)));
     }
-    const std::string u = "u" + std::to_string(at), t = "t" + std::to_string(at);
+    const auto [vs, ds] = primitive(e.nodes[at]).c(cv.data(), cd.data(), u);
     body += "  const double " + u + " = " + vs + ";\n";
     body += "  const double " + t + " = " + ds + ";\n";
     char w[40] = "1.0";

@@ -17,10 +17,9 @@
 #include <vector>
 
 #include "engine/metaloss.h"
+#include "meta/losses/primitives.h"  // Prim and its table
 
 namespace metaloss::losses {
-
-enum class Prim : uint8_t { Y, F, One, MinusOne, Add, Sub, Mul, Div, Min, Max, Sign, Square, Abs, Log, Sqrt, Tanh };
 
 int arity(Prim p);
 const char* prim_name(Prim p);  // "y", "f", "1", "-1", "add", ...

@@ -163,26 +163,9 @@ std::string py_expression(const Expression& e, const std::vector<double>& w) {
   std::function<std::string()> rec = [&]() -> std::string {
     const size_t at = pos++;
     const Prim p = e.nodes[at];
-    std::string s;
-    auto arg = [&] { return rec(); };
-    switch (p) {
-      case Prim::Y: s = "y"; break;
-      case Prim::F: s = "f"; break;
-      case Prim::One: s = "torch.ones_like(f)"; break;
-      case Prim::MinusOne: s = "(-torch.ones_like(f))"; break;
-      case Prim::Add: { const auto a = arg(), b = arg(); s = "(" + a + " + " + b + ")"; break; }
-      case Prim::Sub: { const auto a = arg(), b = arg(); s = "(" + a + " - " + b + ")"; break; }
-      case Prim::Mul: { const auto a = arg(), b = arg(); s = "(" + a + " * " + b + ")"; break; }
-      case Prim::Div: { const auto a = arg(), b = arg(); s = "(" + a + " / torch.sqrt(1 + " + b + " ** 2))"; break; }
-      case Prim::Min: { const auto a = arg(), b = arg(); s = "torch.minimum(" + a + ", " + b + ")"; break; }
-      case Prim::Max: { const auto a = arg(), b = arg(); s = "torch.maximum(" + a + ", " + b + ")"; break; }
-      case Prim::Sign: s = "torch.sign(" + arg() + ")"; break;
-      case Prim::Square: s = "torch.square(" + arg() + ")"; break;
-      case Prim::Abs: s = "torch.abs(" + arg() + ")"; break;
-      case Prim::Log: s = "torch.log(torch.clamp(torch.abs(" + arg() + "), min=1e-7))"; break;
-      case Prim::Sqrt: s = "torch.sqrt(torch.clamp(torch.abs(" + arg() + "), min=1e-7))"; break;
-      case Prim::Tanh: s = "torch.tanh(" + arg() + ")"; break;
-    }
+    std::vector<std::string> k;
+    for (int c = 0; c < arity(p); ++c) k.push_back(rec());  // the children, in order
+    std::string s = primitive(p).pytorch(k.data());
     if (at > 0 && !w.empty() && w[at - 1] != 1) s = "(" + num(w[at - 1]) + " * " + s + ")";
     return s;
   };
