@@ -147,6 +147,11 @@ Tensor conv2d_weight_grad(const Tensor& x, const Tensor& gy, const Shape& w_shap
 // (default on; off with METALOSS_NO_CUDNN=1 or set_cudnn_enabled(false): im2col + cuBLAS).
 void set_cudnn_enabled(bool on);
 bool cudnn_enabled();
+// conv2d on CPU tensors with at most this many input taps (c * kh * kw) runs the direct kernels
+// (conv2d_direct; default 64, so LeNet-5's conv1 but not conv2), else im2col + GEMM; 0 turns
+// them off. METALOSS_DIRECT_CONV_MAX_TAPS sets it at start-up. The two paths agree to rounding.
+void set_direct_conv_max_taps(int64_t taps);
+int64_t direct_conv_max_taps();
 // Memory for time on the CPU: with recompute on, a recorded conv2d saves only its input and
 // weight (conv2d_direct) and its backward rebuilds the im2col columns, instead of keeping them
 // (9.6 MiB for LeNet-5's first layer at batch 128) until the backward pass. Pays off when many

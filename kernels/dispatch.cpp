@@ -166,41 +166,39 @@ bool cudnn_available() {
 #endif
 }
 
+// Direct convolution: cuDNN on a CUDA device, the CPU's direct kernels (kernels/cpu/direct_conv.cpp)
+// on the host.
 #if defined(METALOSS_WITH_CUDA) && defined(METALOSS_WITH_CUDNN)
-namespace {
-void require_cuda(Device dev, const char* kernel) {
-  if (!on_cuda(dev)) throw std::invalid_argument(std::string("kernel ") + kernel + ": cuDNN convolution needs a CUDA device");
-}
-}  // namespace
+#define METALOSS_CONV_DISPATCH(dev, name, bytes, flops, cuda_call, cpu_call)                   \
+  do {                                                                                         \
+    if (on_cuda(dev)) {                                                                        \
+      const bool timed_ = profiler::enabled();                                                 \
+      cuda::KernelTimer timer_(name, timed_ ? (bytes) : 0.0, timed_ ? (flops) : 0.0);          \
+      return cuda::cuda_call;                                                                  \
+    }                                                                                          \
+    return cpu::cpu_call;                                                                      \
+  } while (0)
+#else
+#define METALOSS_CONV_DISPATCH(dev, name, bytes, flops, cuda_call, cpu_call)                                   \
+  do {                                                                                                         \
+    if ((dev).is_cuda())                                                                                       \
+      throw std::runtime_error(std::string("kernel ") + name + ": a CUDA operand, but metaloss was built without cuDNN"); \
+    return cpu::cpu_call;                                                                                      \
+  } while (0)
+#endif
 void conv2d_forward(Device dev, DType t, const Conv2dGeom& g, int64_t k, const void* x, const void* w, void* y) {
-  require_cuda(dev, "conv2d_forward");
-  const bool timed = profiler::enabled();
-  cuda::KernelTimer timer("cudnn_conv2d_forward", timed ? conv_bytes(t, g, k) : 0, timed ? conv_flops(g, k) : 0);
-  cuda::conv2d_forward(t, g, k, x, w, y);
+  METALOSS_CONV_DISPATCH(dev, "cudnn_conv2d_forward", conv_bytes(t, g, k), conv_flops(g, k),
+                         conv2d_forward(t, g, k, x, w, y), direct_conv2d_forward(t, g, k, x, w, y));
 }
 void conv2d_backward_data(Device dev, DType t, const Conv2dGeom& g, int64_t k, const void* dy, const void* w, void* dx) {
-  require_cuda(dev, "conv2d_backward_data");
-  const bool timed = profiler::enabled();
-  cuda::KernelTimer timer("cudnn_conv2d_backward_data", timed ? conv_bytes(t, g, k) : 0, timed ? conv_flops(g, k) : 0);
-  cuda::conv2d_backward_data(t, g, k, dy, w, dx);
+  METALOSS_CONV_DISPATCH(dev, "cudnn_conv2d_backward_data", conv_bytes(t, g, k), conv_flops(g, k),
+                         conv2d_backward_data(t, g, k, dy, w, dx), direct_conv2d_backward_data(t, g, k, dy, w, dx));
 }
 void conv2d_backward_filter(Device dev, DType t, const Conv2dGeom& g, int64_t k, const void* x, const void* dy,
                             void* dw) {
-  require_cuda(dev, "conv2d_backward_filter");
-  const bool timed = profiler::enabled();
-  cuda::KernelTimer timer("cudnn_conv2d_backward_filter", timed ? conv_bytes(t, g, k) : 0, timed ? conv_flops(g, k) : 0);
-  cuda::conv2d_backward_filter(t, g, k, x, dy, dw);
+  METALOSS_CONV_DISPATCH(dev, "cudnn_conv2d_backward_filter", conv_bytes(t, g, k), conv_flops(g, k),
+                         conv2d_backward_filter(t, g, k, x, dy, dw), direct_conv2d_backward_filter(t, g, k, x, dy, dw));
 }
-#else
-void conv2d_forward(Device, DType, const Conv2dGeom&, int64_t, const void*, const void*, void*) {
-  throw std::runtime_error("kernel conv2d_forward: metaloss was built without cuDNN");
-}
-void conv2d_backward_data(Device, DType, const Conv2dGeom&, int64_t, const void*, const void*, void*) {
-  throw std::runtime_error("kernel conv2d_backward_data: metaloss was built without cuDNN");
-}
-void conv2d_backward_filter(Device, DType, const Conv2dGeom&, int64_t, const void*, const void*, void*) {
-  throw std::runtime_error("kernel conv2d_backward_filter: metaloss was built without cuDNN");
-}
-#endif
+#undef METALOSS_CONV_DISPATCH
 
 }  // namespace metaloss::kernels

@@ -105,9 +105,9 @@ void philox_randint(Device dev, int64_t* out, int64_t n, uint64_t seed, uint64_t
 // CPU only: a CUDA device throws.
 void symmetric_eigen(Device dev, DType t, int64_t n, const void* a, void* eigenvalues, void* eigenvectors);
 
-// cuDNN convolution (groups 1) of contiguous x [n, c, h, w] with w [k, c, kh, kw] into
-// y [n, k, oh, ow], and its two adjoints. CUDA only, and only when built with cuDNN
-// (cudnn_available()); the engine uses them for conv2d on a CUDA device.
+// Direct convolution (groups 1) of contiguous x [n, c, h, w] with w [k, c, kh, kw] into
+// y [n, k, oh, ow], and its two adjoints: cuDNN on a CUDA device (only when built with cuDNN:
+// cudnn_available()), the direct kernels of kernels/cpu/direct_conv.cpp on the host.
 bool cudnn_available();
 void conv2d_forward(Device dev, DType t, const Conv2dGeom& g, int64_t out_channels, const void* x, const void* w, void* y);
 void conv2d_backward_data(Device dev, DType t, const Conv2dGeom& g, int64_t out_channels, const void* dy, const void* w,

@@ -108,9 +108,27 @@ bool use_cudnn(const Tensor& x) {
   return x.is_cuda() && g_cudnn_enabled.load(std::memory_order_relaxed) && kernels::cudnn_available();
 }
 
+// The CPU's direct kernels (kernels/cpu/direct_conv.cpp, stride 1) for few input taps c * kh * kw, where
+// im2col + GEMM moves kh * kw copies of the input through memory for little arithmetic
+// (LeNet-5's conv1: 25 taps); above it the GEMM wins (bench/README.md, "direct convolution").
+// METALOSS_DIRECT_CONV_MAX_TAPS overrides the bound (0: always im2col), for the benchmark.
+std::atomic<int64_t> g_direct_max_taps{[]() -> int64_t {
+  const char* e = std::getenv("METALOSS_DIRECT_CONV_MAX_TAPS");
+  return e ? std::atoll(e) : 64;
+}()};
+
+bool use_cpu_direct(const Tensor& x, const kernels::Conv2dGeom& g) {
+  return !x.is_cuda() && g.sh == 1 && g.sw == 1 && g.c * g.kh * g.kw <= g_direct_max_taps.load(std::memory_order_relaxed);
+}
+
+// Whether conv2d and its adjoints run as direct kernels (cuDNN, or the CPU's) rather than im2col + GEMM.
+bool use_direct_kernels(const Tensor& x, const kernels::Conv2dGeom& g) { return use_cudnn(x) || use_cpu_direct(x, g); }
+
 }  // namespace
 
 void set_cudnn_enabled(bool on) { g_cudnn_enabled.store(on, std::memory_order_relaxed); }
+void set_direct_conv_max_taps(int64_t taps) { g_direct_max_taps.store(taps, std::memory_order_relaxed); }
+int64_t direct_conv_max_taps() { return g_direct_max_taps.load(std::memory_order_relaxed); }
 void set_conv_recompute(bool on) { g_conv_recompute.store(on, std::memory_order_relaxed); }
 bool conv_recompute() { return g_conv_recompute.load(std::memory_order_relaxed); }
 bool cudnn_enabled() { return g_cudnn_enabled.load(std::memory_order_relaxed) && kernels::cudnn_available(); }
@@ -123,7 +141,7 @@ Tensor conv2d_direct(const Tensor& x_in, const Tensor& w_in, Pair2 stride, Pair2
   const auto g = conv_geom(x_in.shape(), {w_in.shape()[2], w_in.shape()[3]}, stride, padding, dilation, "conv2d_direct");
   const int64_t o = w_in.shape()[0];
   Tensor y;
-  if (use_cudnn(x_in)) {
+  if (use_direct_kernels(x_in, g)) {
     const Tensor x = contiguous(x_in.detach()), w = contiguous(w_in.detach());
     y = Tensor::empty(Shape{g.n, o, g.oh, g.ow}, x.dtype(), x.device());
     kernels::conv2d_forward(x.device(), x.dtype(), g, o, x.raw_data(), w.raw_data(), y.raw_data());
@@ -151,7 +169,7 @@ Tensor conv2d_input_grad(const Tensor& gy_in, const Tensor& w_in, const Shape& x
   if (gy_in.shape() != Shape{g.n, o, g.oh, g.ow} || w_in.shape()[1] != g.c)
     fail("conv2d_input_grad", "gradient " + gy_in.desc() + " and weight " + w_in.desc() + " do not fit input " + x_shape.str());
   Tensor dx;
-  if (use_cudnn(gy_in)) {
+  if (use_direct_kernels(gy_in, g)) {
     const Tensor gy = contiguous(gy_in.detach()), w = contiguous(w_in.detach());
     dx = Tensor::empty(x_shape, gy.dtype(), gy.device());
     kernels::conv2d_backward_data(gy.device(), gy.dtype(), g, o, gy.raw_data(), w.raw_data(), dx.raw_data());
@@ -182,7 +200,7 @@ Tensor conv2d_weight_grad(const Tensor& x_in, const Tensor& gy_in, const Shape& 
   if (gy_in.shape() != Shape{g.n, o, g.oh, g.ow} || w_shape[1] != g.c)
     fail("conv2d_weight_grad", "input " + x_in.desc() + " and gradient " + gy_in.desc() + " do not fit weight " + w_shape.str());
   Tensor dw;
-  if (use_cudnn(x_in)) {
+  if (use_direct_kernels(x_in, g)) {
     const Tensor x = contiguous(x_in.detach()), gy = contiguous(gy_in.detach());
     dw = Tensor::empty(w_shape, x.dtype(), x.device());
     kernels::conv2d_backward_filter(x.device(), x.dtype(), g, o, x.raw_data(), gy.raw_data(), dw.raw_data());
@@ -224,7 +242,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, Pair2 stride
       fail("conv2d", "bias " + bias.desc() + " does not match " + std::to_string(o) + " out channels");
   }
   Tensor y;
-  if (groups == 1 && use_cudnn(x)) {
+  if (groups == 1 && use_direct_kernels(x, g)) {
     y = conv2d_direct(x, w, stride, padding, dilation);
   } else if (groups == 1 && g_conv_recompute.load(std::memory_order_relaxed) && should_record(x, w)) {
     y = conv2d_direct(x, w, stride, padding, dilation);
