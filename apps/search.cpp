@@ -4,9 +4,7 @@
 #include <CLI/CLI.hpp>
 
 #include "apps/cli_checks.h"
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
+#include <unistd.h>  // isatty
 
 #include <algorithm>
 #include <chrono>
@@ -27,6 +25,7 @@
 #include "meta/learn/plot.h"
 #include "meta/losses/simplify.h"
 #include "meta/search/run_store.h"
+#include "meta/search/run_export.h"
 #include "meta/search/search_run.h"
 #include "meta/search/workers.h"
 #include "meta/train.h"
@@ -151,8 +150,6 @@ std::string rank_device(const Devices& d, int rank) {
 }
 
 // The search (new or continued) and its meta-test, on an open store with its configuration set.
-std::string outcome(const search::CandidateRecord& c);
-
 int drive(RunStore& store, const RunConfig& c, const std::string& dir, int workers, bool mpi, const Devices& devices,
           const std::string& command_line, const std::string& metrics_path) {
   const auto setup = search::build_setup(c, devices.main);
@@ -207,7 +204,7 @@ int drive(RunStore& store, const RunConfig& c, const std::string& dir, int worke
         ++in_generation;
         metrics.write({{"generation", double(r.generation + 1)}, {"index", double(r.index)}, {"fitness", r.fitness},
                        {"seconds", r.seconds}},
-                      {{"event", "candidate"}, {"outcome", outcome(r)}, {"genome", r.genome}, {"worker", r.worker},
+                      {{"event", "candidate"}, {"outcome", search::outcome_name(r.outcome)}, {"genome", r.genome}, {"worker", r.worker},
                        {"device", r.device}});
         if (r.outcome == search::Outcome::Failed || r.outcome == search::Outcome::Rejected)
           std::fprintf(stderr, "%scandidate %d/%d failed: %s\n", tty ? "\r\033[K" : "", r.generation + 1, r.index,
@@ -276,99 +273,6 @@ int drive(RunStore& store, const RunConfig& c, const std::string& dir, int worke
 }
 
 // ---- runs list / show / export ---------------------------------------------------------
-
-bool in_use(const std::string& db) {
-  const int fd = ::open((db + ".lock").c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  const bool busy = ::flock(fd, LOCK_EX | LOCK_NB) != 0;
-  ::close(fd);
-  return busy;
-}
-
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string o = "\"";
-  for (char ch : s) o += ch == '"' ? std::string("\"\"") : std::string(1, ch);
-  return o + "\"";
-}
-
-std::string json_string(const std::string& s) {
-  std::string o = "\"";
-  for (char ch : s) {
-    if (ch == '"' || ch == '\\') o += '\\', o += ch;
-    else if (ch == '\n') o += "\\n";
-    else if (static_cast<unsigned char>(ch) < 0x20) o += ' ';
-    else o += ch;
-  }
-  return o + "\"";
-}
-
-// A table as rows of (column, value, is_number).
-struct Table {
-  std::vector<std::string> columns;
-  std::vector<std::vector<std::string>> rows;
-  std::vector<bool> numeric;
-};
-
-// What became of a candidate (search::Outcome): trained, rejected (by the rejection protocol,
-// before any training), failed (diverged, over time, a worker died), cached (a genome seen
-// before) or equivalent (the gradient-equivalence filter).
-std::string outcome(const search::CandidateRecord& c) { return search::outcome_name(c.outcome); }
-
-// The run's results (the meta-test, its status), one row per key.
-Table results_table(const std::map<std::string, std::string>& results) {
-  Table t;
-  t.columns = {"key", "value"};
-  t.numeric = {false, false};
-  for (const auto& [k, v] : results) t.rows.push_back({k, v});
-  return t;
-}
-
-Table candidate_table(const std::vector<search::CandidateRecord>& cs) {
-  Table t;
-  t.columns = {"generation", "index", "genome", "params", "fitness", "status", "reason", "seed", "seconds", "worker",
-               "session", "cached", "device", "outcome"};
-  t.numeric = {true, true, false, true, true, false, false, true, true, false, true, true, false, false};
-  for (const auto& c : cs)
-    t.rows.push_back({std::to_string(c.generation + 1), std::to_string(c.index), c.genome, c.params, search::config_number(c.fitness), c.status,
-                      c.reason, std::to_string(c.seed), search::config_number(c.seconds), c.worker, std::to_string(c.session),
-                      c.cached ? "1" : "0", c.device, outcome(c)});
-  return t;
-}
-
-Table generation_table(const std::vector<search::GenerationRecord>& gs) {
-  Table t;
-  t.columns = {"generation", "best", "mean", "failed", "cached", "evaluated", "seconds", "session", "rng_state"};
-  t.numeric = {true, true, true, true, true, true, true, true, false};
-  for (const auto& g : gs)
-    t.rows.push_back({std::to_string(g.generation + 1), search::config_number(g.best), search::config_number(g.mean), std::to_string(g.failed),
-                      std::to_string(g.cached), std::to_string(g.evaluated), search::config_number(g.seconds), std::to_string(g.session),
-                      g.rng_state});
-  return t;
-}
-
-void write_table(std::ostream& os, const Table& t, const std::string& format) {
-  if (format == "csv") {
-    for (size_t i = 0; i < t.columns.size(); ++i) os << (i ? "," : "") << t.columns[i];
-    os << "\n";
-    for (const auto& r : t.rows) {
-      for (size_t i = 0; i < r.size(); ++i) os << (i ? "," : "") << csv_field(r[i]);
-      os << "\n";
-    }
-    return;
-  }
-  os << "[\n";
-  for (size_t k = 0; k < t.rows.size(); ++k) {
-    os << "  {";
-    for (size_t i = 0; i < t.columns.size(); ++i) {
-      const std::string& v = t.rows[k][i];
-      const bool finite_number = t.numeric[i] && v != "nan" && v != "inf" && v != "-inf";
-      os << (i ? ", " : "") << json_string(t.columns[i]) << ": " << (finite_number ? v : json_string(v));
-    }
-    os << "}" << (k + 1 < t.rows.size() ? "," : "") << "\n";
-  }
-  os << "]\n";
-}
 
 std::string run_dir_of(const std::string& dir) {
   if (!fs::exists(store_path(dir)))
@@ -467,7 +371,7 @@ int runs_list(const std::string& root) {
       if (get("kind") == "fewshot") {  // few-shot runs: meta-steps, best validation accuracy, test accuracy
         auto res = s.results();
         auto r = [&](const char* k) { return res.count(k) ? res.at(k) : std::string("0"); };
-        std::string state = in_use(db) ? "running" : res.count("status") ? "complete" : "interrupted";
+        std::string state = search::run_in_use(db) ? "running" : res.count("status") ? "complete" : "interrupted";
         if (res.count("test_accuracy")) state += ", test " + pct(std::stod(res.at("test_accuracy"))) + " accuracy";
         const std::string best =
             res.count("best_validation_accuracy") ? "acc " + pct(std::stod(res.at("best_validation_accuracy"))) : "-";
@@ -479,7 +383,7 @@ int runs_list(const std::string& root) {
       std::string total = get("generations");
       if (c.count("glo_generations"))  // glo: the GP generations plus the CMA-ES ones
         total = std::to_string(std::stoll(total) + std::stoll(c.at("glo_generations")));
-      std::string state = in_use(db) ? "running" : (std::to_string(gens.size()) == total ? "complete" : "interrupted");
+      std::string state = search::run_in_use(db) ? "running" : (std::to_string(gens.size()) == total ? "complete" : "interrupted");
       if (state == "complete" && !s.results().count("test_error")) state = "complete (no meta-test)";
       std::printf("%-44s %-10s %-14s %-9s %-12s %8lld %12s  %s\n", d.string().c_str(), get("method").c_str(),
                   get("dataset").c_str(), get("model").c_str(), (std::to_string(gens.size()) + "/" + total).c_str(),
@@ -494,7 +398,7 @@ int runs_list(const std::string& root) {
 int runs_show(const std::string& dir) {
   const std::string db = store_path(run_dir_of(dir));
   RunStore s(db, false);
-  std::printf("run %s (%s), configuration hash %s\n", dir.c_str(), in_use(db) ? "running" : "not running",
+  std::printf("run %s (%s), configuration hash %s\n", dir.c_str(), search::run_in_use(db) ? "running" : "not running",
               s.config_hash().c_str());
   for (const auto& [k, v] : s.config()) std::printf("  %-13s %s\n", k.c_str(), v.c_str());
   std::printf("\nsessions:\n");
@@ -570,12 +474,12 @@ int runs_export(const RunsArgs& a) {
     std::fprintf(stderr, "wrote %s: hall-of-fame rank %d, %s\n", a.out.c_str(), a.loss_rank, f.formula().c_str());
     return 0;
   }
-  Table t = a.table == "generations"   ? generation_table(s.generations())
-            : a.table == "hall_of_fame" ? candidate_table(s.hall_of_fame())
-            : a.table == "results"      ? results_table(s.results())
-                                        : candidate_table(s.candidates());
+  search::Table t = a.table == "generations"   ? search::generation_table(s.generations())
+            : a.table == "hall_of_fame" ? search::candidate_table(s.hall_of_fame())
+            : a.table == "results"      ? search::results_table(s.results())
+                                        : search::candidate_table(s.candidates());
   if (!a.columns.empty()) {  // keep the named columns, in the order given
-    Table k;
+    search::Table k;
     std::stringstream ss(a.columns);
     std::string name;
     std::vector<size_t> pick;
@@ -599,11 +503,11 @@ int runs_export(const RunsArgs& a) {
     t = std::move(k);
   }
   if (a.out.empty()) {
-    write_table(std::cout, t, a.format);
+    search::write_table(std::cout, t, a.format);
     return 0;
   }
   std::ostringstream f;
-  write_table(f, t, a.format);
+  search::write_table(f, t, a.format);
   data::write_file(a.out, f.str());
   std::fprintf(stderr, "wrote %zu rows to %s\n", t.rows.size(), a.out.c_str());
   return 0;
