@@ -620,6 +620,64 @@ void meta_test_file(const SeedSetup& s, const losses::LossFile& file, Device dev
   });
 }
 
+// ML3 or AdaLFL for one seed (after its baselines): learns phi, meta-tests it at each rate, and
+// writes the learned losses (final, tuned, AdaLFL's snapshots) as loss files and the loss plot.
+void learn_loss(const SeedSetup& s, const learn::LearnTask& task, const losses::LearnedLossConfig& lcfg, Device device,
+                const std::string& out, const std::string& model, SeedResult& r) {
+  const LearnArgs& a = s.a;
+  const uint64_t seed = s.seed;
+  const bool regression = is_regression(a.dataset);
+  Generator loss_gen = seeds::derive(seed, seeds::Stream::LossInit);
+  auto loss = std::make_shared<LearnedLoss>(lcfg, loss_gen);
+  loss->to(device);  // phi, its Adam state and alpha live on the device
+  std::vector<learn::LossSnapshot> snaps{learn::snapshot(*loss, "initial", 0)};
+  NamedTensors tuned_phi;
+  if (a.method == "ml3") run_ml3(s, task, loss, r, snaps);
+  else tuned_phi = run_adalfl(s, task, loss, r, snaps, out);
+  const std::string tag = out + "/learned-loss-seed" + std::to_string(seed);
+  // Loss files (meta/losses/loss_file.h): `metaloss train --loss FILE` trains with them.
+  auto save_loss = [&](std::shared_ptr<LearnedLoss> net, const std::string& path, const Arm& arm, int64_t step) {
+    losses::LossFile lf;
+    lf.kind = losses::LossFile::Kind::Network;
+    lf.network = std::move(net);
+    lf.regression = regression;
+    auto num17 = [](double v) {
+      char b[32];
+      std::snprintf(b, sizeof b, "%.17g", v);
+      return std::string(b);
+    };
+    lf.provenance = {{"method", a.method}, {"run", out}, {"seed", std::to_string(seed)},
+                     {"step", std::to_string(step)}, {"dataset", a.dataset}, {"model", model},
+                     {"base_lr", num17(arm.lr)}, {"test_" + std::string(regression ? "mse" : "error"), num17(arm.test)}};
+    losses::save_loss_file(path, lf);
+  };
+  // The step of the final state: ML3's meta-steps, or AdaLFL's offline steps plus one online step per base step.
+  const int64_t final_step = a.method == "ml3" ? a.meta_steps : a.meta_steps + a.steps;
+  save_loss(loss, tag + ".safetensors", r.learned, final_step);
+  if (a.snapshots > 0) {  // AdaLFL's phi along online training, each a loss file of its own
+    fs::create_directories(out + "/snapshots");
+    for (const learn::LossSnapshot& sn : snaps) {
+      auto net = std::make_shared<LearnedLoss>(lcfg, loss_gen);
+      net->to(loss->parameters().front().dtype());
+      net->load_state_dict(sn.phi);
+      Arm at = r.learned;
+      at.test = NAN;  // a snapshot has no test score of its own
+      const std::string path = out + "/snapshots/seed" + std::to_string(seed) + "-step" + std::to_string(sn.step) + ".safetensors";
+      save_loss(net, path, at, sn.step);
+    }
+  }
+  if (!tuned_phi.empty()) {  // AdaLFL: each online run ends with its own phi
+    auto tuned = std::make_shared<LearnedLoss>(lcfg, loss_gen);
+    tuned->to(loss->parameters().front().dtype());
+    tuned->load_state_dict(tuned_phi);
+    save_loss(tuned, tag + "-tuned.safetensors", r.learned_tuned, final_step);
+  }
+  const learn::PlotFiles pf = learn::write_plot(
+      learn::sample_learned_loss(loss->config(), snaps, a.method + " learned loss, " + a.dataset + " / " + model + ", seed " + std::to_string(seed)),
+      out + "/loss-seed" + std::to_string(seed));
+  if (!pf.note.empty()) std::fprintf(stderr, "metaloss learn: %s\n", pf.note.c_str());
+}
+
 std::vector<std::string> parse_extras(const LearnArgs& a, bool regression) {
   std::vector<std::string> extras;
   for (size_t b = 0; b < a.extra_baselines.size();) {
@@ -744,65 +802,8 @@ int run_learn(const LearnArgs& in) {
       r.extra_seconds.push_back(x.seconds);
     }
 
-    if (given) {  // --meta-test: the file's loss, trained like a learned one at each rate
-      meta_test_file(setup, *given, device, r);
-      metrics.write({{"seed", double(seed)}, {"baseline", r.base.test}, {"learned", r.learned.test},
-                     {"baseline_tuned", r.base_tuned.test}, {"baseline_tuned_lr", r.base_tuned.lr},
-                     {"learned_tuned", r.learned_tuned.test}, {"learned_tuned_lr", r.learned_tuned.lr}},
-                    {{"event", "seed-end"}, {"metric", regression ? "test_mse" : "test_error"}});
-      save_seed(out, fingerprint, r);
-      results.push_back(r);
-      continue;
-    }
-    Generator loss_gen = seeds::derive(seed, seeds::Stream::LossInit);
-    auto loss = std::make_shared<LearnedLoss>(lcfg, loss_gen);
-    loss->to(device);  // phi, its Adam state and alpha live on the device
-    std::vector<learn::LossSnapshot> snaps{learn::snapshot(*loss, "initial", 0)};
-    NamedTensors tuned_phi;
-    if (a.method == "ml3") run_ml3(setup, task, loss, r, snaps);
-    else tuned_phi = run_adalfl(setup, task, loss, r, snaps, out);
-    const std::string tag = out + "/learned-loss-seed" + std::to_string(seed);
-    // Loss files (meta/losses/loss_file.h): `metaloss train --loss FILE` trains with them.
-    auto save_loss = [&](std::shared_ptr<LearnedLoss> net, const std::string& path, const Arm& arm, int64_t step) {
-      losses::LossFile lf;
-      lf.kind = losses::LossFile::Kind::Network;
-      lf.network = std::move(net);
-      lf.regression = regression;
-      auto num17 = [](double v) {
-        char b[32];
-        std::snprintf(b, sizeof b, "%.17g", v);
-        return std::string(b);
-      };
-      lf.provenance = {{"method", a.method}, {"run", out}, {"seed", std::to_string(seed)},
-                       {"step", std::to_string(step)}, {"dataset", a.dataset}, {"model", model},
-                       {"base_lr", num17(arm.lr)}, {"test_" + std::string(regression ? "mse" : "error"), num17(arm.test)}};
-      losses::save_loss_file(path, lf);
-    };
-    // The step of the final state: ML3's meta-steps, or AdaLFL's offline steps plus one online step per base step.
-    const int64_t final_step = a.method == "ml3" ? a.meta_steps : a.meta_steps + a.steps;
-    save_loss(loss, tag + ".safetensors", r.learned, final_step);
-    if (a.snapshots > 0) {  // AdaLFL's phi along online training, each a loss file of its own
-      fs::create_directories(out + "/snapshots");
-      for (const learn::LossSnapshot& sn : snaps) {
-        auto net = std::make_shared<LearnedLoss>(lcfg, loss_gen);
-        net->to(loss->parameters().front().dtype());
-        net->load_state_dict(sn.phi);
-        Arm at = r.learned;
-        at.test = NAN;  // a snapshot has no test score of its own
-        const std::string path = out + "/snapshots/seed" + std::to_string(seed) + "-step" + std::to_string(sn.step) + ".safetensors";
-        save_loss(net, path, at, sn.step);
-      }
-    }
-    if (!tuned_phi.empty()) {  // AdaLFL: each online run ends with its own phi
-      auto tuned = std::make_shared<LearnedLoss>(lcfg, loss_gen);
-      tuned->to(loss->parameters().front().dtype());
-      tuned->load_state_dict(tuned_phi);
-      save_loss(tuned, tag + "-tuned.safetensors", r.learned_tuned, final_step);
-    }
-    const learn::PlotFiles pf = learn::write_plot(
-        learn::sample_learned_loss(loss->config(), snaps, a.method + " learned loss, " + a.dataset + " / " + model + ", seed " + std::to_string(seed)),
-        out + "/loss-seed" + std::to_string(seed));
-    if (!pf.note.empty()) std::fprintf(stderr, "metaloss learn: %s\n", pf.note.c_str());
+    if (given) meta_test_file(setup, *given, device, r);  // --meta-test: the file's loss, trained at each rate
+    else learn_loss(setup, task, lcfg, device, out, model, r);
     metrics.write({{"seed", double(seed)}, {"baseline", r.base.test}, {"learned", r.learned.test}, {"skipped", double(r.skipped)},
                    {"baseline_seconds", r.base.seconds}, {"learned_seconds", r.learned.seconds},
                    {"baseline_tuned", r.base_tuned.test}, {"baseline_tuned_lr", r.base_tuned.lr},
