@@ -521,6 +521,33 @@ std::string seed_fingerprint(const LearnArgs& a, const std::string& model, const
   return std::string(b) + " grid=" + a.base_lr_grid + " extras=" + a.extra_baselines + " loss=" + lcfg.to_json();
 }
 
+// A short digest of a file's bytes (FNV-1a, 64 bits): seeds finished with one loss file are not
+// taken for another file written to the same path, and a copy of the file elsewhere resumes them.
+std::string file_digest(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  uint64_t h = 1469598103934665603ull;
+  char buf[1 << 14];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    for (std::streamsize i = 0; i < in.gcount(); ++i) h = (h ^ uint64_t(uint8_t(buf[i]))) * 1099511628211ull;
+    if (!in) break;
+  }
+  char out[20];
+  std::snprintf(out, sizeof out, "%016llx", (unsigned long long)h);
+  return out;
+}
+
+// --meta-test: only what shapes a meta-test's numbers (no meta-learning options), and the loss
+// file's bytes rather than its path.
+std::string meta_test_fingerprint(const LearnArgs& a, const std::string& model) {
+  char b[512];
+  std::snprintf(b, sizeof b,
+                "meta-test dataset=%s data_dir=%s model=%s inner_lr=%.17g momentum=%.17g steps=%lld epochs=%lld "
+                "batch=%lld val_fraction=%.17g",
+                a.dataset.c_str(), a.data_dir.c_str(), model.c_str(), a.inner_lr, a.momentum, (long long)a.steps,
+                (long long)a.epochs, (long long)a.batch_size, a.val_fraction);
+  return std::string(b) + " grid=" + a.base_lr_grid + " extras=" + a.extra_baselines + " file=" + file_digest(a.meta_test);
+}
+
 std::string seed_file(const std::string& out, uint64_t seed) { return out + "/seeds/seed-" + std::to_string(seed) + ".txt"; }
 
 void save_seed(const std::string& out, const std::string& fingerprint, const SeedResult& r) {
@@ -586,29 +613,9 @@ bool load_seed(const std::string& out, const std::string& fingerprint, SeedResul
   return true;
 }
 
-// A short digest of a file's bytes (FNV-1a, 64 bits): seeds finished with one loss file are not
-// taken for another file written to the same path, and a copy of the file elsewhere resumes them.
-std::string file_digest(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  uint64_t h = 1469598103934665603ull;
-  char buf[1 << 14];
-  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
-    for (std::streamsize i = 0; i < in.gcount(); ++i) h = (h ^ uint64_t(uint8_t(buf[i]))) * 1099511628211ull;
-    if (!in) break;
-  }
-  char out[20];
-  std::snprintf(out, sizeof out, "%016llx", (unsigned long long)h);
-  return out;
-}
-
 // --meta-test: the file's loss at --inner-lr and over the grid, from the baseline's init, masks
 // and batches (a network is used frozen, as ML3's meta-test uses its learned loss).
-void meta_test_file(const SeedSetup& s, const losses::LossFile& file, Device device, SeedResult& r) {
-  losses::LossFile f = file;
-  if (f.network && device != Device::cpu()) {  // a copy of its own on the device
-    f = losses::load_loss_file(s.a.meta_test);
-    f.network->to(device);
-  }
+void meta_test_file(const SeedSetup& s, const losses::LossFile& f, SeedResult& r) {
   TrainOptions lt = s.to;
   lt.loss = s.a.method;
   lt.loss_fn = f.function();
@@ -709,8 +716,11 @@ int run_learn(const LearnArgs& in) {
       throw UsageError("--meta-test " + a.meta_test + ": a " + (given->regression ? "regression" : "classification") +
                        " loss (" + given->formula() + "), but --dataset " + a.dataset + " is " +
                        (regression ? "regression" : "classification"));
+    // Named after the method that made it (a word: it names the columns and the output folder).
     const auto m = given->provenance.find("method");
-    a.method = m != given->provenance.end() && !m->second.empty() ? m->second : "file";
+    const bool word = m != given->provenance.end() && !m->second.empty() && m->second.size() <= 32 &&
+                      std::all_of(m->second.begin(), m->second.end(), [](unsigned char ch) { return std::isalnum(ch) || ch == '_' || ch == '-'; });
+    a.method = word ? m->second : "file";
     if (a.meta_steps < 0) a.meta_steps = 0;
     if (a.learn_lr) throw UsageError("--learn-lr is for --method adalfl (--meta-test trains with a fixed lr)");
   } else if (a.method.empty()) {
@@ -744,8 +754,8 @@ int run_learn(const LearnArgs& in) {
   const std::string out =
       !a.out.empty() ? a.out : (given ? "runs/meta-test-" : "runs/learn-") + a.method + "-" + a.dataset + "-" + model;
   fs::create_directories(out);
-  const std::string fingerprint =
-      seed_fingerprint(a, model, lcfg) + (given ? " meta_test_file=" + file_digest(a.meta_test) : "");  // the bytes, not the path
+  const std::string fingerprint = given ? meta_test_fingerprint(a, model) : seed_fingerprint(a, model, lcfg);
+  if (given && given->network && device != Device::cpu()) given->network->to(device);  // once, for every seed
   // A run that resumes (a seed already done under these options) appends to its metrics file;
   // a fresh one starts it anew, so no older run's lines are mixed in.
   const bool resuming = std::any_of(seeds.begin(), seeds.end(), [&](uint64_t s) { return seed_on_disk(out, fingerprint, s); });
@@ -802,7 +812,7 @@ int run_learn(const LearnArgs& in) {
       r.extra_seconds.push_back(x.seconds);
     }
 
-    if (given) meta_test_file(setup, *given, device, r);  // --meta-test: the file's loss, trained at each rate
+    if (given) meta_test_file(setup, *given, r);  // --meta-test: the file's loss, trained at each rate
     else learn_loss(setup, task, lcfg, device, out, model, r);
     metrics.write({{"seed", double(seed)}, {"baseline", r.base.test}, {"learned", r.learned.test}, {"skipped", double(r.skipped)},
                    {"baseline_seconds", r.base.seconds}, {"learned_seconds", r.learned.seconds},

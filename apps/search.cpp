@@ -150,9 +150,13 @@ std::string rank_device(const Devices& d, int rank) {
 }
 
 // The search (new or continued) and its meta-test, on an open store with its configuration set.
+// `setup_is_usage`: a new search, whose configuration came from the command line, so a model that
+// does not fit the data or a missing --data-dir is a usage error (exit 2); on resume it is the
+// stored configuration's (exit 1).
 int drive(RunStore& store, const RunConfig& c, const std::string& dir, int workers, bool mpi, const Devices& devices,
-          const std::string& command_line, const std::string& metrics_path) {
-  const auto setup = search::build_setup(c, devices.main);
+          const std::string& command_line, const std::string& metrics_path, bool setup_is_usage) {
+  const auto setup = setup_is_usage ? as_usage("", [&] { return search::build_setup(c, devices.main); })
+                                    : search::build_setup(c, devices.main);
   const search::SearchMethod& method = *setup->method;
   std::unique_ptr<search::Evaluator> ev;
   const std::string init = search::config_json(c);
@@ -663,7 +667,7 @@ int run_search_command(const SearchCommands& c, const SearchArgs& a, const Resum
       throw UsageError(std::string(e.what()) + "\nresume it as it was with `metaloss resume " + dir +
                                   "`, or choose another --out");
     }
-    return drive(store, cfg, dir, a.workers, a.mpi, devices, command_line, a.metrics);
+    return drive(store, cfg, dir, a.workers, a.mpi, devices, command_line, a.metrics, /*setup_is_usage=*/true);
   }
   // resume
   if (r.mpi && r.workers > 1) throw UsageError("--workers and --mpi exclude each other");
@@ -698,7 +702,7 @@ int run_search_command(const SearchCommands& c, const SearchArgs& a, const Resum
     std::fprintf(stderr, "extending %s from %d to %d generations\n", r.dir.c_str(), had, r.generations);
   }
 
-  return drive(store, cfg, r.dir, r.workers, r.mpi, devices, command_line, r.metrics);
+  return drive(store, cfg, r.dir, r.workers, r.mpi, devices, command_line, r.metrics, /*setup_is_usage=*/false);
 }
 
 }  // namespace metaloss::app

@@ -1,6 +1,7 @@
 // The CPU's direct convolution kernels (kernels/cpu/direct_conv.cpp) against the im2col + GEMM
 // path they replace for few input taps: forward, both adjoints and a second-order gradient, over
-// strides, paddings, dilations and channel counts, in float64 (to rounding) and float32.
+// paddings, dilations, kernel and channel counts, in float64 (to rounding) and float32. The
+// kernels run in the machine's best instruction set (METALOSS_NO_AVX2=1 forces the baseline).
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -55,10 +56,11 @@ TEST_CASE("direct conv2d (CPU) agrees with im2col + GEMM: forward, both adjoints
   const std::vector<Geometry> shapes = {
       {3, 1, 28, 28, 6, 5, 1, 2, 1},  // LeNet-5's conv1
       {2, 6, 14, 14, 16, 5, 1, 0, 1},  // its conv2
-      {2, 3, 9, 11, 4, 3, 2, 1, 1},    // stride 2
+      {2, 3, 9, 11, 4, 3, 1, 1, 1},    // a non-square image, 3x3
       {2, 2, 10, 9, 3, 3, 1, 2, 2},    // dilation 2, padding wider than the dilated half-kernel
       {1, 1, 4, 5, 2, 5, 1, 2, 1},     // a kernel larger than the input rows it reaches
-      {2, 2, 7, 7, 3, 1, 3, 0, 1},     // 1x1, stride 3
+      {2, 2, 7, 7, 3, 1, 1, 0, 1},     // 1x1
+      {2, 3, 9, 11, 4, 3, 2, 1, 1},    // stride 2: im2col on both sides (the direct kernels are stride 1)
   };
   for (const Geometry& g : shapes) {
     CAPTURE(g.c);

@@ -221,6 +221,18 @@ TEST_CASE("search methods: each writes its own keys of the stored configuration"
   CHECK(find_method("evomal").why_not_extendable(evo) == "");
   CHECK(find_method("taylorglo").symbolic() == false);
   CHECK(find_method("gplfl").symbolic() == true);
+  // The whole stored configuration of a default EvoMAL run, as `metaloss search --method evomal`
+  // has written it since the run store existed (its hash identifies existing runs).
+  const RunConfig want{{"batch_size", "128"},     {"crossover", "0.69999999999999996"}, {"data_dir", ""},
+                       {"dataset", "fashion-mnist"}, {"elitism", "0.050000000000000003"}, {"equivalence_tol", "0.01"},
+                       {"generations", "50"},     {"local_search", "on"},   {"lr", "0.01"},
+                       {"max_height", "10"},      {"meta_steps", "250"},    {"method", "evomal"},
+                       {"model", "logistic"},     {"mutation", "0.25"},     {"population", "25"},
+                       {"rejection_lr", "10"},    {"rejection_samples", "100"}, {"rejection_steps", "100"},
+                       {"seed", "0"},             {"seed_exprs", ""},       {"simplify", evo.at("simplify")},
+                       {"steps", "500"},          {"test_seeds", "3,1"},    {"test_steps", "500"},
+                       {"threads", "1"},          {"time_limit", "0"},      {"val_fraction", "0.10000000000000001"}};
+  CHECK(evo == want);
   // Settings a method does not take are refused, naming the option.
   s.seed_exprs = {"mul(-1, mul(y, log(f)))"};
   CHECK_THROWS_WITH_AS(config("taylorglo"), "--seed-expr is for --method evomal or gplfl", std::invalid_argument);

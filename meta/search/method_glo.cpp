@@ -14,6 +14,11 @@ class GLOMethod : public GPMethod {
     c["glo_generations"] = std::to_string(s.glo_generations);
     c["glo_sigma"] = config_number(s.glo_sigma);
   }
+  void validate(const SearchSetup& s) const override {
+    GPMethod::validate(s);
+    need_int(s.config, "glo_generations");
+    need_double(s.config, "glo_sigma");
+  }
   int loop_generations(const RunConfig& c) const override {
     return int(need_int(c, "generations") + need_int(c, "glo_generations"));
   }
