@@ -101,70 +101,90 @@ template <class T>
 template <class T>
 constexpr int64_t kVec = int64_t(64 / sizeof(T));  // lanes of Vec<T>
 
-// y plane (n, o) = sum over c, ky, kx of w[o, c, ky, kx] * the padded input shifted: one vector
-// of outputs at a time stays in a register while every tap adds to it.
-template <class T>
-[[gnu::always_inline]] inline void forward_plane(const Conv2dGeom& g, const Flat& f, const T* __restrict xp,
+constexpr int64_t kBlock = 4;  // output (forward) or input (data adjoint) channels per pass
+
+// y planes (n, o0 .. o0 + B) = sum over c, ky, kx of w[o, c, ky, kx] * the padded input shifted: B
+// vectors of outputs stay in registers while every tap adds to them, each input vector loaded
+// once for the B channels. Per output element the sum runs over c, then ky, kx.
+template <int B, class T>
+[[gnu::always_inline]] inline void forward_block(const Conv2dGeom& g, const Flat& f, const T* __restrict xp,
                                                  const T* __restrict w, T* __restrict yf, T* __restrict y) {
-  const int64_t taps = g.kh * g.kw;
+  const int64_t taps = g.kh * g.kw, per_out = g.c * taps;
   const int64_t* sh = f.shifts;
   for (int64_t i = 0; i < f.len; i += kVec<T>) {
-    Vec<T> acc = {};
+    Vec<T> acc[B] = {};
     for (int64_t c = 0; c < g.c; ++c) {
       const T* xc = xp + c * f.stride + i;
-      for (int64_t t = 0; t < taps; ++t) acc += w[c * taps + t] * load(xc + sh[t]);
+      const T* wc = w + c * taps;
+      for (int64_t t = 0; t < taps; ++t) {
+        const Vec<T> xv = load(xc + sh[t]);
+        for (int b = 0; b < B; ++b) acc[b] += wc[b * per_out + t] * xv;
+      }
     }
-    store(yf + i, acc);
+    for (int b = 0; b < B; ++b) store(yf + b * f.len + i, acc[b]);
   }
-  for (int64_t oy = 0; oy < g.oh; ++oy) std::copy(yf + oy * f.wp, yf + oy * f.wp + g.ow, y + oy * g.ow);
+  for (int b = 0; b < B; ++b)
+    for (int64_t oy = 0; oy < g.oh; ++oy)
+      std::copy(yf + b * f.len + oy * f.wp, yf + b * f.len + oy * f.wp + g.ow, y + (b * g.oh + oy) * g.ow);
 }
 
-// dx plane (n, c) = sum over o, ky, kx of w[o, c, ky, kx] * dy shifted back: gathered a vector at a
-// time from dy planes in padded rows (zero past ow) with f.front zeros before each.
-template <class T>
-[[gnu::always_inline]] inline void data_plane(const Conv2dGeom& g, const Flat& f, int64_t outs, int64_t c,
+// dx planes (n, c0 .. c0 + B) = sum over o, ky, kx of w[o, c, ky, kx] * dy shifted back: gathered a
+// vector at a time from dy planes in padded rows (zero past ow) with f.front zeros before each,
+// each dy vector loaded once for the B channels. Per element the sum runs over o, then ky, kx.
+template <int B, class T>
+[[gnu::always_inline]] inline void data_block(const Conv2dGeom& g, const Flat& f, int64_t outs, int64_t c0,
                                               const T* __restrict dyf, const T* __restrict w, T* __restrict xf,
                                               T* __restrict dx) {
   const int64_t taps = g.kh * g.kw;
   const int64_t* sh = f.shifts;
   for (int64_t i = 0; i < f.stride; i += kVec<T>) {
-    Vec<T> acc = {};
+    Vec<T> acc[B] = {};
     for (int64_t o = 0; o < outs; ++o) {
       const T* d = dyf + o * f.dlen + f.front + i;
-      for (int64_t t = 0; t < taps; ++t)
-        acc += w[(o * g.c + c) * taps + t] * load(d - sh[t]);
+      const T* wo = w + (o * g.c + c0) * taps;
+      for (int64_t t = 0; t < taps; ++t) {
+        const Vec<T> dv = load(d - sh[t]);
+        for (int b = 0; b < B; ++b) acc[b] += wo[b * taps + t] * dv;
+      }
     }
-    store(xf + i, acc);
+    for (int b = 0; b < B; ++b) store(xf + b * f.stride + i, acc[b]);
   }
-  for (int64_t y = 0; y < g.h; ++y)
-    std::copy(xf + (y + g.ph) * f.wp + g.pw, xf + (y + g.ph) * f.wp + g.pw + g.w, dx + y * g.w);
+  for (int b = 0; b < B; ++b)
+    for (int64_t y = 0; y < g.h; ++y)
+      std::copy(xf + b * f.stride + (y + g.ph) * f.wp + g.pw, xf + b * f.stride + (y + g.ph) * f.wp + g.pw + g.w,
+                dx + (b * g.h + y) * g.w);
 }
 
-// dw[o, c, :, :]: per tap, a vector of partial dot products of dy (padded rows, zero past ow) with
-// the padded input shifted, over the images (one image's planes stay in L1 for all taps); then
-// each tap's lanes summed in order.
-template <class T>
-[[gnu::always_inline]] inline void filter_pair(const Conv2dGeom& g, const Flat& f, int64_t outs, int64_t o, int64_t c,
-                                               const T* __restrict xp, const T* __restrict dyf, T* __restrict acc,
-                                               T* __restrict dw) {
+// dw[o0 .. o0 + B, c, :, :]: per tap, a vector of partial dot products of dy (padded rows, zero
+// past ow) with the padded input shifted, over the images (one image's planes stay in L1 for all
+// taps; each input vector loaded once for the B channels); then each tap's lanes summed in order.
+template <int B, class T>
+[[gnu::always_inline]] inline void filter_block(const Conv2dGeom& g, const Flat& f, int64_t outs, int64_t o0,
+                                                int64_t c, const T* __restrict xp, const T* __restrict dyf,
+                                                T* __restrict acc, T* __restrict dw) {
   const int64_t taps = g.kh * g.kw;
   const int64_t* sh = f.shifts;
-  std::fill(acc, acc + taps * kVec<T>, T(0));
+  std::fill(acc, acc + B * taps * kVec<T>, T(0));
   for (int64_t n = 0; n < g.n; ++n) {
     const T* x = xp + (n * g.c + c) * f.stride;
-    const T* d = dyf + (n * outs + o) * f.dlen + f.front;
+    const T* d = dyf + (n * outs + o0) * f.dlen + f.front;
     for (int64_t t = 0; t < taps; ++t) {
       const T* xs = x + sh[t];
-      Vec<T> a = load(acc + t * kVec<T>);
-      for (int64_t i = 0; i < f.len; i += kVec<T>) a += load(d + i) * load(xs + i);
-      store(acc + t * kVec<T>, a);
+      Vec<T> a[B];
+      for (int b = 0; b < B; ++b) a[b] = load(acc + (b * taps + t) * kVec<T>);
+      for (int64_t i = 0; i < f.len; i += kVec<T>) {
+        const Vec<T> xv = load(xs + i);
+        for (int b = 0; b < B; ++b) a[b] += load(d + b * f.dlen + i) * xv;
+      }
+      for (int b = 0; b < B; ++b) store(acc + (b * taps + t) * kVec<T>, a[b]);
     }
   }
-  for (int64_t t = 0; t < taps; ++t) {
-    T s = 0;
-    for (int64_t j = 0; j < kVec<T>; ++j) s += acc[t * kVec<T> + j];
-    dw[(o * g.c + c) * taps + t] = s;
-  }
+  for (int b = 0; b < B; ++b)
+    for (int64_t t = 0; t < taps; ++t) {
+      T s = 0;
+      for (int64_t j = 0; j < kVec<T>; ++j) s += acc[(b * taps + t) * kVec<T> + j];
+      dw[((o0 + b) * g.c + c) * taps + t] = s;
+    }
 }
 
 // The plane loops per instruction set: the always_inline bodies above compile into each.
@@ -172,26 +192,53 @@ template <class T>
   template <class T>                                                                                               \
   ATTR void forward##SUFFIX(const Conv2dGeom& g, const Flat& f, int64_t outs, const T* xp, const T* w, T* y,        \
                             int64_t b, int64_t e) {                                                                \
-    T* yf = scratch<T>(2, f.len);                                                                                  \
+    T* yf = scratch<T>(2, kBlock * f.len);                                                                         \
+    const int64_t blocks = (outs + kBlock - 1) / kBlock;                                                           \
     for (int64_t p = b; p < e; ++p) {                                                                              \
-      const int64_t n = p / outs, o = p % outs;                                                                    \
-      forward_plane(g, f, xp + n * g.c * f.stride, w + o * g.c * g.kh * g.kw, yf, y + p * g.oh * g.ow);            \
+      const int64_t n = p / blocks, o0 = p % blocks * kBlock;                                                      \
+      const T* x = xp + n * g.c * f.stride;                                                                        \
+      if (o0 + kBlock <= outs)                                                                                     \
+        forward_block<kBlock>(g, f, x, w + o0 * g.c * g.kh * g.kw, yf, y + (n * outs + o0) * g.oh * g.ow);        \
+      else                                                                                                         \
+        for (int64_t o = o0; o < outs;) {                                                                          \
+          const T* wo = w + o * g.c * g.kh * g.kw;                                                                 \
+          T* yo = y + (n * outs + o) * g.oh * g.ow;                                                                \
+          if (o + 2 <= outs) forward_block<2>(g, f, x, wo, yf, yo), o += 2;                                        \
+          else forward_block<1>(g, f, x, wo, yf, yo), o += 1;                                                      \
+        }                                                                                                          \
     }                                                                                                              \
   }                                                                                                                \
   template <class T>                                                                                               \
   ATTR void data##SUFFIX(const Conv2dGeom& g, const Flat& f, int64_t outs, const T* dyf, const T* w, T* dx,        \
                          int64_t b, int64_t e) {                                                                   \
-    T* xf = scratch<T>(2, f.stride);                                                                               \
+    T* xf = scratch<T>(2, kBlock * f.stride);                                                                      \
+    const int64_t blocks = (g.c + kBlock - 1) / kBlock;                                                            \
     for (int64_t p = b; p < e; ++p) {                                                                              \
-      const int64_t n = p / g.c, c = p % g.c;                                                                      \
-      data_plane(g, f, outs, c, dyf + n * outs * f.dlen, w, xf, dx + p * g.h * g.w);                              \
+      const int64_t n = p / blocks, c0 = p % blocks * kBlock;                                                      \
+      const T* d = dyf + n * outs * f.dlen;                                                                        \
+      if (c0 + kBlock <= g.c)                                                                                      \
+        data_block<kBlock>(g, f, outs, c0, d, w, xf, dx + (n * g.c + c0) * g.h * g.w);                            \
+      else                                                                                                         \
+        for (int64_t c = c0; c < g.c;) {                                                                           \
+          T* dxc = dx + (n * g.c + c) * g.h * g.w;                                                                 \
+          if (c + 2 <= g.c) data_block<2>(g, f, outs, c, d, w, xf, dxc), c += 2;                                   \
+          else data_block<1>(g, f, outs, c, d, w, xf, dxc), c += 1;                                                \
+        }                                                                                                          \
     }                                                                                                              \
   }                                                                                                                \
   template <class T>                                                                                               \
   ATTR void filter##SUFFIX(const Conv2dGeom& g, const Flat& f, int64_t outs, const T* xp, const T* dyf, T* dw,     \
                            int64_t b, int64_t e) {                                                                 \
-    T* acc = scratch<T>(2, g.kh * g.kw * kVec<T>);                                                                 \
-    for (int64_t p = b; p < e; ++p) filter_pair(g, f, outs, p / g.c, p % g.c, xp, dyf, acc, dw);                  \
+    T* acc = scratch<T>(2, kBlock * g.kh * g.kw * kVec<T>);                                                        \
+    for (int64_t p = b; p < e; ++p) {                                                                              \
+      const int64_t o0 = p / g.c * kBlock, c = p % g.c;                                                            \
+      if (o0 + kBlock <= outs) filter_block<kBlock>(g, f, outs, o0, c, xp, dyf, acc, dw);                          \
+      else                                                                                                         \
+        for (int64_t o = o0; o < outs;) {                                                                          \
+          if (o + 2 <= outs) filter_block<2>(g, f, outs, o, c, xp, dyf, acc, dw), o += 2;                          \
+          else filter_block<1>(g, f, outs, o, c, xp, dyf, acc, dw), o += 1;                                        \
+        }                                                                                                          \
+    }                                                                                                              \
   }
 METALOSS_CONV_LOOPS(, _base)
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -251,7 +298,8 @@ void direct_conv2d_forward(DType t, const Conv2dGeom& g, int64_t outs, const voi
     const Flat f(g);
     T* xp = scratch<T>(0, g.n * g.c * f.stride);
     pad_planes(g, f, static_cast<const T*>(x), xp, g.n * g.c);
-    parallel_for(g.n * outs, f.len * g.c * g.kh * g.kw, [&](int64_t b, int64_t e) {
+    const int64_t blocks = (outs + kBlock - 1) / kBlock;
+    parallel_for(g.n * blocks, kBlock * f.len * g.c * g.kh * g.kw, [&](int64_t b, int64_t e) {
       METALOSS_CONV_CALL(forward, g, f, outs, xp, static_cast<const T*>(w), static_cast<T*>(y), b, e);
     });
   });
@@ -262,7 +310,8 @@ void direct_conv2d_backward_data(DType t, const Conv2dGeom& g, int64_t outs, con
     using T = decltype(z);
     const Flat f(g);
     const T* dyf = pad_gradient(g, f, outs, static_cast<const T*>(dy));
-    parallel_for(g.n * g.c, f.len * outs * g.kh * g.kw, [&](int64_t b, int64_t e) {
+    const int64_t blocks = (g.c + kBlock - 1) / kBlock;
+    parallel_for(g.n * blocks, kBlock * f.stride * outs * g.kh * g.kw, [&](int64_t b, int64_t e) {
       METALOSS_CONV_CALL(data, g, f, outs, dyf, static_cast<const T*>(w), static_cast<T*>(dx), b, e);
     });
   });
@@ -275,7 +324,8 @@ void direct_conv2d_backward_filter(DType t, const Conv2dGeom& g, int64_t outs, c
     T* xp = scratch<T>(0, g.n * g.c * f.stride);
     pad_planes(g, f, static_cast<const T*>(x), xp, g.n * g.c);
     const T* dyf = pad_gradient(g, f, outs, static_cast<const T*>(dy));
-    parallel_for(outs * g.c, g.n * f.len * g.kh * g.kw, [&](int64_t b, int64_t e) {
+    const int64_t blocks = (outs + kBlock - 1) / kBlock;
+    parallel_for(blocks * g.c, kBlock * g.n * f.len * g.kh * g.kw, [&](int64_t b, int64_t e) {
       METALOSS_CONV_CALL(filter, g, f, outs, xp, dyf, static_cast<T*>(dw), b, e);
     });
   });
