@@ -187,7 +187,10 @@ template <int B, class T>
     }
 }
 
-// The plane loops per instruction set: the always_inline bodies above compile into each.
+// The plane loops per instruction set: the always_inline bodies above compile into each. Each
+// loop walks its channels in blocks of kBlock, then 2, then 1; that walk is written out in all
+// three rather than shared through a lambda, because a lambda does not inherit the enclosing
+// function's target attribute, so the blocks would compile for the baseline (or fail to inline).
 #define METALOSS_CONV_LOOPS(ATTR, SUFFIX)                                                                          \
   template <class T>                                                                                               \
   ATTR void forward##SUFFIX(const Conv2dGeom& g, const Flat& f, int64_t outs, const T* xp, const T* w, T* y,        \
